@@ -1,0 +1,62 @@
+# The two commands: `make run` and `make test`. Everything else is a helper of theirs.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip --disable-pip-version-check --no-input
+STAMP := $(VENV)/.installed-runtime
+DEV_STAMP := $(VENV)/.installed-dev
+SYS_STAMP := var/.system-packages
+
+.PHONY: install install-dev system-deps run test lint typecheck unit integration bench lock clean
+
+install: $(STAMP)
+
+$(STAMP): requirements.lock
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --require-hashes --no-deps -r requirements.lock
+	@touch $@
+
+install-dev: $(DEV_STAMP)
+
+$(DEV_STAMP): $(STAMP) requirements-dev.lock
+	$(PIP) install -q --require-hashes --no-deps -r requirements-dev.lock
+	@touch $@
+
+# Debian packages the integration tests start for real (rsyslog as a syslog sink).
+system-deps: $(SYS_STAMP)
+
+$(SYS_STAMP):
+	@mkdir -p var
+	@if ! command -v rsyslogd >/dev/null 2>&1 || ! command -v curl >/dev/null 2>&1; then \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends rsyslog curl >/dev/null; \
+	fi
+	@touch $@
+
+run: install
+	@if [ -z "$$PSEUDONYM_KEY" ]; then \
+	  echo "make run: PSEUDONYM_KEY is unset; using an insecure development key (never do this in production)"; \
+	fi; \
+	PSEUDONYM_KEY="$${PSEUDONYM_KEY:-dev-only-insecure-key}" exec $(PY) -m proxy serve --config config/proxy.yaml
+
+lint: install-dev
+	$(VENV)/bin/ruff format --check proxy recognizers tests benchmarks
+	$(VENV)/bin/ruff check proxy recognizers tests benchmarks
+
+typecheck: install-dev
+	$(VENV)/bin/mypy
+
+test: install-dev system-deps lint typecheck
+	$(PY) -m pytest -q
+
+bench: install-dev
+	$(PY) -m benchmarks.run
+
+lock:
+	$(PIP) install -q pip-tools
+	$(VENV)/bin/pip-compile --generate-hashes --strip-extras --allow-unsafe -q -o requirements.lock requirements.in
+	$(VENV)/bin/pip-compile --generate-hashes --strip-extras --allow-unsafe -q -o requirements-dev.lock requirements-dev.in
+
+clean:
+	rm -rf $(VENV) var .mypy_cache .pytest_cache .ruff_cache

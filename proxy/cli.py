@@ -1,0 +1,220 @@
+"""Command line: ``serve | redact | check-config | explain`` (see INTERFACE.md)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+from proxy.config import DEFAULT_CONFIG, ProxyConfig, load_config, pseudonym_key
+from proxy.yamlload import ConfigError
+
+EXIT_CONFIG = 2
+
+
+def _cpus() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m proxy", description="PII redaction sidecar proxy")
+    sub = p.add_subparsers(dest="command", required=True)
+    s = sub.add_parser("serve", help="run the proxy")
+    s.add_argument("--config", default=DEFAULT_CONFIG)
+    s.add_argument("--host")
+    s.add_argument("--port", type=int)
+    s.add_argument("--admin-port", type=int)
+    s.add_argument("--workers", type=int, default=None, help="worker processes (default: usable CPUs)")
+    r = sub.add_parser("redact", help="redact stdin to stdout, one line per line")
+    r.add_argument("--config", default=DEFAULT_CONFIG)
+    r.add_argument("--destination", required=True)
+    r.add_argument("--format", choices=("text", "ndjson"), default="text")
+    r.add_argument("--audit", action="store_true", help="write audit records")
+    c = sub.add_parser("check-config", help="validate a config file")
+    c.add_argument("path", nargs="?", default=DEFAULT_CONFIG)
+    e = sub.add_parser("explain", help="show the findings of one message read on stdin")
+    e.add_argument("--config", default=DEFAULT_CONFIG)
+    e.add_argument("--destination", required=True)
+    w = sub.add_parser("_worker", help=argparse.SUPPRESS)
+    w.add_argument("--config", required=True)
+    w.add_argument("--host", required=True)
+    w.add_argument("--port", type=int, required=True)
+    w.add_argument("--ready-file", required=True)
+    w.add_argument("--index", type=int, default=0)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    logging.basicConfig(
+        level=os.environ.get("PROXY_LOG_LEVEL", "INFO"),
+        format="%(asctime)s %(levelname)s %(name)s[%(process)d]: %(message)s",
+        stream=sys.stderr,
+    )
+    if args.command == "check-config":
+        return check_config(args.path)
+    if args.command == "serve":
+        from proxy.serve import serve
+
+        return serve(args)
+    if args.command == "_worker":
+        from proxy.serve import worker_main
+
+        return worker_main(args)
+    cfg = _load_or_exit(args.config)
+    if cfg is None:
+        return EXIT_CONFIG
+    if args.destination not in cfg.destinations:
+        print(f"error: unknown destination {args.destination!r}; known: {', '.join(cfg.destinations)}", file=sys.stderr)
+        return EXIT_CONFIG
+    if args.command == "redact":
+        return redact(cfg, args.destination, args.format, args.audit, sys.stdin.buffer, sys.stdout)
+    return explain(cfg, args.destination, sys.stdin.buffer.read())
+
+
+def _load_or_exit(path: str) -> ProxyConfig | None:
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        return None
+
+
+def config_problems(path: str) -> list[str]:
+    """Every problem of ``proxy.yaml`` and the recognizer file it names, as ``FILE:LINE: msg``."""
+    from proxy.yamlload import load_yaml
+
+    try:
+        cfg = load_config(path)
+    except ConfigError as exc:
+        return exc.problems
+    problems: list[str] = []
+    from recognizers.engine import load_registry_config
+
+    try:
+        load_registry_config(cfg.recognizers_path())
+    except ConfigError as exc:
+        problems.extend(exc.problems)
+    import spacy.util
+
+    if not spacy.util.is_package(cfg.detection.model) and not Path(cfg.detection.model).exists():
+        loaded = load_yaml(path)
+        problems.append(loaded.problem(("detection", "model"), f"spaCy model {cfg.detection.model!r} is not installed"))
+    return problems
+
+
+def check_config(path: str) -> int:
+    problems = config_problems(path)
+    if problems:
+        for p in problems:
+            print(p)
+        return EXIT_CONFIG
+    print("ok")
+    return 0
+
+
+def _policy_or_exit(cfg: ProxyConfig, destination: str) -> Any:
+    from proxy.policy import Policy, PolicyError
+
+    try:
+        return Policy(destination, cfg.destinations[destination], pseudonym_key(cfg))
+    except PolicyError:
+        print(
+            f"error: destination {destination!r} hashes values: set {cfg.secrets.pseudonym_key_env}",
+            file=sys.stderr,
+        )
+        return None
+
+
+def _detector(cfg: ProxyConfig) -> Any:
+    from recognizers.engine import Detector
+
+    return Detector(
+        cfg.detection.model,
+        cfg.recognizers_path(),
+        ner_entities=cfg.detection.ner_entities,
+        score_thresholds=cfg.detection.score_thresholds,
+    )
+
+
+def redact(cfg: ProxyConfig, destination: str, fmt: str, audit: bool, stdin: Any, stdout: TextIO) -> int:
+    """stdin to stdout, exactly one output line per input line, in order."""
+    from proxy.audit import AuditLog
+    from proxy.redaction import PayloadError, Redactor
+
+    policy = _policy_or_exit(cfg, destination)
+    if policy is None:
+        return EXIT_CONFIG
+    try:
+        detector = _detector(cfg)
+    except Exception as exc:
+        print(f"error: detection could not start: {exc.__class__.__name__}: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    redactor = Redactor(policy)
+    log = AuditLog(cfg.audit.file if audit else None)
+    bad = "null" if fmt == "ndjson" else ""
+    for number, raw in enumerate(iter(stdin.readline, b""), start=1):
+        line = raw.removesuffix(b"\n").removesuffix(b"\r")
+        if not line.strip():
+            stdout.write("\n")
+            stdout.flush()
+            continue
+        try:
+            if fmt == "ndjson":
+                plan = redactor.json_bytes(line)
+            else:
+                plan = redactor.text_bytes(line)
+            (out, events) = plan.finish(detector.analyze_many(plan.texts))
+        except PayloadError as exc:
+            print(f"line {number}: {exc}", file=sys.stderr)
+            stdout.write(bad + "\n")
+            stdout.flush()
+            continue
+        except Exception as exc:  # detection failed: fail closed for this line
+            print(f"line {number}: detection failed ({exc.__class__.__name__})", file=sys.stderr)
+            stdout.write(bad + "\n")
+            stdout.flush()
+            continue
+        text = out.decode("utf-8") if isinstance(out, bytes) else str(out)
+        stdout.write(text.replace("\n", " ").replace("\r", " ") + "\n")
+        stdout.flush()
+        log.write(events, request_id=f"redact-{os.getpid()}-{number}", destination=destination, direction="request")
+    log.close()
+    return 0
+
+
+def explain(cfg: ProxyConfig, destination: str, data: bytes) -> int:
+    policy = _policy_or_exit(cfg, destination)
+    if policy is None:
+        return EXIT_CONFIG
+    try:
+        text = data.decode("utf-8").rstrip("\n")
+    except UnicodeDecodeError as exc:
+        print(f"error: invalid UTF-8 at byte {exc.start}", file=sys.stderr)
+        return 1
+    detector = _detector(cfg)
+    findings = detector.explain(text)
+    if not findings:
+        print("no findings")
+    for f, why in findings:
+        rec = {
+            "entity": f.entity,
+            "start": f.start,
+            "end": f.end,
+            "score": f.score,
+            "recognizer": f.recognizer,
+            "operator": policy.operator_for(f.entity),
+            "allow_listed": text[f.start : f.end].casefold() in policy.allow,
+            "why": why,
+        }
+        print(json.dumps(rec))
+    return 0

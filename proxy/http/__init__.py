@@ -1,0 +1,1 @@
+"""Transport: aiohttp server, forwarding, WebSocket relay, admin endpoints."""

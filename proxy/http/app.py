@@ -1,0 +1,139 @@
+"""The worker's aiohttp application: lifecycle in ``cleanup_ctx``, state under ``AppKey`` s."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+
+import aiohttp
+from aiohttp import web
+from aiohttp.abc import AbstractAccessLogger
+
+from proxy import metrics
+from proxy.config import DEMO_ECHO, ProxyConfig
+from proxy.detection import Analyzer, DetectionService
+from proxy.http.echo import start_echo
+from proxy.http.errors import ProxyError, error_response
+from proxy.http.forward import Forwarder
+from proxy.http.runtime import Runtime, request_id
+
+log = logging.getLogger("proxy.http")
+
+RUNTIME = web.AppKey("runtime", Runtime)
+FORWARDER = web.AppKey("forwarder", Forwarder)
+ROUTE_NAME = "proxy_route"
+
+
+class AccessLogger(AbstractAccessLogger):
+    """Method, route, status, time and request id: never the path or query (they carry PII)."""
+
+    def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
+        self.logger.info(
+            "%s %s %s %.1fms rid=%s",
+            request.method,
+            request.get(ROUTE_NAME, "-"),
+            response.status,
+            time * 1000,
+            response.headers.get("X-Request-Id", "-"),
+        )
+
+
+def default_detector_factory(cfg: ProxyConfig) -> Callable[[], Analyzer]:
+    def make() -> Analyzer:
+        from recognizers.engine import Detector
+
+        return Detector(
+            cfg.detection.model,
+            cfg.recognizers_path(),
+            ner_entities=cfg.detection.ner_entities,
+            score_thresholds=cfg.detection.score_thresholds,
+        )
+
+    return make
+
+
+def build_app(cfg: ProxyConfig, detector_factory: Callable[[], Analyzer] | None = None) -> web.Application:
+    app = web.Application(client_max_size=cfg.limits.max_body_bytes)
+    detection = DetectionService(
+        detector_factory or default_detector_factory(cfg),
+        window=cfg.detection.batch_window_ms / 1000,
+        max_batch=cfg.detection.max_batch,
+        deadline=cfg.timeouts.detection_deadline,
+    )
+    rt = Runtime.build(cfg, detection)
+    app[RUNTIME] = rt
+    app[FORWARDER] = Forwarder(rt)
+    app.cleanup_ctx.append(_detection_ctx)
+    app.cleanup_ctx.append(_upstream_ctx)
+    app.cleanup_ctx.append(_sinks_ctx)
+    app.router.add_route("*", "/{tail:.*}", _dispatch)
+    return app
+
+
+async def _detection_ctx(app: web.Application) -> AsyncIterator[None]:
+    rt = app[RUNTIME]
+    await rt.detection.start()
+    metrics.WORKER_UP.set(1)
+    yield
+    metrics.WORKER_UP.set(0)
+    await rt.detection.close()
+    rt.audit.close()
+
+
+async def _upstream_ctx(app: web.Application) -> AsyncIterator[None]:
+    rt = app[RUNTIME]
+    t = rt.cfg.timeouts
+    rt.session = aiohttp.ClientSession(
+        timeout=aiohttp.ClientTimeout(total=t.upstream_total, connect=t.upstream_connect),
+        auto_decompress=False,
+        connector=aiohttp.TCPConnector(limit=0, limit_per_host=256, keepalive_timeout=30),
+        skip_auto_headers=("User-Agent", "Accept-Encoding", "Content-Type"),
+    )
+    echo_runner = None
+    if rt.uses_demo_echo():
+        echo_runner, url = await start_echo()
+        rt.upstream_urls = {k: (url if v == DEMO_ECHO else v) for k, v in rt.upstream_urls.items()}
+        log.info("no upstream URL set: /chat/ goes to the built-in demo echo upstream")
+    yield
+    await rt.session.close()
+    if echo_runner is not None:
+        await echo_runner.cleanup()
+
+
+async def _sinks_ctx(app: web.Application) -> AsyncIterator[None]:
+    from proxy.sinks import start_sinks
+
+    async with start_sinks(app[RUNTIME]) as sinks:
+        app[SINKS] = sinks
+        yield
+
+
+async def _dispatch(request: web.Request) -> web.StreamResponse:
+    rt = request.app[RUNTIME]
+    rid = request_id(request)
+    started = time.perf_counter()
+    websocket = request.headers.get("Upgrade", "").lower() == "websocket"
+    route = rt.route_for(request.path, websocket)
+    request[ROUTE_NAME] = route.path if route else "-"
+    try:
+        if route is None:
+            raise ProxyError(404, "no route for this path")
+        if route.kind == "websocket":
+            from proxy.http.ws import relay
+
+            resp = await relay(request, rt, route, rid)
+        elif route.kind == "log_ingest":
+            resp = await request.app[SINKS].ingest(request, route, rid)
+        else:
+            resp = await request.app[FORWARDER].handle(request, route, rid)
+    except ProxyError as err:
+        resp = error_response(err, rid)
+    if not resp.prepared:
+        resp.headers["X-Request-Id"] = rid
+    metrics.REQUESTS.labels(request[ROUTE_NAME], str(resp.status)).inc()
+    del started
+    return resp
+
+
+from proxy.sinks import SINKS  # noqa: E402

@@ -1,0 +1,318 @@
+"""HTTP forwarding: read, decode, redact, forward, relay the answer."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import zlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+from multidict import CIMultiDict
+from yarl import URL
+
+from proxy import metrics
+from proxy.config import Route
+from proxy.http.errors import ProxyError
+from proxy.http.headers import CLIENT_ADDRESS, filtered
+from proxy.http.runtime import Runtime
+from proxy.redaction import PayloadError, Plan
+from proxy.redaction.stream import LineFramer, StreamError
+
+log = logging.getLogger("proxy.forward")
+
+JSON_TYPES = ("application/json",)
+FORM = "application/x-www-form-urlencoded"
+TEXT = "text/plain"
+NDJSON = "application/x-ndjson"
+SSE = "text/event-stream"
+
+
+def is_json(ct: str) -> bool:
+    return ct in JSON_TYPES or (ct.startswith("application/") and ct.endswith("+json"))
+
+
+async def read_body(request: web.BaseRequest, limit: int) -> bytes:
+    if request.content_length is not None and request.content_length > limit:
+        raise ProxyError(413, f"body larger than the limit of {limit} bytes")
+    buf = bytearray()
+    async for chunk in request.content.iter_any():
+        buf += chunk
+        if len(buf) > limit:
+            raise ProxyError(413, f"body larger than the limit of {limit} bytes")
+    return bytes(buf)
+
+
+def decoder_for(encoding: str) -> Any:
+    enc = encoding.strip().lower()
+    if enc in ("", "identity"):
+        return None
+    if enc in ("gzip", "x-gzip"):
+        return zlib.decompressobj(16 + zlib.MAX_WBITS)
+    if enc == "deflate":
+        return zlib.decompressobj(32 + zlib.MAX_WBITS)  # zlib-wrapped, as RFC 9110 means
+    raise ProxyError(415, "unsupported Content-Encoding (gzip, deflate and identity are accepted)")
+
+
+def decompress(body: bytes, encoding: str, limit: int) -> bytes:
+    dec = decoder_for(encoding)
+    if dec is None:
+        return body
+    try:
+        out: bytes = dec.decompress(body, limit + 1)
+        if len(out) > limit or dec.unconsumed_tail:
+            raise ProxyError(413, f"decoded body larger than the limit of {limit} bytes")
+        out += dec.flush()
+        if not dec.eof:
+            raise ProxyError(400, f"truncated {encoding} body")
+    except zlib.error:
+        raise ProxyError(400, f"corrupt {encoding} body") from None
+    if len(out) > limit:
+        raise ProxyError(413, f"decoded body larger than the limit of {limit} bytes")
+    return out
+
+
+def body_plan(rt: Runtime, destination: str, ctype: str, charset: str | None, body: bytes) -> Plan:
+    redactor = rt.redactors[destination]
+    try:
+        if is_json(ctype):
+            return redactor.json_bytes(body)
+        if ctype == FORM:
+            return redactor.form_bytes(body, charset or "utf-8")
+        if ctype == TEXT:
+            return redactor.text_bytes(body, charset or "utf-8")
+    except PayloadError as exc:
+        raise ProxyError(400, str(exc)) from None
+    raise ProxyError(415, "content type not redactable")
+
+
+def content_type(headers: Any) -> tuple[str, str | None]:
+    raw = headers.get("Content-Type", "")
+    if not raw:
+        return "", None
+    main, _, params = raw.partition(";")
+    charset = None
+    for p in params.split(";"):
+        k, _, v = p.strip().partition("=")
+        if k.lower() == "charset" and v:
+            charset = v.strip().strip('"')
+    return main.strip().lower(), charset
+
+
+class Forwarder:
+    def __init__(self, rt: Runtime) -> None:
+        self.rt = rt
+
+    async def handle(self, request: web.Request, route: Route, rid: str) -> web.StreamResponse:
+        rt = self.rt
+        cfg = rt.cfg
+        dest = route.destination
+        redact_request = "request" in cfg.destinations[dest].directions
+        ctype, charset = content_type(request.headers)
+        has_body = request.body_exists
+        if has_body and ctype not in route.accept:
+            raise ProxyError(415, "content type not accepted on this route")
+        if has_body and ctype == NDJSON:
+            return await self._streamed_upload(request, route, rid, ctype)
+
+        plans: list[Plan] = []
+        query_plan = rt.redactors[dest].query(list(request.rel_url.query.items())) if redact_request else None
+        if query_plan is not None:
+            plans.append(query_plan)
+        header_names = [h for h in route.headers.scan if h in request.headers] if redact_request else []
+        header_plans = [rt.redactors[dest].text(request.headers[h], f"header.{h.lower()}") for h in header_names]
+        plans.extend(header_plans)
+        body = b""
+        body_p: Plan | None = None
+        if has_body:
+            body = await read_body(request, cfg.limits.max_body_bytes)
+            body = decompress(body, request.headers.get("Content-Encoding", ""), cfg.limits.max_body_bytes)
+            if redact_request:
+                body_p = body_plan(rt, dest, ctype, charset, body)
+                plans.append(body_p)
+            elif ctype in (TEXT, FORM) or is_json(ctype):
+                pass
+        results = await rt.redact(plans) if redact_request else []
+        events = [e for _, evs in results for e in evs]
+        query: list[tuple[str, str]] = list(request.rel_url.query.items())
+        at = 0
+        if query_plan is not None:
+            query = list(results[at][0])
+            at += 1
+        headers = filtered(request.headers, list(route.headers.drop) + list(CLIENT_ADDRESS))
+        for name in header_names:
+            headers[name] = str(results[at][0])
+            at += 1
+        if body_p is not None:
+            body = bytes(results[at][0])
+        rt.record(events, rid=rid, destination=dest, direction="request")
+        if has_body and ctype:
+            headers["Content-Type"] = f"{ctype}; charset=utf-8" if ctype == TEXT else request.headers["Content-Type"]
+        url = URL(rt.upstream_url(route, request.rel_url.path)).with_query(query)
+        return await self._send(request, route, rid, url, headers, body if has_body else None)
+
+    async def _send(
+        self,
+        request: web.Request,
+        route: Route,
+        rid: str,
+        url: URL,
+        headers: CIMultiDict[str],
+        data: Any,
+        on_abort: Any = None,
+    ) -> web.StreamResponse:
+        rt = self.rt
+        assert rt.session is not None and route.upstream is not None
+        headers["X-Request-Id"] = rid
+        dest_cfg = rt.cfg.destinations[route.destination]
+        redact_response = "response" in dest_cfg.directions
+        if redact_response:
+            headers["Accept-Encoding"] = "gzip, deflate"
+        try:
+            up = await rt.session.request(request.method, url, headers=headers, data=data, allow_redirects=False)
+        except (TimeoutError, aiohttp.ServerTimeoutError):
+            metrics.UPSTREAM_ERRORS.labels(route.upstream, "timeout").inc()
+            raise ProxyError(504, "upstream timed out") from None
+        except aiohttp.ClientError:
+            if on_abort is not None:
+                on_abort()
+            metrics.UPSTREAM_ERRORS.labels(route.upstream, "unreachable").inc()
+            raise ProxyError(502, "upstream unreachable") from None
+        try:
+            if redact_response:
+                return await self._redacted_response(request, route, rid, up)
+            return await self._relay_response(request, up)
+        finally:
+            up.release()
+
+    async def _relay_response(self, request: web.Request, up: aiohttp.ClientResponse) -> web.StreamResponse:
+        headers = filtered(up.headers, body_headers=False)
+        headers.pop("Host", None)
+        resp = web.StreamResponse(status=up.status, reason=up.reason, headers=headers)
+        if up.headers.get("Content-Length") is None:
+            resp.enable_chunked_encoding()
+        try:
+            await resp.prepare(request)
+            async for chunk in up.content.iter_any():
+                await resp.write(chunk)
+            await resp.write_eof()
+        except (TimeoutError, aiohttp.ClientError, ConnectionResetError):
+            # Headers are gone already: all we can do is cut the connection.
+            if request.transport is not None:
+                request.transport.close()
+        return resp
+
+    async def _redacted_response(
+        self, request: web.Request, route: Route, rid: str, up: aiohttp.ClientResponse
+    ) -> web.StreamResponse:
+        rt = self.rt
+        limit = rt.cfg.limits.max_body_bytes
+        ctype, charset = content_type(up.headers)
+        try:
+            raw = await read_body_upstream(up, limit)
+        except (TimeoutError, aiohttp.ClientError):
+            raise ProxyError(502, "upstream response failed") from None
+        if raw:
+            body = decompress(raw, up.headers.get("Content-Encoding", ""), limit)
+            try:
+                plan = body_plan(rt, route.destination, ctype, charset, body)
+            except ProxyError as exc:
+                raise ProxyError(502, f"upstream response cannot be redacted ({exc.message})") from None
+            ((out, events),) = await rt.redact([plan])
+            rt.record(events, rid=rid, destination=route.destination, direction="response")
+            raw = bytes(out)
+        headers = filtered(up.headers, body_headers=True)
+        resp = web.Response(status=up.status, reason=up.reason, body=raw, headers=headers)
+        return resp
+
+    async def _streamed_upload(self, request: web.Request, route: Route, rid: str, ctype: str) -> web.StreamResponse:
+        """NDJSON uploads: each line redacted and forwarded as soon as it is complete."""
+        rt = self.rt
+        dest = route.destination
+        max_line = rt.cfg.limits.max_message_bytes
+        failure: list[ProxyError] = []
+        decoder = decoder_for(request.headers.get("Content-Encoding", ""))
+
+        async def lines() -> AsyncIterator[bytes]:
+            framer = LineFramer(max_line)
+            number = 0
+
+            async def emit(line: bytes) -> bytes:
+                nonlocal number
+                number += 1
+                if not line.strip():
+                    return line + b"\n"
+                try:
+                    plan = rt.redactors[dest].json_bytes(line)
+                except PayloadError as exc:
+                    raise ProxyError(400, f"line {number}: {exc}") from None
+                ((out, events),) = await rt.redact([plan])
+                rt.record(events, rid=rid, destination=dest, direction="request")
+                metrics.STREAM_MESSAGES.labels("ndjson", "request").inc()
+                return bytes(out) + b"\n"
+
+            try:
+                metrics.OPEN_STREAMS.labels("ndjson").inc()
+                async for chunk in request.content.iter_any():
+                    if decoder is not None:
+                        chunk = decoder.decompress(chunk)
+                    for line in framer.feed(chunk):
+                        yield await emit(line)
+                tail = framer.flush()
+                if tail is not None:
+                    yield await emit(tail)
+            except StreamError as exc:
+                failure.append(ProxyError(413 if exc.too_large else 400, str(exc)))
+                raise
+            except ProxyError as exc:
+                failure.append(exc)
+                raise
+            except zlib.error:
+                failure.append(ProxyError(400, "corrupt compressed body"))
+                raise
+            finally:
+                metrics.OPEN_STREAMS.labels("ndjson").dec()
+
+        headers = filtered(request.headers, list(route.headers.drop) + list(CLIENT_ADDRESS))
+        headers["Content-Type"] = ctype
+        url = URL(rt.upstream_url(route, request.rel_url.path)).with_query(
+            await self._redacted_query(request, route, rid)
+        )
+        try:
+            return await self._send(request, route, rid, url, headers, lines())
+        except ProxyError:
+            if failure:
+                raise failure[0] from None
+            raise
+        except Exception:
+            if failure:
+                raise failure[0] from None
+            raise
+
+    async def _redacted_query(self, request: web.Request, route: Route, rid: str) -> list[tuple[str, str]]:
+        pairs = list(request.rel_url.query.items())
+        if not pairs or "request" not in self.rt.cfg.destinations[route.destination].directions:
+            return pairs
+        plan = self.rt.redactors[route.destination].query(pairs)
+        ((out, events),) = await self.rt.redact([plan])
+        self.rt.record(events, rid=rid, destination=route.destination, direction="request")
+        return list(out)
+
+
+async def read_body_upstream(up: aiohttp.ClientResponse, limit: int) -> bytes:
+    buf = bytearray()
+    async for chunk in up.content.iter_any():
+        buf += chunk
+        if len(buf) > limit:
+            raise ProxyError(502, "upstream response larger than the redaction limit")
+    return bytes(buf)
+
+
+def dumps(value: Any) -> bytes:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+__all__ = ["Forwarder", "asyncio"]

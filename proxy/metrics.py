@@ -1,0 +1,32 @@
+"""Prometheus metrics. With several workers, ``serve`` sets ``PROMETHEUS_MULTIPROC_DIR`` before
+this module is imported, so every worker writes its samples there and the admin port (in the
+supervisor) aggregates them. Labels carry route names, entity types and operators: never values.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+REQUESTS = Counter("proxy_requests_total", "Requests handled, by route and status", ["route", "status"])
+FINDINGS = Counter("proxy_findings_total", "PII findings and field decisions", ["destination", "entity", "operator"])
+DETECTION_SECONDS = Histogram(
+    "proxy_detection_seconds",
+    "Time of one detection batch in the detection thread",
+    buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0),
+)
+DETECTION_WAIT_SECONDS = Histogram(
+    "proxy_detection_wait_seconds",
+    "Time a payload waited for its findings (queue + batch)",
+    buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0),
+)
+BATCH_TEXTS = Histogram(
+    "proxy_detection_batch_texts", "Texts per detection batch", buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 1024)
+)
+DETECTION_FAILURES = Counter("proxy_detection_failures_total", "Detection failures (fail closed)", ["reason"])
+UPSTREAM_ERRORS = Counter("proxy_upstream_errors_total", "Upstream errors", ["upstream", "kind"])
+OPEN_STREAMS = Gauge("proxy_open_streams", "Streamed bodies in flight", ["kind"], multiprocess_mode="livesum")
+OPEN_SOCKETS = Gauge("proxy_open_websockets", "WebSocket relays open", multiprocess_mode="livesum")
+STREAM_MESSAGES = Counter("proxy_stream_messages_total", "Stream messages redacted", ["kind", "direction"])
+BYTES_HELD = Gauge("proxy_stream_bytes_held", "Bytes held back by stream redactors", multiprocess_mode="livesum")
+AUDIT_RECORDS = Counter("proxy_audit_records_total", "Audit records written")
+WORKER_UP = Gauge("proxy_worker_ready", "1 when this worker serves with its model loaded", multiprocess_mode="livesum")

@@ -1,0 +1,207 @@
+"""Per-destination decisions: which field gets which rule, which finding gets which operator.
+
+Pure code: no I/O, no asyncio. Decisions are reported as :class:`AuditEvent` s, which never carry
+a raw value (only paths, entity types, operators, scores and recognizer names).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from proxy import operators as ops
+from proxy.config import Destination, FieldRule
+from recognizers.types import Finding
+
+#: A concrete path component: a key, or an array index.
+PathPart = str | int
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEvent:
+    path: str
+    operator: str
+    entity: str | None = None
+    score: float | None = None
+    recognizer: str | None = None
+    reason: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in (
+            ("field", self.path), ("entity", self.entity), ("operator", self.operator),
+            ("score", self.score), ("recognizer", self.recognizer), ("reason", self.reason),
+        ) if v is not None}  # fmt: skip
+
+
+class PolicyError(ValueError):
+    """The policy cannot be applied as configured (e.g. ``hash`` without a key)."""
+
+
+def render_path(path: Sequence[PathPart]) -> str:
+    out = ""
+    for p in path:
+        if isinstance(p, int):
+            out += f"[{p}]"
+        else:
+            out += f".{p}" if out else p
+    return out or "$"
+
+
+class _Pattern:
+    __slots__ = ("parts", "rule", "specificity")
+
+    def __init__(self, text: str, rule: FieldRule) -> None:
+        self.parts = tuple(text.split("."))
+        self.rule = rule
+        wild = sum(p in ("*", "**") for p in self.parts)
+        self.specificity = (-self.parts.count("**"), -wild, len(self.parts))
+
+    def matches(self, path: Sequence[PathPart]) -> bool:
+        return _match(self.parts, tuple(path))
+
+    def could_match_below(self, path: Sequence[PathPart]) -> bool:
+        """Whether some strict descendant of ``path`` could match this pattern."""
+        return _prefix(self.parts, tuple(path))
+
+
+def _part_ok(pat: str, part: PathPart) -> bool:
+    return pat == "*" or (isinstance(part, str) and pat == part)
+
+
+def _match(pat: tuple[str, ...], path: tuple[PathPart, ...]) -> bool:
+    if not pat:
+        return not path
+    if pat[0] == "**":
+        return any(_match(pat[1:], path[i:]) for i in range(len(path) + 1))
+    return bool(path) and _part_ok(pat[0], path[0]) and _match(pat[1:], path[1:])
+
+
+def _prefix(pat: tuple[str, ...], path: tuple[PathPart, ...]) -> bool:
+    if not path:
+        return bool(pat)
+    if not pat:
+        return False
+    if pat[0] == "**":
+        return True
+    return _part_ok(pat[0], path[0]) and _prefix(pat[1:], path[1:])
+
+
+class Policy:
+    """The decisions of one destination."""
+
+    def __init__(self, name: str, dest: Destination, key: bytes | None) -> None:
+        self.name = name
+        self.dest = dest
+        self.key = key
+        self.patterns = sorted(
+            (_Pattern(p, dest.rule_for(p)) for p in dest.fields),
+            key=lambda p: p.specificity,
+            reverse=True,
+        )
+        self.allow = {a.casefold() for a in dest.allow_list}
+        if key is None and dest.uses("hash"):
+            raise PolicyError(f"destination {name!r} uses the hash operator but no key is set")
+
+    # ---- fields ---------------------------------------------------------------------------
+    def rule_at(self, path: Sequence[PathPart]) -> FieldRule | None:
+        for p in self.patterns:
+            if p.matches(path):
+                return p.rule
+        return None
+
+    def rules_below(self, path: Sequence[PathPart]) -> bool:
+        return any(p.could_match_below(path) for p in self.patterns)
+
+    def field_value(self, value: Any, rule: FieldRule, path: str) -> tuple[bool, Any, AuditEvent]:
+        """Apply a value operator to a whole field: (keep?, new value, event)."""
+        op = rule.operator
+        entity = rule.entity or (path.rsplit(".", 1)[-1].upper() if path else "VALUE")
+        if op == "drop":
+            return False, None, AuditEvent(path, "drop", reason="policy")
+        if isinstance(value, dict | list):
+            return False, None, AuditEvent(path, "drop", reason=f"{op} needs a scalar")
+        if value is None:
+            return True, None, AuditEvent(path, op, reason="null")
+        text = value if isinstance(value, str) else json.dumps(value)
+        out: str | None
+        if op == "tag":
+            out = ops.tag(entity)
+        elif op == "mask":
+            out = ops.mask(text, rule.keep_last)
+        elif op == "hash":
+            assert self.key is not None
+            out = ops.keyed_hash(text, self.key)
+        elif op == "zip3":
+            out = ops.zip3(text)
+        elif op == "age_band":
+            out = ops.age_band(value, self.dest.bands.age)
+        elif op == "income_band":
+            out = ops.income_band(value, self.dest.bands.income)
+        elif op == "ip_truncate":
+            out = ops.ip_truncate(text)
+        else:  # keep / scan never reach here
+            raise PolicyError(f"unexpected field operator {op}")
+        if out is None:
+            return False, None, AuditEvent(path, "drop", reason=f"{op} could not parse the value")
+        return True, out, AuditEvent(path, op)
+
+    # ---- findings in text -----------------------------------------------------------------
+    def operator_for(self, entity: str) -> str:
+        return self.dest.entities.get(entity, self.dest.entities["default"])
+
+    def redact_text(self, text: str, findings: Sequence[Finding], path: str) -> tuple[str, list[AuditEvent]]:
+        spans = merge_overlaps([f for f in findings if text[f.start : f.end].casefold() not in self.allow])
+        events: list[AuditEvent] = []
+        out = text
+        for f in reversed(spans):
+            op = self.operator_for(f.entity)
+            replacement = self._replace(text[f.start : f.end], f.entity, op)
+            if replacement is None:  # a generaliser could not parse the value: tag it
+                op, replacement = "tag", ops.tag(f.entity)
+            out = out[: f.start] + replacement + out[f.end :]
+            events.append(AuditEvent(path, op, f.entity, f.score, f.recognizer))
+        events.reverse()
+        return out, events
+
+    def _replace(self, value: str, entity: str, op: str) -> str | None:
+        if op == "tag":
+            return ops.tag(entity)
+        if op == "drop":
+            return ""
+        if op == "mask":
+            return ops.mask(value, self.dest.mask_keep_last)
+        if op == "hash":
+            if self.key is None:
+                return None
+            return ops.keyed_hash(value, self.key)
+        if op == "zip3":
+            return ops.zip3(value)
+        if op == "age_band":
+            return ops.age_band(value, self.dest.bands.age)
+        if op == "income_band":
+            return ops.income_band(value, self.dest.bands.income)
+        if op == "ip_truncate":
+            return ops.ip_truncate(value)
+        return None
+
+
+def merge_overlaps(findings: Sequence[Finding]) -> list[Finding]:
+    """Overlapping findings become one span covering all of them (so no part of any leaks),
+    typed by the best-scoring one."""
+    merged: list[Finding] = []
+    for f in sorted(findings, key=lambda f: (f.start, -f.end)):
+        if merged and f.start < merged[-1].end:
+            last = merged[-1]
+            best = last if (last.score, last.end - last.start) >= (f.score, f.end - f.start) else f
+            merged[-1] = Finding(
+                start=last.start,
+                end=max(last.end, f.end),
+                entity=best.entity,
+                score=best.score,
+                recognizer=best.recognizer,
+            )
+        else:
+            merged.append(f)
+    return merged

@@ -1,0 +1,210 @@
+"""The detector: one object, one job, ``analyze_many(texts) -> findings``.
+
+It owns a Presidio ``AnalyzerEngine`` built from ``config/recognizers.yaml`` (Presidio's own
+format, loaded with Presidio's own loader) plus our Python recognizers, on a spaCy pipeline
+restricted to what the recognizers need (``ner``, and lower-cased lemmas for context words).
+It never downloads anything: a missing model is an error, and ``tldextract`` (used by Presidio's
+email recognizer) is pinned to its bundled public-suffix snapshot.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import warnings
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import spacy
+import tldextract.tldextract as _tldx
+from pydantic import ValidationError
+from spacy.language import Language
+from spacy.tokens import Doc
+
+from proxy.yamlload import ConfigError, load_yaml
+from recognizers.custom import custom_recognizers
+from recognizers.types import DetectionError, Finding
+
+# No outbound call for the public suffix list, ever: the snapshot bundled with tldextract.
+_tldx.TLD_EXTRACTOR = _tldx.TLDExtract(suffix_list_urls=(), cache_dir=None, fallback_to_snapshot=True)
+
+from presidio_analyzer import AnalyzerEngine, RecognizerResult  # noqa: E402
+from presidio_analyzer.input_validation import RecognizerRegistryConfig  # noqa: E402
+from presidio_analyzer.nlp_engine import NerModelConfiguration, SpacyNlpEngine  # noqa: E402
+from presidio_analyzer.recognizer_registry import RecognizerRegistryProvider  # noqa: E402
+
+log = logging.getLogger("proxy.detection")
+
+#: Texts with no letter at all cannot hold a name: they skip the spaCy pipeline.
+_HAS_LETTER = re.compile(r"[^\W\d_]")
+
+_LEMMA_COMPONENT = "proxy_lower_lemma"
+
+
+@Language.component(_LEMMA_COMPONENT)
+def _lower_lemma(doc: Doc) -> Doc:
+    """Presidio's context enhancer compares lemmas with context words; lower-cased text is
+    enough for that and costs nothing next to a tagger + lemmatizer."""
+    for token in doc:
+        token.lemma_ = token.lower_
+    return doc
+
+
+def load_registry_config(path: str | Path) -> dict[str, Any]:
+    """Read and validate a Presidio recognizer-registry YAML; errors as ``FILE:LINE: message``."""
+    loaded = load_yaml(path)
+    if not isinstance(loaded.data, dict):
+        raise ConfigError([f"{path}:1: the recognizer registry must be a mapping"])
+    try:
+        RecognizerRegistryConfig(**loaded.data)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            loc = tuple(err["loc"])
+            problems.append(loaded.problem(loc, f"{'.'.join(map(str, err['loc']))}: {err['msg']}"))
+        raise ConfigError(problems) from None
+    except (TypeError, ValueError) as exc:
+        raise ConfigError([f"{path}:1: {exc}"]) from None
+    problems = []
+    for i, rec in enumerate(loaded.data.get("recognizers") or []):
+        if not isinstance(rec, dict):
+            continue
+        for j, pat in enumerate(rec.get("patterns") or []):
+            if isinstance(pat, dict) and isinstance(pat.get("regex"), str):
+                try:
+                    re.compile(pat["regex"])
+                except re.error as exc:
+                    problems.append(loaded.problem(("recognizers", i, "patterns", j, "regex"), f"bad regex: {exc}"))
+    if problems:
+        raise ConfigError(problems)
+    return dict(loaded.data)
+
+
+class _LocalSpacyEngine(SpacyNlpEngine):  # type: ignore[misc]
+    """``SpacyNlpEngine`` that loads an installed package by name, never downloads, and keeps
+    only the components detection needs."""
+
+    def __init__(self, model: str, ner_entities: dict[str, str]) -> None:
+        labels = {"PERSON", "PER", "NORP", "FAC", "ORG", "GPE", "LOC", "PRODUCT", "EVENT",
+                  "WORK_OF_ART", "LAW", "LANGUAGE", "DATE", "TIME", "PERCENT", "MONEY",
+                  "QUANTITY", "ORDINAL", "CARDINAL"}  # fmt: skip
+        ner_conf = NerModelConfiguration(
+            model_to_presidio_entity_mapping=dict(ner_entities),
+            labels_to_ignore=sorted(labels - set(ner_entities)),
+            low_score_entity_names=[],
+        )
+        super().__init__(models=[{"lang_code": "en", "model_name": model}], ner_model_configuration=ner_conf)
+        self.model_name = model
+
+    def load(self) -> None:
+        if not spacy.util.is_package(self.model_name) and not Path(self.model_name).exists():
+            raise DetectionError(
+                f"spaCy model {self.model_name!r} is not installed (run `make install`); "
+                "the proxy never downloads models at run time"
+            )
+        nlp = spacy.load(self.model_name)
+        keep = {"ner"}
+        for name in list(nlp.pipe_names):
+            if name not in keep:
+                nlp.remove_pipe(name)
+        nlp.add_pipe(_LEMMA_COMPONENT)
+        self.nlp = {"en": nlp}
+
+
+def build_analyzer(model: str, recognizers_path: str | Path, ner_entities: dict[str, str]) -> AnalyzerEngine:
+    conf = load_registry_config(recognizers_path)
+    nlp_engine = _LocalSpacyEngine(model, ner_entities)
+    nlp_engine.load()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # Presidio warns about languages it will not use
+        provider = RecognizerRegistryProvider(registry_configuration=conf, nlp_engine=nlp_engine)
+        registry = provider.create_recognizer_registry()
+    for rec in custom_recognizers():
+        registry.add_recognizer(rec)
+    return AnalyzerEngine(registry=registry, nlp_engine=nlp_engine, supported_languages=["en"])
+
+
+class Detector:
+    """``analyze_many(texts)`` -> one list of :class:`Finding` per text, in order.
+
+    Not thread-safe: the transport gives it one thread of its own.
+    """
+
+    def __init__(
+        self,
+        model: str,
+        recognizers_path: str | Path,
+        ner_entities: dict[str, str] | None = None,
+        score_thresholds: dict[str, float] | None = None,
+    ) -> None:
+        self.analyzer = build_analyzer(model, recognizers_path, ner_entities or {"PERSON": "PERSON"})
+        self.nlp: Language = self.analyzer.nlp_engine.nlp["en"]
+        self.thresholds = dict(score_thresholds or {"default": 0.35})
+        self.default_threshold = self.thresholds.get("default", 0.35)
+        self.min_threshold = min(self.thresholds.values())
+        # Warm up: the first call of every recognizer compiles its patterns.
+        self.analyze_many(["warm up john@example.com 94107"])
+
+    def _keep(self, r: RecognizerResult) -> bool:
+        return bool(r.score >= self.thresholds.get(r.entity_type, self.default_threshold))
+
+    def _results(self, text: str, doc: Doc | None, explain: bool) -> list[RecognizerResult]:
+        engine: _LocalSpacyEngine = self.analyzer.nlp_engine
+        if doc is None:
+            doc = self.nlp.make_doc(text)
+            doc = self.nlp.get_pipe(_LEMMA_COMPONENT)(doc)
+        artifacts = engine._doc_to_nlp_artifact(doc, "en")
+        results: list[RecognizerResult] = self.analyzer.analyze(
+            text=text,
+            language="en",
+            nlp_artifacts=artifacts,
+            score_threshold=self.min_threshold,
+            return_decision_process=explain,
+        )
+        return [r for r in results if self._keep(r)]
+
+    def analyze_many(self, texts: Sequence[str]) -> list[list[Finding]]:
+        try:
+            return list(self._analyze_many(texts))
+        except DetectionError:
+            raise
+        except Exception as exc:  # fail closed, without the text in the message
+            raise DetectionError(f"detection failed: {exc.__class__.__name__}") from None
+
+    def _analyze_many(self, texts: Sequence[str]) -> Iterable[list[Finding]]:
+        need_nlp = [i for i, t in enumerate(texts) if _HAS_LETTER.search(t)]
+        docs: dict[int, Doc] = {}
+        if need_nlp:
+            for i, doc in zip(need_nlp, self.nlp.pipe(texts[i] for i in need_nlp), strict=True):
+                docs[i] = doc
+        for i, text in enumerate(texts):
+            if not text.strip():
+                yield []
+                continue
+            yield [_finding(r) for r in self._results(text, docs.get(i), explain=False)]
+
+    def explain(self, text: str) -> list[tuple[Finding, str]]:
+        """Findings of one text with a value-free account of how each was decided."""
+        doc = next(iter(self.nlp.pipe([text])))
+        out = []
+        for r in self._results(text, doc, explain=True):
+            exp = r.analysis_explanation
+            why = ""
+            if exp is not None:
+                parts = [f"original score {exp.original_score:.2f}"]
+                if exp.pattern_name:
+                    parts.append(f"pattern {exp.pattern_name!r}")
+                if exp.score_context_improvement:
+                    parts.append(f"context +{exp.score_context_improvement:.2f}")
+                if exp.supportive_context_word:
+                    parts.append(f"context word {exp.supportive_context_word!r}")
+                why = ", ".join(parts)
+            out.append((_finding(r), why))
+        return out
+
+
+def _finding(r: RecognizerResult) -> Finding:
+    meta = r.recognition_metadata or {}
+    name = str(meta.get(RecognizerResult.RECOGNIZER_NAME_KEY, "unknown"))
+    return Finding(start=r.start, end=r.end, entity=r.entity_type, score=round(float(r.score), 4), recognizer=name)

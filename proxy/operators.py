@@ -16,7 +16,7 @@ from collections.abc import Sequence
 
 _ZIP = re.compile(r"^\s*(\d{3})\d{2}(?:\s*-\s*\d{4})?\s*$")
 _INT = re.compile(r"(\d{1,3})")
-_MONEY = re.compile(r"(?P<num>\d{1,3}(?:[,.\s]\d{3})+|\d+(?:\.\d+)?)\s*(?P<suffix>k|K|thousand|m|M|mil|million)?\b")
+_MONEY = re.compile(r"(?P<num>\d{1,3}(?:[,\s]\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?)\s*(?P<suffix>k|K|thousand|m|M|mil|million)?\b")
 
 
 def tag(entity: str) -> str:
@@ -89,10 +89,7 @@ def parse_money(value: object) -> float | None:
         return None
     m = found[0]
     digits = m.group("num")
-    if re.fullmatch(r"\d{1,3}(?:[,.\s]\d{3})+", digits):
-        amount = float(re.sub(r"[,.\s]", "", digits))
-    else:
-        amount = float(digits)
+    amount = float(re.sub(r"[,\s]", "", digits))
     suffix = (m.group("suffix") or "").lower()
     if suffix in ("k", "thousand"):
         amount *= 1_000

@@ -103,6 +103,18 @@ class Redactor:
                 return new if keep else _DROPPED
         if mode == "keep":
             return value
+        if (
+            mode is None
+            and path
+            and isinstance(value, dict | list)
+            and self.policy.dest.default_field != "scan"
+            and not self.policy.rules_below(path)
+        ):
+            # No rule names anything inside: the whole subtree falls under the default.
+            if self.policy.dest.default_field == "keep":
+                return value
+            plan.events.append(AuditEvent(where, "drop", reason="default deny"))
+            return _DROPPED
         if isinstance(value, dict | list):
             if isinstance(value, dict):
                 out_d: dict[str, Any] = {}

@@ -59,6 +59,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s[%(process)d]: %(message)s",
         stream=sys.stderr,
     )
+    # Presidio logs every analyze call at INFO: keep ops' logs for what matters.
+    logging.getLogger("presidio-analyzer").setLevel(logging.WARNING)
     if args.command == "check-config":
         return check_config(args.path)
     if args.command == "serve":
@@ -122,11 +124,14 @@ def check_config(path: str) -> int:
     return 0
 
 
-def _policy_or_exit(cfg: ProxyConfig, destination: str) -> Any:
+def _policy_or_exit(cfg: ProxyConfig, destination: str, *, need_key: bool = True) -> Any:
     from proxy.policy import Policy, PolicyError
 
+    key = pseudonym_key(cfg)
+    if key is None and not need_key:
+        key = b"explain never prints a hashed value"
     try:
-        return Policy(destination, cfg.destinations[destination], pseudonym_key(cfg))
+        return Policy(destination, cfg.destinations[destination], key)
     except PolicyError:
         print(
             f"error: destination {destination!r} hashes values: set {cfg.secrets.pseudonym_key_env}",
@@ -193,7 +198,7 @@ def redact(cfg: ProxyConfig, destination: str, fmt: str, audit: bool, stdin: Any
 
 
 def explain(cfg: ProxyConfig, destination: str, data: bytes) -> int:
-    policy = _policy_or_exit(cfg, destination)
+    policy = _policy_or_exit(cfg, destination, need_key=False)
     if policy is None:
         return EXIT_CONFIG
     try:

@@ -129,6 +129,8 @@ class Supervisor:
         self.run_dir = Path(tempfile.mkdtemp(prefix="proxy-run-"))
         self.workers: dict[int, Worker] = {}
         self.generation = 0
+        #: The generation every worker runs: bumped only when a reload has fully succeeded.
+        self.loaded_generation = 0
         self.stopping = False
         self.reloading = False
         self._stop = asyncio.Event()
@@ -233,6 +235,7 @@ class Supervisor:
                 self.workers[index] = new
                 await self._stop_worker(old)
             self.cfg = cfg
+            self.loaded_generation = self.generation
             log.info("SIGHUP: config reloaded (generation %d)", self.generation)
             return True
         finally:
@@ -247,7 +250,12 @@ class Supervisor:
     def readiness(self) -> tuple[bool, dict[str, Any]]:
         ready = sum(1 for w in self.workers.values() if w.ready)
         ok = not self.stopping and len(self.workers) == self.n and ready == self.n
-        return ok, {"workers": self.n, "ready": ready, "generation": self.generation, "restarts": self.restarts}
+        return ok, {
+            "workers": self.n,
+            "workers_ready": ready,
+            "generation": self.loaded_generation,
+            "restarts": self.restarts,
+        }
 
     async def run(self) -> int:
         from proxy.http.admin import start_admin
@@ -315,6 +323,7 @@ async def _worker(cfg: ProxyConfig, host: str, port: int, ready_file: Path) -> i
         access_log=logging.getLogger("proxy.access"),
         shutdown_timeout=cfg.timeouts.drain,
         handle_signals=False,
+        auto_decompress=False,  # we decode ourselves, with the body limit applied to the decoded size
     )
     try:
         await runner.setup()

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp import web
+from multidict import CIMultiDict
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
@@ -140,7 +141,7 @@ class Recorded:
     method: str
     path: str
     query: str
-    headers: dict[str, str]
+    headers: CIMultiDict[str]
     body: bytes
 
 
@@ -161,7 +162,7 @@ async def upstream_server(handler: Callable[[web.Request, bytes], Any] | None = 
     async def record(request: web.Request) -> web.StreamResponse:
         body = await request.read()
         up.received.append(
-            Recorded(request.method, request.path, request.query_string, dict(request.headers), body)
+            Recorded(request.method, request.path, request.query_string, CIMultiDict(request.headers), body)
         )
         if up.handler is not None:
             result = up.handler(request, body)

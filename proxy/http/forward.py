@@ -184,13 +184,14 @@ class Forwarder:
         try:
             if redact_response:
                 return await self._redacted_response(request, route, rid, up)
-            return await self._relay_response(request, up)
+            return await self._relay_response(request, up, rid)
         finally:
             up.release()
 
-    async def _relay_response(self, request: web.Request, up: aiohttp.ClientResponse) -> web.StreamResponse:
+    async def _relay_response(self, request: web.Request, up: aiohttp.ClientResponse, rid: str) -> web.StreamResponse:
         headers = filtered(up.headers, body_headers=False)
         headers.pop("Host", None)
+        headers["X-Request-Id"] = rid
         resp = web.StreamResponse(status=up.status, reason=up.reason, headers=headers)
         if up.headers.get("Content-Length") is None:
             resp.enable_chunked_encoding()

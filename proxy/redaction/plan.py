@@ -90,8 +90,17 @@ class Redactor:
         return plan
 
     def _walk(self, value: Any, path: tuple[PathPart, ...], plan: Plan, inherited: str | None) -> Any:
-        """``inherited`` is ``scan``/``keep`` when an ancestor's rule covers this whole subtree."""
+        """``inherited`` is ``scan``/``keep`` when an ancestor's rule covers this whole subtree.
+
+        Items of a top-level array are roots of their own (a batch of messages): field rules
+        apply to each item as they would to a single message.
+        """
         where = render_path(path)
+        full = path
+        at = 0
+        while at < len(path) and isinstance(path[at], int):
+            at += 1
+        path = path[at:]
         rule = self.policy.rule_at(path) if path else None
         mode = inherited
         if rule is not None:
@@ -119,13 +128,13 @@ class Redactor:
             if isinstance(value, dict):
                 out_d: dict[str, Any] = {}
                 for k, v in value.items():
-                    got = self._walk(v, (*path, k), plan, mode)
+                    got = self._walk(v, (*full, k), plan, mode)
                     if got is not _DROPPED:
                         out_d[k] = got
                 return out_d
             out_l = []
             for i, v in enumerate(value):
-                got = self._walk(v, (*path, i), plan, mode)
+                got = self._walk(v, (*full, i), plan, mode)
                 if got is not _DROPPED:
                     out_l.append(got)
             return out_l
@@ -149,7 +158,7 @@ class Redactor:
 
     def text_bytes(self, body: bytes, charset: str = "utf-8", path: str = "body") -> Plan:
         plan = self.text(decode_text(body, charset), path)
-        plan.render = lambda v: v.encode(charset if charset.lower() != "ascii" else "utf-8")
+        plan.render = lambda v: v.encode("utf-8")  # forwarded as UTF-8 whatever came in
         return plan
 
     # ---- form ---------------------------------------------------------------------------------

@@ -38,7 +38,14 @@ def test_keyed_hash_is_hmac_sha256_hex() -> None:
 
 @pytest.mark.parametrize(
     ("value", "expected"),
-    [("94107", "941XX"), ("94107-1234", "941XX"), (" 02139 ", "021XX"), ("9410", None), ("941077", None), ("abcde", None)],
+    [
+        ("94107", "941XX"),
+        ("94107-1234", "941XX"),
+        (" 02139 ", "021XX"),
+        ("9410", None),
+        ("941077", None),
+        ("abcde", None),
+    ],
 )
 def test_zip3(value: str, expected: str | None) -> None:
     assert ops.zip3(value) == expected

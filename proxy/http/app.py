@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import traceback
 import time
 from collections.abc import AsyncIterator, Callable
 
@@ -129,6 +131,15 @@ async def _dispatch(request: web.Request) -> web.StreamResponse:
             resp = await request.app[FORWARDER].handle(request, route, rid)
     except ProxyError as err:
         resp = error_response(err, rid)
+    except (asyncio.CancelledError, web.HTTPException):
+        raise
+    except Exception as exc:
+        # Fail closed, and log where it happened without the exception's message (which may
+        # quote the payload).
+        log.error(
+            "internal error rid=%s: %s\n%s", rid, exc.__class__.__name__, "".join(traceback.format_tb(exc.__traceback__))
+        )
+        resp = error_response(ProxyError(500, "internal error; nothing was forwarded", code="internal"), rid)
     if not resp.prepared:
         resp.headers["X-Request-Id"] = rid
     metrics.REQUESTS.labels(request[ROUTE_NAME], str(resp.status)).inc()

@@ -1,13 +1,166 @@
-"""WebSocket relay (filled in by the streaming work)."""
+"""WebSocket relay: messages redacted one by one, in both directions as the policy says.
+
+aiohttp reassembles fragmented messages before we see them and enforces the per-message size
+limit (closing with 1009); invalid UTF-8 in a text message closes with 1007. A message is sent on
+only after it is redacted, and the next one is read only after the send returned, so a slow peer
+slows the other side (the reader's own buffer is bounded by aiohttp's flow control).
+"""
 
 from __future__ import annotations
 
-from aiohttp import web
+import asyncio
+import contextlib
+import json
+import logging
 
+import aiohttp
+from aiohttp import WSCloseCode, WSMsgType, web
+
+from proxy import metrics
 from proxy.config import Route
 from proxy.http.errors import ProxyError
+from proxy.http.headers import CLIENT_ADDRESS, filtered
 from proxy.http.runtime import Runtime
+from proxy.redaction import Plan
+
+log = logging.getLogger("proxy.ws")
+
+#: Headers of the client's handshake that must not be copied to the upstream handshake.
+_HANDSHAKE = (
+    "sec-websocket-key",
+    "sec-websocket-version",
+    "sec-websocket-extensions",
+    "sec-websocket-accept",
+    "sec-websocket-protocol",
+    "cookie",
+)
+
+
+def message_plan(rt: Runtime, destination: str, data: str) -> Plan:
+    """A JSON text message follows the destination's field rules; other text is scanned whole."""
+    redactor = rt.redactors[destination]
+    stripped = data.lstrip()
+    if stripped[:1] in ("{", "["):
+        try:
+            value = json.loads(data)
+        except ValueError:
+            pass
+        else:
+            plan = redactor.json_value(value)
+            plan.render = lambda v: json.dumps(v, ensure_ascii=False, separators=(",", ":"))
+            return plan
+    return redactor.text(data, "message")
 
 
 async def relay(request: web.Request, rt: Runtime, route: Route, rid: str) -> web.StreamResponse:
-    raise ProxyError(501, "websocket relay not implemented yet")
+    assert rt.session is not None
+    max_msg = rt.cfg.limits.max_message_bytes
+    url = rt.upstream_url(route, request.rel_url.path).replace("http://", "ws://", 1).replace("https://", "wss://", 1)
+    protocols = [p.strip() for p in request.headers.get("Sec-WebSocket-Protocol", "").split(",") if p.strip()]
+    headers = filtered(request.headers, [*route.headers.drop, *CLIENT_ADDRESS, *_HANDSHAKE])
+    headers["X-Request-Id"] = rid
+    try:
+        upstream = await rt.session.ws_connect(
+            url,
+            protocols=protocols,
+            headers=headers,
+            max_msg_size=max_msg,
+            autoping=False,
+            timeout=aiohttp.ClientWSTimeout(ws_receive=None, ws_close=5.0),
+        )
+    except aiohttp.WSServerHandshakeError as exc:
+        raise ProxyError(502, f"upstream refused the WebSocket handshake ({exc.status})") from None
+    except (TimeoutError, aiohttp.ServerTimeoutError):
+        raise ProxyError(504, "upstream timed out") from None
+    except aiohttp.ClientError:
+        raise ProxyError(502, "upstream unreachable") from None
+
+    client = web.WebSocketResponse(
+        protocols=[upstream.protocol] if upstream.protocol else (),
+        max_msg_size=max_msg,
+        autoping=False,
+    )
+    client.headers["X-Request-Id"] = rid
+    try:
+        await client.prepare(request)
+    except Exception:
+        await upstream.close()
+        raise
+    metrics.OPEN_SOCKETS.inc()
+    dest_cfg = rt.cfg.destinations[route.destination]
+    closing: dict[str, tuple[int, bytes]] = {}
+
+    async def pump(src: aiohttp.ClientWebSocketResponse | web.WebSocketResponse,
+                   dst: aiohttp.ClientWebSocketResponse | web.WebSocketResponse,
+                   direction: str) -> None:  # fmt: skip
+        redact = direction in dest_cfg.directions
+        while True:
+            msg = await src.receive()
+            if msg.type == WSMsgType.TEXT:
+                text: str = msg.data
+                if redact:
+                    try:
+                        plan = message_plan(rt, route.destination, text)
+                        ((out, events),) = await rt.redact([plan])
+                    except ProxyError as err:
+                        code = WSCloseCode.INTERNAL_ERROR if err.status >= 500 else WSCloseCode.INVALID_TEXT
+                        closing["reason"] = (code, err.code.encode())
+                        return
+                    rt.record(events, rid=rid, destination=route.destination, direction=direction)
+                    metrics.STREAM_MESSAGES.labels("websocket", direction).inc()
+                    text = str(out)
+                await dst.send_str(text)
+            elif msg.type == WSMsgType.BINARY:
+                if route.binary_messages == "pass" and not redact:
+                    await dst.send_bytes(msg.data)
+                elif route.binary_messages == "pass":
+                    # binary cannot be scanned: passing it would forward raw data
+                    metrics.STREAM_MESSAGES.labels("websocket_binary_dropped", direction).inc()
+                else:
+                    metrics.STREAM_MESSAGES.labels("websocket_binary_dropped", direction).inc()
+            elif msg.type == WSMsgType.PING:
+                await dst.ping(msg.data)
+            elif msg.type == WSMsgType.PONG:
+                await dst.pong(msg.data)
+            elif msg.type == WSMsgType.CLOSE:
+                code = src.close_code or WSCloseCode.OK
+                closing.setdefault("reason", (code, (msg.extra or "").encode()[:120]))
+                return
+            elif msg.type == WSMsgType.ERROR:
+                exc = src.exception()
+                if isinstance(exc, aiohttp.WebSocketError):
+                    closing.setdefault("reason", (exc.code, b""))
+                else:
+                    closing.setdefault("reason", (WSCloseCode.INTERNAL_ERROR, b""))
+                return
+            else:  # CLOSING / CLOSED
+                closing.setdefault("reason", (src.close_code or WSCloseCode.OK, b""))
+                return
+
+    loop = asyncio.get_running_loop()
+    tasks = [
+        loop.create_task(pump(client, upstream, "request")),
+        loop.create_task(pump(upstream, client, "response")),
+    ]
+    try:
+        done, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        for t in pending:
+            t.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await t
+        for t in done:
+            if not t.cancelled() and t.exception() is not None:
+                log.warning("websocket relay ended with %s", t.exception().__class__.__name__)
+                closing.setdefault("reason", (WSCloseCode.INTERNAL_ERROR, b""))
+        code, reason = closing.get("reason", (WSCloseCode.OK, b""))
+        if code in (1005, 1006):  # not sendable on the wire
+            code = WSCloseCode.GOING_AWAY
+        await asyncio.gather(
+            client.close(code=code, message=reason), upstream.close(code=code, message=reason), return_exceptions=True
+        )
+    finally:
+        metrics.OPEN_SOCKETS.dec()
+        for t in tasks:
+            if not t.done():
+                t.cancel()
+    return client

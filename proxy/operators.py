@@ -16,7 +16,9 @@ from collections.abc import Sequence
 
 _ZIP = re.compile(r"^\s*(\d{3})\d{2}(?:\s*-\s*\d{4})?\s*$")
 _INT = re.compile(r"(\d{1,3})")
-_MONEY = re.compile(r"(?P<num>\d{1,3}(?:[,\s]\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?)\s*(?P<suffix>k|K|thousand|m|M|mil|million)?\b")
+_MONEY = re.compile(
+    r"(?P<num>\d{1,3}(?:[,\s]\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?)\s*(?P<suffix>k|K|thousand|m|M|mil|million)?\b"
+)
 
 
 def tag(entity: str) -> str:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import traceback
 import time
+import traceback
 from collections.abc import AsyncIterator, Callable
 
 import aiohttp
@@ -137,7 +137,10 @@ async def _dispatch(request: web.Request) -> web.StreamResponse:
         # Fail closed, and log where it happened without the exception's message (which may
         # quote the payload).
         log.error(
-            "internal error rid=%s: %s\n%s", rid, exc.__class__.__name__, "".join(traceback.format_tb(exc.__traceback__))
+            "internal error rid=%s: %s\n%s",
+            rid,
+            exc.__class__.__name__,
+            "".join(traceback.format_tb(exc.__traceback__)),
         )
         resp = error_response(ProxyError(500, "internal error; nothing was forwarded", code="internal"), rid)
     if not resp.prepared:

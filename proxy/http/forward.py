@@ -19,8 +19,10 @@ from proxy.config import Route
 from proxy.http.errors import ProxyError
 from proxy.http.headers import CLIENT_ADDRESS, filtered
 from proxy.http.runtime import Runtime
+from proxy.metrics import BYTES_HELD
 from proxy.redaction import PayloadError, Plan
-from proxy.redaction.stream import LineFramer, StreamError
+from proxy.redaction.stream import LineFramer, SseEvent, SseFramer, StreamError, TextStream
+from recognizers.types import DetectionError
 
 log = logging.getLogger("proxy.forward")
 
@@ -212,6 +214,8 @@ class Forwarder:
         rt = self.rt
         limit = rt.cfg.limits.max_body_bytes
         ctype, charset = content_type(up.headers)
+        if ctype in (SSE, NDJSON) or (ctype == TEXT and up.headers.get("Content-Length") is None):
+            return await self._streamed_response(request, route, rid, up, ctype, charset)
         try:
             raw = await read_body_upstream(up, limit)
         except (TimeoutError, aiohttp.ClientError):
@@ -228,6 +232,116 @@ class Forwarder:
         headers = filtered(up.headers, body_headers=True)
         resp = web.Response(status=up.status, reason=up.reason, body=raw, headers=headers)
         return resp
+
+    async def _streamed_response(
+        self,
+        request: web.Request,
+        route: Route,
+        rid: str,
+        up: aiohttp.ClientResponse,
+        ctype: str,
+        charset: str | None,
+    ) -> web.StreamResponse:
+        """SSE events, NDJSON lines and chunked text redacted and flushed as each completes."""
+        rt = self.rt
+        dest = route.destination
+        limits = rt.cfg.limits
+        decoder = decoder_for(up.headers.get("Content-Encoding", ""))
+        headers = filtered(up.headers, body_headers=True)
+        headers["X-Request-Id"] = rid
+        headers["Cache-Control"] = up.headers.get("Cache-Control", "no-cache")
+        if ctype == TEXT:
+            headers["Content-Type"] = "text/plain; charset=utf-8"
+        resp = web.StreamResponse(status=up.status, reason=up.reason, headers=headers)
+        resp.enable_chunked_encoding()
+        await resp.prepare(request)
+        kind = {SSE: "sse", NDJSON: "ndjson"}.get(ctype, "text")
+
+        async def redact_one(plan: Plan) -> Any:
+            ((out, events),) = await rt.redact([plan])
+            rt.record(events, rid=rid, destination=dest, direction="response")
+            metrics.STREAM_MESSAGES.labels(kind, "response").inc()
+            return out
+
+        sse = SseFramer(limits.max_message_bytes)
+        lines = LineFramer(limits.max_message_bytes)
+        text = TextStream(limits.stream_window_bytes, limits.max_message_bytes, charset or "utf-8")
+        metrics.OPEN_STREAMS.labels(kind).inc()
+        try:
+            chunks = up.content.iter_any()
+            done = False
+            while not done:
+                try:
+                    chunk = await chunks.__anext__()
+                except StopAsyncIteration:
+                    chunk, done = b"", True
+                if decoder is not None:
+                    chunk = decoder.decompress(chunk) + (decoder.flush() if done else b"")
+                if kind == "sse":
+                    events = sse.feed(chunk) + (sse.flush() if done else [])
+                    for ev_lines in events:
+                        await resp.write(await self._sse_event(SseEvent(ev_lines), dest, redact_one))
+                elif kind == "ndjson":
+                    got = lines.feed(chunk)
+                    tail = lines.flush() if done else None
+                    for number, line in enumerate([*got, *([tail] if tail is not None else [])]):
+                        if not line.strip():
+                            await resp.write(line + b"\n")
+                            continue
+                        try:
+                            plan = rt.redactors[dest].json_bytes(line)
+                        except PayloadError as exc:
+                            raise StreamError(f"line {lines.line_no - len(got) + number + 1}: {exc}") from None
+                        await resp.write(bytes(await redact_one(plan)) + b"\n")
+                else:
+                    text.feed(chunk, final=done)
+                    while text.ready(final=done):
+                        window = text.buf
+                        (findings,) = await rt.detection.analyze([window])
+                        prefix, inside = text.take(findings, final=done)
+                        if not prefix:
+                            break  # no safe cut yet: wait for more of the stream
+                        out, decisions = rt.policies[dest].redact_text(prefix, inside, "body")
+                        rt.record(decisions, rid=rid, destination=dest, direction="response")
+                        metrics.STREAM_MESSAGES.labels(kind, "response").inc()
+                        await resp.write(out.encode("utf-8"))
+                BYTES_HELD.set(sse.held + lines.held + text.held)
+            await resp.write_eof()
+        except (StreamError, ProxyError, PayloadError, zlib.error, DetectionError) as exc:
+            metrics.DETECTION_FAILURES.labels("stream_cut").inc() if isinstance(exc, DetectionError) else None
+            message = exc.message if isinstance(exc, ProxyError) else str(exc)
+            if isinstance(exc, zlib.error):
+                message = "corrupt compressed stream"
+            if isinstance(exc, DetectionError):
+                message = "detection failed; stream cut"
+            log.warning("response stream cut rid=%s: %s", rid, exc.__class__.__name__)
+            if kind == "sse":
+                err = json.dumps({"error": message, "request_id": rid})
+                await resp.write(f"event: error\ndata: {err}\n\n".encode())
+                await resp.write_eof()
+            elif request.transport is not None:
+                request.transport.close()  # the client sees a truncated chunked body
+        except (TimeoutError, aiohttp.ClientError, ConnectionResetError):
+            if kind == "sse":
+                await resp.write(b'event: error\ndata: {"error": "upstream stream failed"}\n\n')
+                await resp.write_eof()
+            elif request.transport is not None:
+                request.transport.close()
+        finally:
+            metrics.OPEN_STREAMS.labels(kind).dec()
+        return resp
+
+    async def _sse_event(self, event: SseEvent, dest: str, redact_one: Any) -> bytes:
+        if event.data is None:
+            return event.render(None)
+        try:
+            data = event.data.decode("utf-8")
+        except UnicodeDecodeError:
+            raise StreamError("event data is not valid UTF-8") from None
+        from proxy.http.ws import message_plan
+
+        out = await redact_one(message_plan(self.rt, dest, data))
+        return event.render(str(out))
 
     async def _streamed_upload(self, request: web.Request, route: Route, rid: str, ctype: str) -> web.StreamResponse:
         """NDJSON uploads: each line redacted and forwarded as soon as it is complete."""

@@ -88,7 +88,7 @@ async def relay(request: web.Request, rt: Runtime, route: Route, rid: str) -> we
         raise
     metrics.OPEN_SOCKETS.inc()
     dest_cfg = rt.cfg.destinations[route.destination]
-    closing: dict[str, tuple[int, bytes]] = {}
+    closing: dict[str, tuple[int, bytes]] = {}  # the first close (code, reason) wins
 
     async def pump(src: aiohttp.ClientWebSocketResponse | web.WebSocketResponse,
                    dst: aiohttp.ClientWebSocketResponse | web.WebSocketResponse,
@@ -111,11 +111,9 @@ async def relay(request: web.Request, rt: Runtime, route: Route, rid: str) -> we
                     text = str(out)
                 await dst.send_str(text)
             elif msg.type == WSMsgType.BINARY:
+                # Binary cannot be scanned: in a redacted direction it is dropped whatever the route says.
                 if route.binary_messages == "pass" and not redact:
                     await dst.send_bytes(msg.data)
-                elif route.binary_messages == "pass":
-                    # binary cannot be scanned: passing it would forward raw data
-                    metrics.STREAM_MESSAGES.labels("websocket_binary_dropped", direction).inc()
                 else:
                     metrics.STREAM_MESSAGES.labels("websocket_binary_dropped", direction).inc()
             elif msg.type == WSMsgType.PING:
@@ -123,8 +121,7 @@ async def relay(request: web.Request, rt: Runtime, route: Route, rid: str) -> we
             elif msg.type == WSMsgType.PONG:
                 await dst.pong(msg.data)
             elif msg.type == WSMsgType.CLOSE:
-                code = src.close_code or WSCloseCode.OK
-                closing.setdefault("reason", (code, (msg.extra or "").encode()[:120]))
+                closing.setdefault("reason", (src.close_code or WSCloseCode.OK, (msg.extra or "").encode()[:120]))
                 return
             elif msg.type == WSMsgType.ERROR:
                 exc = src.exception()
@@ -152,7 +149,7 @@ async def relay(request: web.Request, rt: Runtime, route: Route, rid: str) -> we
             if not t.cancelled() and t.exception() is not None:
                 log.warning("websocket relay ended with %s", t.exception().__class__.__name__)
                 closing.setdefault("reason", (WSCloseCode.INTERNAL_ERROR, b""))
-        code, reason = closing.get("reason", (WSCloseCode.OK, b""))
+        code, reason = closing.get("reason", (int(WSCloseCode.OK), b""))
         if code in (1005, 1006):  # not sendable on the wire
             code = WSCloseCode.GOING_AWAY
         await asyncio.gather(

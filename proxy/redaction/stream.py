@@ -9,6 +9,8 @@ nothing of it is ever forwarded.
 
 from __future__ import annotations
 
+from recognizers.types import Finding
+
 
 class StreamError(ValueError):
     def __init__(self, message: str, *, too_large: bool = False) -> None:
@@ -99,3 +101,95 @@ class SseFramer:
                 raise StreamError(f"event larger than {self.max_event} bytes", too_large=True)
             self._event.append(line)
         return events
+
+
+def safe_cut(text: str, spans: list[tuple[int, int]], holdback: int) -> int:
+    """Where a streamed text may be cut: the last whitespace at least ``holdback`` characters
+    before its end that no finding crosses. Everything after the cut is held back and scanned
+    again with the next chunk, so a value split across chunks is seen whole. Returns 0 when no
+    safe cut exists yet (hold everything)."""
+    limit = len(text) - holdback
+    if limit <= 0:
+        return 0
+    cut = limit
+    while cut > 0:
+        # move left to a whitespace boundary
+        while cut > 0 and not text[cut - 1].isspace():
+            cut -= 1
+        if cut == 0:
+            return 0
+        crossing = [s for s, e in spans if s < cut < e]
+        if not crossing:
+            return cut
+        cut = min(s for s in crossing)
+    return 0
+
+
+class SseEvent:
+    """One parsed ``text/event-stream`` event: its data (joined) and its other lines, in order."""
+
+    __slots__ = ("data", "lines")
+
+    def __init__(self, lines: list[bytes]) -> None:
+        self.lines = lines
+        data = []
+        for line in lines:
+            if line.startswith(b"data:"):
+                value = line[5:]
+                data.append(value[1:] if value.startswith(b" ") else value)
+            elif line == b"data":
+                data.append(b"")
+        self.data: bytes | None = b"\n".join(data) if data else None
+
+    def render(self, data: str | None) -> bytes:
+        """The event with its data replaced (comments, ``event:``, ``id:``, ``retry:`` kept)."""
+        out: list[bytes] = []
+        wrote = False
+        for line in self.lines:
+            if line.startswith(b"data:") or line == b"data":
+                if not wrote and data is not None:
+                    out.extend(b"data: " + part.encode() for part in data.split("\n"))
+                    wrote = True
+                continue
+            out.append(line)
+        return b"\n".join(out) + b"\n\n"
+
+
+class TextStream:
+    """Chunked text, boundary-safe: decoded incrementally, scanned in windows, and cut only where
+    no finding can still be growing (see :func:`safe_cut`); the tail is held back and scanned
+    again with what follows. At most ``max_held`` bytes are ever held."""
+
+    def __init__(self, window: int, max_held: int, charset: str = "utf-8", holdback: int = 256) -> None:
+        import codecs
+
+        try:
+            self._decoder = codecs.getincrementaldecoder(charset)("strict")
+        except LookupError:
+            raise StreamError("unknown charset") from None
+        self.window = window
+        self.max_held = max_held
+        self.holdback = min(holdback, max(window // 2, 1))
+        self.buf = ""
+
+    @property
+    def held(self) -> int:
+        return len(self.buf)
+
+    def feed(self, chunk: bytes, final: bool = False) -> None:
+        try:
+            self.buf += self._decoder.decode(chunk, final)
+        except UnicodeDecodeError:
+            raise StreamError("invalid text in stream") from None
+
+    def ready(self, final: bool = False) -> bool:
+        return bool(self.buf) and (final or len(self.buf) >= self.window)
+
+    def take(self, findings: list[Finding], final: bool = False) -> tuple[str, list[Finding]]:
+        """Given the findings of :attr:`buf`, the prefix that may be emitted now (and its
+        findings); the rest stays held."""
+        cut = len(self.buf) if final else safe_cut(self.buf, [(f.start, f.end) for f in findings], self.holdback)
+        if cut == 0 and len(self.buf.encode("utf-8")) > self.max_held:
+            raise StreamError(f"no safe place to cut the text within {self.max_held} bytes", too_large=True)
+        prefix, self.buf = self.buf[:cut], self.buf[cut:]
+        return prefix, [f for f in findings if f.end <= cut]

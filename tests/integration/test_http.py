@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import gzip
-import io
 import hashlib
 import hmac
+import io
 import json
 import zlib
 from urllib.parse import parse_qsl

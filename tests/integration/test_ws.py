@@ -69,7 +69,9 @@ def ws_url(p: ProxyProcess, tail: str = "echo") -> str:
 async def test_messages_redacted_towards_partner(ws_proxy: ProxyProcess, ws_upstream: WsUpstream) -> None:
     ws_upstream.received.clear()
     async with websockets.connect(ws_url(ws_proxy)) as ws:
-        await ws.send(json.dumps({"conversation_id": "c-1", "text": "I am Maria Garcia", "survey": {"age": 34}, "x": 1}))
+        await ws.send(
+            json.dumps({"conversation_id": "c-1", "text": "I am Maria Garcia", "survey": {"age": 34}, "x": 1})
+        )
         echoed = json.loads(await asyncio.wait_for(ws.recv(), 10))
         assert echoed == {"conversation_id": "c-1", "text": "I am <PERSON>", "survey": {"age": "30-39"}}
         await ws.send("plain text from maria.garcia@example.com")

@@ -24,6 +24,7 @@ async def test_upstream_unreachable_is_502(tmp_path: Path) -> None:
     with running_proxy(tmp_path, env={"CHAT_PARTNER_URL": dead}) as p:
         async with aiohttp.ClientSession() as s:
             r = await s.post(p.url + "/chat/m", json=MSG)
+            await r.read()
             assert r.status == 502
             assert (await r.json())["error"]["code"] == "bad_gateway"
 
@@ -41,6 +42,7 @@ async def test_upstream_timeout_is_504(tmp_path: Path) -> None:
         with running_proxy(tmp_path, config=cfg, env={"CHAT_PARTNER_URL": up.url}) as p:
             async with aiohttp.ClientSession() as s:
                 r = await s.post(p.url + "/chat/m", json=MSG)
+                await r.read()
                 assert r.status == 504
 
 
@@ -90,6 +92,7 @@ async def test_both_directions(tmp_path: Path) -> None:
                 r = await s.get(p.url + "/chat/f")
                 assert await r.text() == "text=%3CPERSON%3E"
                 r = await s.get(p.url + "/chat/b")
+                await r.read()
                 assert r.status == 502  # cannot redact an image: fail closed
             directions = {rec["direction"] for rec in p.audit()}
             assert directions == {"response"}

@@ -117,6 +117,7 @@ async def test_dead_worker_is_restarted(tmp_path: Path) -> None:
         async with aiohttp.ClientSession() as s:
             for _ in range(6):
                 r = await s.post(p.url + "/chat/m", json={"conversation_id": "c", "text": "hi"})
+                await r.read()
                 assert r.status == 200
     finally:
         assert p.stop() == 0

@@ -143,6 +143,7 @@ async def test_ndjson_response_cut_at_bad_line(both_ways: ProxyProcess) -> None:
         resp = await s.get(both_ways.url + "/chat/ndjson?bad=1")
         with pytest.raises(aiohttp.ClientPayloadError):
             await resp.read()
+        resp.close()
 
 
 async def test_chunked_text_response_boundary_safe(both_ways: ProxyProcess) -> None:

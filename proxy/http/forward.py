@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import zlib
@@ -135,8 +134,6 @@ class Forwarder:
             if redact_request:
                 body_p = body_plan(rt, dest, ctype, charset, body)
                 plans.append(body_p)
-            elif ctype in (TEXT, FORM) or is_json(ctype):
-                pass
         results = await rt.redact(plans) if redact_request else []
         events = [e for _, evs in results for e in evs]
         query: list[tuple[str, str]] = list(request.rel_url.query.items())
@@ -398,11 +395,8 @@ class Forwarder:
         )
         try:
             return await self._send(request, route, rid, url, headers, lines())
-        except ProxyError:
-            if failure:
-                raise failure[0] from None
-            raise
         except Exception:
+            # The upstream request was aborted because of a line of ours: answer for that line.
             if failure:
                 raise failure[0] from None
             raise
@@ -424,10 +418,3 @@ async def read_body_upstream(up: aiohttp.ClientResponse, limit: int) -> bytes:
         if len(buf) > limit:
             raise ProxyError(502, "upstream response larger than the redaction limit")
     return bytes(buf)
-
-
-def dumps(value: Any) -> bytes:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
-
-
-__all__ = ["Forwarder", "asyncio"]

@@ -184,18 +184,29 @@ class HttpSink(Model):
     url: str = ""
     batch_max: int = Field(500, ge=1)
     timeout: float = Field(10.0, gt=0)
+    #: On a rejecting 4xx, retry the batch in halves so only the records the sink refuses one by
+    #: one go to the dead-letter file (off: the whole rejected batch goes there at once).
+    split_rejected: bool = True
 
 
 class FileSink(Model):
     path: str = ""
     rotate_bytes: int = Field(64 * 1024 * 1024, gt=0)
     keep: int = Field(5, ge=0)
+    batch_max: int = Field(1000, ge=1)
 
 
 class SyslogSink(Model):
     host: str = ""
     port: int = Field(514, ge=0, le=65535)
     app_name: str = "pii-proxy"
+    #: HOSTNAME field of RFC 5424 (empty: this machine's name, from gethostname, no DNS).
+    hostname: str = ""
+    #: Syslog facility number (16 = local0).
+    facility: int = Field(16, ge=0, le=23)
+    batch_max: int = Field(500, ge=1)
+    #: Connect timeout, and how long a batch may wait for the peer to acknowledge its bytes.
+    timeout: float = Field(10.0, gt=0)
 
 
 class Sink(Model):
@@ -222,6 +233,14 @@ class Spool(Model):
     max_bytes: int = Field(256 * 1024 * 1024, gt=0)
     retry_initial: float = Field(0.5, gt=0)
     retry_max: float = Field(30.0, gt=0)
+    #: ``Retry-After`` (seconds) of a 507 answered when the spool is full.
+    retry_after: int = Field(5, ge=1)
+    #: Upper bound of one delivery batch in bytes (a single larger record still goes alone).
+    batch_max_bytes: int = Field(4 * 1024 * 1024, gt=0)
+    #: How often the delivering worker looks for records other workers committed (seconds).
+    poll_interval: float = Field(0.1, gt=0, le=5)
+    #: How long a SQLite writer waits for another process's transaction (seconds).
+    busy_timeout: float = Field(10.0, gt=0)
 
 
 class Secrets(Model):

@@ -30,3 +30,35 @@ STREAM_MESSAGES = Counter("proxy_stream_messages_total", "Stream messages redact
 BYTES_HELD = Gauge("proxy_stream_bytes_held", "Bytes held back by stream redactors", multiprocess_mode="livesum")
 AUDIT_RECORDS = Counter("proxy_audit_records_total", "Audit records written")
 WORKER_UP = Gauge("proxy_worker_ready", "1 when this worker serves with its model loaded", multiprocess_mode="livesum")
+
+# ---- log sinks (POST /logs/, the spool, the forwarders) ------------------------------------------
+# Depth and age are read from the shared spool by every worker (the same value; "livemax" keeps one).
+LOG_RECORDS_ACCEPTED = Counter("proxy_log_records_accepted_total", "Log records durably spooled (202)", ["sink"])
+LOG_RECORDS_REFUSED = Counter(
+    "proxy_log_records_refused_total", "Log records refused after redaction because the spool was full", ["sink"]
+)
+LOG_RECORDS_DELIVERED = Counter("proxy_log_records_delivered_total", "Log records the sink took", ["sink"])
+LOG_RECORDS_RETRIED = Counter(
+    "proxy_log_records_retried_total", "Log records in batches that failed and will be sent again", ["sink", "reason"]
+)
+LOG_RECORDS_DEAD_LETTERED = Counter(
+    "proxy_log_records_dead_lettered_total", "Log records the sink rejected, moved to dead-letter.ndjson", ["sink"]
+)
+LOG_SPOOL_DEPTH = Gauge(
+    "proxy_log_spool_depth_records", "Log records waiting in the spool", ["sink"], multiprocess_mode="livemax"
+)
+LOG_SPOOL_BYTES = Gauge(
+    "proxy_log_spool_depth_bytes", "Bytes of log records waiting in the spool", ["sink"], multiprocess_mode="livemax"
+)
+LOG_SPOOL_OLDEST_AGE = Gauge(
+    "proxy_log_spool_oldest_age_seconds",
+    "Age of the oldest log record waiting in the spool (0 when empty)",
+    ["sink"],
+    multiprocess_mode="livemax",
+)
+LOG_SINK_UP = Gauge(
+    "proxy_log_sink_up", "1 when the last delivery attempt to the sink worked", ["sink"], multiprocess_mode="livemax"
+)
+LOG_FORWARDER_LEADER = Gauge(
+    "proxy_log_forwarder_leader", "Workers delivering the sink (1 expected)", ["sink"], multiprocess_mode="livesum"
+)

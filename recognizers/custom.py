@@ -1,18 +1,33 @@
-"""Our Python recognizers: where a Presidio pattern is not enough (span groups, required context,
-validation). Each is a Presidio ``LocalRecognizer``, so ``explain`` and the analyzer treat them
-like Presidio's own.
+"""Our Python recognizers: where a Presidio pattern is not enough (required context, validation,
+span groups, casing). Each is a Presidio ``LocalRecognizer``, so ``explain`` and the analyzer
+treat them like Presidio's own.
+
+Every rule names the evidence it used (``explain`` shows the rule name), and none of them keeps
+or logs the text it looked at.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from presidio_analyzer import AnalysisExplanation, LocalRecognizer, RecognizerResult
 from presidio_analyzer.nlp_engine import NlpArtifacts
 
+from recognizers.names import Lexicon
+from recognizers.person import PersonRecognizer
+
 FLAGS = re.IGNORECASE | re.MULTILINE
+
+
+def _words(text: str) -> list[str]:
+    """A word list written as one block of text."""
+    return text.split()
+
+
+#: ``check(text, start, end) -> score or None``: a last look at a candidate (validation, context).
+Check = Callable[[str, int, int], float | None]
 
 
 @dataclass(frozen=True)
@@ -29,6 +44,9 @@ class Rule:
     window: int = 48
     #: A match is dropped when this matches right after it (units, percentages ...).
     not_followed_by: re.Pattern[str] | None = None
+    #: A match is dropped when this matches in the ``window`` characters before it.
+    not_preceded_by: re.Pattern[str] | None = None
+    check: Check | None = None
 
 
 def _rx(pattern: str) -> re.Pattern[str]:
@@ -40,6 +58,8 @@ class RuleRecognizer(LocalRecognizer):  # type: ignore[misc]
 
     ENTITY = ""
     RULES: Sequence[Rule] = ()
+    #: Cheap pre-filter: the rules cannot match a text this regex does not find.
+    TRIGGER: re.Pattern[str] | None = None
 
     def __init__(self, name: str | None = None) -> None:
         super().__init__(
@@ -57,6 +77,8 @@ class RuleRecognizer(LocalRecognizer):  # type: ignore[misc]
     def analyze(
         self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None
     ) -> list[RecognizerResult]:
+        if self.TRIGGER is not None and not self.TRIGGER.search(text):
+            return []
         results: list[RecognizerResult] = []
         for rule in self.RULES:
             for m in rule.regex.finditer(text):
@@ -66,34 +88,40 @@ class RuleRecognizer(LocalRecognizer):  # type: ignore[misc]
                     continue
                 if rule.not_followed_by and rule.not_followed_by.match(text, m.end()):
                     continue
+                before = text[max(0, start - rule.window) : start]
+                if rule.not_preceded_by and rule.not_preceded_by.search(before):
+                    continue
                 if rule.context_before or rule.context_after:
-                    before = text[max(0, start - rule.window) : start]
                     after = text[end : end + rule.window]
                     ok = bool(rule.context_before and rule.context_before.search(before)) or bool(
                         rule.context_after and rule.context_after.search(after)
                     )
                     if not ok:
                         continue
-                explanation = AnalysisExplanation(
-                    recognizer=self.name,
-                    original_score=rule.score,
-                    pattern_name=rule.name,
-                    textual_explanation=f"rule {rule.name}",
-                )
-                results.append(
-                    RecognizerResult(
-                        entity_type=self.ENTITY,
-                        start=start,
-                        end=end,
-                        score=rule.score,
-                        analysis_explanation=explanation,
-                        recognition_metadata={
-                            RecognizerResult.RECOGNIZER_NAME_KEY: self.name,
-                            RecognizerResult.RECOGNIZER_IDENTIFIER_KEY: self.id,
-                        },
-                    )
-                )
+                score = rule.score
+                if rule.check is not None:
+                    checked = rule.check(text, start, end)
+                    if checked is None:
+                        continue
+                    score = checked
+                results.append(self._result(start, end, score, rule.name))
         return _best_non_overlapping(results)
+
+    def _result(self, start: int, end: int, score: float, rule: str) -> RecognizerResult:
+        explanation = AnalysisExplanation(
+            recognizer=self.name, original_score=score, pattern_name=rule, textual_explanation=f"rule {rule}"
+        )
+        return RecognizerResult(
+            entity_type=self.ENTITY,
+            start=start,
+            end=end,
+            score=score,
+            analysis_explanation=explanation,
+            recognition_metadata={
+                RecognizerResult.RECOGNIZER_NAME_KEY: self.name,
+                RecognizerResult.RECOGNIZER_IDENTIFIER_KEY: self.id,
+            },
+        )
 
 
 def _best_non_overlapping(results: list[RecognizerResult]) -> list[RecognizerResult]:
@@ -105,126 +133,616 @@ def _best_non_overlapping(results: list[RecognizerResult]) -> list[RecognizerRes
     return sorted(kept, key=lambda r: r.start)
 
 
-_ZIP_CONTEXT = _rx(r"\b(?:zip|zipcode|zip\s*code|postal(?:\s*code)?|post\s*code|postcode)\b")
-_US_STATE = (
-    r"(?:AL|AK|AZ|AR|CA|CO|CT|DE|DC|FL|GA|HI|ID|IL|IN|IA|KS|KY|LA|ME|MD|MA|MI|MN|MS|MO|MT|NE|NV|NH|NJ"
-    r"|NM|NY|NC|ND|OH|OK|OR|PA|RI|SC|SD|TN|TX|UT|VT|VA|WA|WV|WI|WY|PR)"
+# ---- US ZIP codes -----------------------------------------------------------------------------
+_ZIP_CONTEXT = _rx(
+    r"\b(?:zip|zipcode|zip\s*code|postal(?:\s*code)?|post\s*code|postcode|zip/postal(?:\s*code)?"
+    r"|(?:live|living|located|based|reside|residing|moved|moving)\s+(?:in|to|at)"
+    r"|deliver(?:y|ing|ed)?\s+(?:to|in)|ship(?:ping|ped)?\s+(?:it\s+)?to|area|zone|region|county|neighbou?rhood"
+    r"|send\s+(?:it\s+)?to|address)\b[^0-9\n]{0,12}$"
+)
+_STATES = (
+    "AL|AK|AZ|AR|CA|CO|CT|DE|DC|FL|GA|HI|ID|IL|IN|IA|KS|KY|LA|ME|MD|MA|MI|MN|MS|MO|MT|NE|NV|NH|NJ|NM|NY|NC|ND"
+    "|OH|OK|OR|PA|RI|SC|SD|TN|TX|UT|VT|VA|WA|WV|WI|WY|PR|GU|VI|AS|MP|FM|MH|PW|AA|AE|AP"
+)
+#: State codes that are also English words: in lower case they need a comma or a line before them.
+_WORDLIKE_STATES = frozenset(
+    _words(
+        """
+    al co de ga hi id in la ma me mi mo ok oh or pa wa
+    """
+    )
+)
+_STATE_NAMES = (
+    r"alabama|alaska|arizona|arkansas|california|colorado|connecticut|delaware|florida|georgia|hawaii|idaho"
+    r"|illinois|indiana|iowa|kansas|kentucky|louisiana|maine|maryland|massachusetts|michigan|minnesota"
+    r"|mississippi|missouri|montana|nebraska|nevada|new\s+hampshire|new\s+jersey|new\s+mexico|new\s+york"
+    r"|north\s+carolina|north\s+dakota|ohio|oklahoma|oregon|pennsylvania|rhode\s+island|south\s+carolina"
+    r"|south\s+dakota|tennessee|texas|utah|vermont|virginia|washington|west\s+virginia|wisconsin|wyoming"
+)
+_ZIP_AFTER_STATE = re.compile(
+    rf"(?P<pre>[,\n]?[ \t]*)\b(?P<state>{_STATES}|{_STATE_NAMES})\.?,?[ \t]{{1,3}}(?P<v>\d{{5}}(?:-\d{{4}})?)(?![\w-])",
+    re.IGNORECASE,
 )
 
 
 class ZipCodeRecognizer(RuleRecognizer):
-    """US ZIP codes (5 and 5+4) where context says so: a zip/postal word nearby, or after a state
-    (``Springfield, IL 62704``). Order numbers, prices and years are left alone."""
+    """US ZIP codes (5 and 5+4) where context says so: a zip/postal word or a place phrase nearby
+    (``I live in``, ``deliver to``), or after a state (``Springfield, IL 62704``, ``dallas, tx
+    75201``). Order numbers, prices and years are left alone."""
 
     ENTITY = "US_ZIP_CODE"
+    TRIGGER = re.compile(r"\d{5}")
     RULES = (
         Rule(
-            "zip after state",
-            re.compile(rf"(?:\b{_US_STATE}|,)\s+(?P<v>\d{{5}}(?:-\d{{4}})?)\b(?![-\d])"),
-            0.75,
-        ),
-        Rule(
             "zip with context",
-            _rx(r"(?<![\w$#.-])(?P<v>\d{5}(?:-\d{4})?)(?![\w-]|\.\d)"),
+            _rx(r"(?<![\w$#.,-])(?P<v>\d{5}(?:-\d{4})?)(?![\w-]|[.,]\d)"),
             0.85,
             context_before=_ZIP_CONTEXT,
-            window=32,
+            window=40,
         ),
         Rule("zip+4", _rx(r"(?<![\w$#.-])(?P<v>\d{5}-\d{4})(?![\w-])"), 0.5),
     )
 
+    def analyze(
+        self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None
+    ) -> list[RecognizerResult]:
+        if not self.TRIGGER or not self.TRIGGER.search(text):
+            return []
+        results = super().analyze(text, entities, nlp_artifacts)
+        for m in _ZIP_AFTER_STATE.finditer(text):
+            state = m.group("state")
+            # ``call me in 30 minutes`` is no address; ``dallas, tx 75201`` and an address
+            # block's last line are
+            wordlike = state.islower() and state in _WORDLIKE_STATES and "," not in m.group("pre")
+            if wordlike and "\n" not in text[max(0, m.start() - 60) : m.start("state")]:
+                continue
+            results.append(self._result(m.start("v"), m.end("v"), 0.8, "zip after state"))
+        return _best_non_overlapping(results)
 
+
+# ---- AGE --------------------------------------------------------------------------------------
 _UNITS_AFTER = _rx(
-    r"\s*(?:%|percent|minutes?|mins?|hours?|hrs?|days?|weeks?|months?|dollars|bucks|usd|eur|feet|ft"
-    r"|inch(?:es)?|lbs?|pounds|kgs?|miles?|km|am\b|pm\b|:\d|\.\d|,\d|/\d|x\b|st\b|nd\b|rd\b|th\b"
-    r"|items?|orders?|tickets?|times|k\b|people|of\b)"
+    r"[ \t]*(?:%|percent|minutes?|mins?|hours?|hrs?|days?|weeks?|months?|dollars|bucks|usd|eur|feet|ft|am\b|pm\b"
+    r"|inch(?:es)?|lbs?|pounds|kgs?|miles?|km|:\d|\.\d|,\d{3}|/\d|x\b|st\b|nd\b|rd\b|th\b|items?|orders?|tickets?"
+    r"|times|k\b|people|of\b|steps?|seconds?|secs?|calls?|emails?|stars?|cm\b|mm\b|gb\b|mb\b|in\s+line|on\s+hold"
+    r"|late|early|away|behind|short|over|off|more|less|min|max)"
 )
 
 
 class AgeRecognizer(RuleRecognizer):
     """A person's age: ``34 years old``, ``34-year-old``, ``34 y/o``, ``I'm 34``, ``aged 34``,
-    ``turned 34``, ``age: 34``. The span is the number."""
+    ``turned 34``, ``age: 34``, ``Age (years) = 34``, ``how old are you? 34``, ``my son is 7``.
+    The span is the number."""
 
     ENTITY = "AGE"
+    TRIGGER = re.compile(r"\d")
     RULES = (
+        Rule("n years old", _rx(r"\b(?P<v>\d{1,3})\s*-?\s*(?:years?|yrs?|yr)\s*-?\s*old\b"), 0.9),
+        Rule("n years of age", _rx(r"\b(?P<v>\d{1,3})\s+(?:years?|yrs?)\s+of\s+age\b"), 0.9),
+        Rule("n y/o", _rx(r"\b(?P<v>\d{1,3})\s*(?:y/o|yo|y\.o\.?|yrs?\.?\s*old|yob)(?!\w)"), 0.85),
         Rule(
-            "n years old",
-            _rx(r"\b(?P<v>\d{1,3})\s*-?\s*(?:years?|yrs?|yr)\s*-?\s*old\b"),
-            0.9,
+            "age field",
+            _rx(
+                r"\b(?:age|aged|your\s+age|ages?\s*\(\s*(?:years?|yrs)\s*\))[\"']?\s*(?:[:=\-–]|is|was|of)?\s*[\"']?"
+                r"(?P<v>\d{1,3})\b"
+            ),
+            0.85,
+            not_followed_by=_UNITS_AFTER,
         ),
-        Rule("n y/o", _rx(r"\b(?P<v>\d{1,3})\s*(?:y/o|yo|y\.o\.)(?!\w)"), 0.85),
         Rule(
-            "aged n",
-            _rx(r"\b(?:aged?|turned|turning|age\s+is|age\s*[:=]|i\s+am|i'?m|im)\s+(?P<v>\d{1,3})\b"),
+            "turned n",
+            _rx(
+                r"\b(?:turned|turning|turn|turns|just\s+turned|will\s+be|gonna\s+be|going\s+to\s+be)\s+(?P<v>\d{1,3})\b"
+            ),
             0.75,
+            not_followed_by=_UNITS_AFTER,
+        ),
+        Rule(
+            "i am n",
+            _rx(
+                r"\b(?:i\s+am|i'?m|i’m|im|he'?s|she'?s|he\s+is|she\s+is|who\s+is|is\s+now|we\s+are|we'?re|they\s+are"
+                r"|they'?re)\s+(?:only\s+|just\s+|both\s+|now\s+)?(?P<v>\d{1,3})\b"
+            ),
+            0.75,
+            not_followed_by=_UNITS_AFTER,
+        ),
+        Rule(
+            "relative is n",
+            _rx(
+                r"\b(?:son|daughter|kid|child|baby|boy|girl|mom|mum|mother|dad|father|wife|husband|brother|sister"
+                r"|grandson|granddaughter|grandma|grandpa|grandmother|grandfather|partner|nephew|niece)\s+(?:is|was)"
+                r"\s+(?:only\s+|just\s+)?(?P<v>\d{1,3})\b"
+            ),
+            0.8,
+            not_followed_by=_UNITS_AFTER,
+        ),
+        Rule(
+            "name, age",
+            _rx(
+                r"\b(?:i\s+am|i'?m|i’m|im|this\s+is|it'?s|name\s+is)\s+[^\W\d_]+(?:\s+[^\W\d_]+)?\s*[,(-]\s*(?P<v>\d{1,2})\s*(?:[,)/;]|\s+(?:years|yrs|y/o|yo|from|and|zip|m\b|f\b|male|female))"
+            ),
+            0.75,
+        ),
+        Rule(
+            "how old answer",
+            _rx(r"\bhow\s+old\s+are\s+you\s*\??\s*(?:a\s*:\s*)?(?:i'?m\s+)?(?P<v>\d{1,3})\b"),
+            0.85,
             not_followed_by=_UNITS_AFTER,
         ),
     )
 
     def validate(self, value: str) -> bool:
-        return int(value) < 130
+        return 0 < int(value) < 120
 
 
+# ---- INCOME -----------------------------------------------------------------------------------
 _MONEY = (
-    r"(?:(?:US\$|\$|USD\s?|EUR\s?|€|£)\s?\d[\d,]*(?:\.\d{1,2})?(?:\s?(?:k|K|thousand|million|m)\b)?"
+    r"(?:(?:US\$|\$|USD\s?|EUR\s?|GBP\s?|€|£)\s?\d[\d,]*(?:\.\d{1,2})?(?:\s?(?:k|K|thousand|million|mil|m|grand)\b)?"
     r"|\b\d[\d,]*(?:\.\d+)?\s?(?:k|K)\b"
-    r"|\b\d{1,3}(?:,\d{3})+(?:\.\d{1,2})?(?:\s?(?:dollars|usd|euros?|eur))?"
+    r"|\b\d{1,3}(?:,\d{3})+(?:\.\d{1,2})?(?:\s?(?:dollars|usd|euros?|eur|pounds))?"
     r"|\b\d+(?:\.\d+)?\s?(?:thousand|grand)\b"
-    r"|\b\d{4,7}\s?(?:dollars|usd|euros?))"
+    r"|\b\d{4,7}(?:\.\d{2})?\s?(?:dollars|usd|euros?|eur|pounds)\b)"
 )
-_INCOME_CONTEXT = _rx(
-    r"\b(?:salary|salaries|income|incomes|earn|earns|earned|earning|earnings|make|makes|making|made"
-    r"|paid|pay|wage|wages|compensation|comp|household|gross|net|annual|annually|per\s+year|a\s+year"
-    r"|per\s+annum|yearly|/\s?yr|/\s?year|p\.?a\.?)\b"
+_INCOME_WORDS = (
+    r"salary|salaries|income|incomes|earn|earns|earned|earning|earnings|make|makes|making|made|wage|wages"
+    r"|compensation|comp|gross|net|annual|annually|yearly|take[\s-]*home|get\s+paid|pay\s+is|paid\s+about|my\s+pay"
+    r"|paycheck|pension|revenue|stipend|allowance"
+)
+_INCOME_CONTEXT = _rx(rf"\b(?:{_INCOME_WORDS})\b")
+_INCOME_AFTER = _rx(
+    r"^[ \t]*[/(-]?[ \t]*(?:a|per|each|an?|every)?[ \t]*(?:year|yr|annum|annually|salary|income|hour|hr)\b"
+    r"|^[ \t]*(?:in[ \t]+)?(?:salary|income|annually|yearly|combined|household|gross|net)\b"
+    r"|^[ \t]*(?:before|after|pre|post)[ \t-]*tax"
+)
+#: A bare number right after an income key (``income=85000``, ``salary: 85000``).
+_INCOME_FIELD = _rx(
+    rf"\b(?:{_INCOME_WORDS})(?:\s*\([^)\n]{{0,15}}\))?[\"']?\s*(?:[:=\-–?]|is|was|of|about|around|approx\.?|roughly|~)?"
+    r"\s*(?:is\s+|was\s+|about\s+|around\s+|roughly\s+|approximately\s+)?[\"']?"
+    r"(?P<v>(?:US\$|\$|USD\s?|EUR\s?|€|£)?\s?(?:\d{1,3}(?:,\d{3})+(?:\.\d{2})?|\d{4,7}(?:\.\d{2})?)"
+    r"(?:\s?(?:dollars|usd|euros?|eur|pounds|gbp))?)\b"
 )
 
 
 class IncomeRecognizer(RuleRecognizer):
-    """Money amounts with income context (salary, income, earn, make ... a year). A price without
-    that context is not an income."""
+    """Money amounts with income context (salary, income, earn, make ... a year, before tax). A
+    price without that context is not an income."""
 
     ENTITY = "INCOME"
+    TRIGGER = re.compile(r"\d")
     RULES = (
+        Rule("income field", _INCOME_FIELD, 0.85),
         Rule(
             "money with income context",
             re.compile(rf"(?P<v>{_MONEY})", FLAGS),
             0.8,
             context_before=_INCOME_CONTEXT,
-            context_after=_rx(
-                r"^\W{0,3}(?:a|per|/|each)?\s*(?:year|yr|annum|annually|salary|income)\b"
-                r"|^\s*(?:in\s+)?(?:salary|income)\b"
+            context_after=_INCOME_AFTER,
+            window=40,
+        ),
+        Rule(
+            "number before income words",
+            _rx(r"(?<![\w$.,-])(?P<v>\d{4,7}|\d{1,3}(?:,\d{3})+)(?![\w,.-])"),
+            0.75,
+            context_after=_INCOME_AFTER,
+            window=30,
+        ),
+    )
+
+
+# ---- STREET_ADDRESS ---------------------------------------------------------------------------
+#: USPS Publication 28 street suffixes (names and standard abbreviations) and the road types of
+#: the Australian / UK standards.
+_SUFFIXES = _words(
+    """
+    alley aly allee anex arcade arc avenue ave av bayou bay beach bch bend bnd bluff bluffs blf bottom boulevard
+    blvd branch br bridge brg brook brooks burg burgs bypass byp camp canyon cyn cape causeway cswy center
+    centre centers ctr circle circles cir cliff cliffs club common commons corner corners course court courts ct
+    cove coves creek crk crescent cres crest crossing xing crossroad curve dale dam divide drive drives dr
+    estate estates expressway expy extension extensions ext fall falls ferry field fields flat flats ford fords
+    forest forge forges fork forks fort freeway fwy garden gardens gdns gateway glen glens green greens grove
+    groves gr harbor harbors harbour haven heights hts highway hwy hill hills hollow inlet island islands isle
+    junction junctions jct key keys knoll knolls lake lakes land landing lane ln light lights loaf lock locks
+    lodge loop mall manor manors meadow meadows mews mill mills mission motorway mount mountain mountains mtn
+    neck orchard oval overpass park parks parkway parkways pkwy pass passage path pike pine pines place pl plain
+    plains plaza plz point points port ports prairie radial ramp ranch rapid rapids rest ridge ridges river road
+    roads rd route rte row rue run shoal shoals shore shores skyway spring springs spur spurs square squares sq
+    station stravenue stream street streets st summit terrace ter throughway trace track trafficway trail trl
+    trailer tunnel turnpike tpke underpass union unions valley valleys viaduct view views village villages ville
+    vista walk walks wall way ways well wells wharf wynd accessway amble approach boardwalk brae break brow
+    circuit circus close concourse corso courtyard cul-de-sac distributor driveway esplanade fairway frontage
+    gate glade grange laneway link lookout meander nook outlook parade pathway promenade quadrant quays retreat
+    rise riviera rotary strand subway tollway vale walkway access alleyway anchorage broadway byway centreway
+    chase circlet colonnade copse cross crossway cruiseway deviation entrance footway foreshore front gates
+    highroad interchange intersection lees mew parklands piazza plateau quad quadrangle quay ridgeway riverway
+    roadway siding slope terraces towers trunkway villas yard top edge turn range
+    """
+)
+_STREET_SUFFIX = "(?:" + "|".join(sorted(set(_SUFFIXES), key=len, reverse=True)) + ")"
+_UNIT_WORD = (
+    r"(?:(?:apt|apartment|suite|ste|unit|fl|floor|level|lvl|room|rm|bldg|building|flat|studio|lot|space|spc|dept)\b|#)"
+)
+_UNIT = rf"{_UNIT_WORD}\.?[ \t]*#?[ \t]*(?=[a-z]?\d|[a-z]\b)[a-z0-9][a-z0-9-]{{0,5}}\b"
+_UNIT_PREFIX = (
+    r"(?:(?:flat|unit|apt|apartment|studio|suite|ste|level|lvl)\b\.?\s*#?\s*(?=[a-z]?\d|[a-z]\b)[a-z0-9-]{1,5},?\s+)"
+)
+_NAME_WORD = (
+    r"(?!(?:and|or|the|a|an|in|on|at|to|for|of|from|with|is|was|are|my|your|our|it|i|we|you|he|she|they|but|so"
+    r"|by|as|if|me)\b)[^\W\d_][\w'.-]*"
+)
+_ORDINAL = r"\d{1,3}(?:st|nd|rd|th)"
+_DIRECTION = r"(?:[nsew]\.?|ne|nw|se|sw|north|south|east|west)"
+_NON_US = (
+    r"(?:[^\W\d_]+(?:stra(?:ß|ss)e|str\.|weg|allee|gasse|platz|ring|damm|laan|straat|gracht|plein|gatan|vägen|gränd"
+    r"|vej|veien|gata|katu|tie|utca|ulica)\s+\d{1,5}[a-z]?(?:[/-]\d{1,5}[a-z]?)?"
+    r"|(?:via|viale|corso|piazza|rue|avenue|boulevard|calle|avenida|paseo|plaza|rua|travessa|estrada|plac|ulica|ul\.)"
+    r"\s+(?:[^\W\d_][\w'.-]*\s+){1,4}\d{1,5}[a-z]?\b"
+    r"|\d{1,5}[a-z]?,?\s+(?:rue|avenue|boulevard|allée|chemin|impasse|place|via|calle)\s+(?:[^\W\d_][\w'.-]*\s*){1,4})"
+)
+
+
+class StreetAddressRecognizer(RuleRecognizer):
+    """Building number + street name + suffix (``1600 Pennsylvania Avenue NW``, ``7 Sanders
+    Courtyard``), with its unit (``Apt. 4B``, ``Suite 210``, ``Flat 3``); unit lines alone; PO
+    boxes; common European street forms (``Hauptstraße 5``, ``12 rue de la Paix``)."""
+
+    ENTITY = "STREET_ADDRESS"
+    TRIGGER = re.compile(r"\d")
+    RULES = (
+        Rule(
+            "street line",
+            _rx(
+                rf"(?<![\w$#.,/:-])(?:{_UNIT_PREFIX}(?:\d{{1,6}}[a-z]?(?:[/-]\d{{1,5}}[a-z]?)?,?[ \t]+)?"
+                rf"|\d{{1,6}}[a-z]?(?:[/-]\d{{1,5}}[a-z]?)?,?[ \t]+)(?:{_DIRECTION}[ \t]+)?"
+                rf"(?:(?:{_ORDINAL}|{_NAME_WORD})[ \t]+){{0,3}}(?:{_ORDINAL}[ \t]+)?{_STREET_SUFFIX}\b\.?"
+                rf"(?:[ \t]+{_DIRECTION}\b\.?)?(?:[ \t]*,?[ \t]*{_UNIT}(?:[ \t]*,?[ \t]*{_UNIT})?)?"
             ),
+            0.85,
+            check=lambda text, start, end: _street_check(text, start, end),
+        ),
+        Rule(
+            "unit",
+            _rx(
+                r"(?<![\w-])(?:apt|apartment|suite|ste|unit|flat)\b\s*\.?\s*#?\s*(?=[a-z]?\d|[a-z]\b)[a-z0-9][a-z0-9-]{0,5}\b"
+            ),
+            0.65,
+        ),
+        Rule(
+            "unit after street",
+            _rx(rf"(?<=,)[ \t]*(?P<v>{_UNIT})[ \t]*(?=,)"),
+            0.6,
+            context_before=_rx(rf"\d{{1,6}}[a-z]?\s+(?:[\w'.-]+\s+){{0,4}}{_STREET_SUFFIX}\b\.?,?[ \t]*$"),
+            window=60,
+        ),
+        Rule("unit line", _rx(rf"^[ \t]*(?:{_UNIT}|#\s?\d{{1,5}}[a-z]?)[ \t]*,?[ \t]*$"), 0.8),
+        Rule("po box", _rx(r"\bp\.?\s?o\.?\s*box\s+\d{1,6}\b"), 0.85),
+        Rule("european street", _rx(_NON_US), 0.7),
+    )
+
+
+def _street_check(text: str, start: int, end: int) -> float | None:
+    value = text[start:end]
+    words = re.findall(r"[^\W\d_]+", value)
+    if len(words) < 2 and not re.search(_ORDINAL, value, re.IGNORECASE):
+        return None  # ``5 ways`` is no address
+    # ``10 days walk``, ``3 times way``: a unit of time or count is no house number
+    if re.match(r"\d+\s+(?:days?|weeks?|months?|years?|hours?|minutes?|times?|items?|people|stars?)\b", value, re.I):
+        return None
+    return 0.85
+
+
+# ---- PHONE_NUMBER -----------------------------------------------------------------------------
+_PHONE_CANDIDATE = re.compile(
+    r"(?<![\w+@/.:-])(?:\+|00)?\(?\+?\d[\d().\-/ \t]{5,24}\d\)?"
+    r"(?:[ \t]*(?:,[ \t]*)?(?:x|ext\.?|extn\.?|extension|ex\.?|#)[ \t]*\d{1,6})?(?![\w@-]|\.\d|:\d)",
+    re.IGNORECASE,
+)
+_PHONE_WORDS = (
+    r"phone|tel|telephone|mobile|mob|cell|cellphone|call|calls|calling|text|txt|sms|whatsapp|signal|fax|landline"
+    r"|dial|ring|callback|voicemail"
+)
+_PHONE_CONTEXT = _rx(rf"\b(?:{_PHONE_WORDS}|reach|contact|line|ph|number|num|no|to)\b\W{{0,4}}(?:\w+\W{{1,3}}){{0,6}}$")
+_STRONG_PHONE_CONTEXT = _rx(rf"\b(?:{_PHONE_WORDS})\b[^\n]{{0,30}}$")
+_NOT_PHONE_CONTEXT = _rx(
+    r"\b(?:order|ticket|invoice|inv|ref|reference|tracking|account|acct|id|case|claim|sku|item|serial|confirmation"
+    r"|transaction|txn|req|request|po|model|version|build|batch|rows|user_id)\b\W{0,4}(?:(?:no|num|number|#)\W{0,3})?$"
+    r"|#\s*$|\$\s*$"
+)
+_EXT = re.compile(r"[ \t]*(?:,[ \t]*)?(?:x|ext\.?|extn\.?|extension|ex\.?|#)[ \t]*\d{1,6}$", re.IGNORECASE)
+_DATE_LIKE = re.compile(
+    r"^(?:\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}[-/.]\d{1,2}[-/.](?:\d{4}|\d{2}))(?:[ T]\d{1,2}:\d{2}(?::\d{2})?)?$"
+)
+
+
+def _luhn(digits: str) -> bool:
+    total = 0
+    for i, ch in enumerate(reversed(digits)):
+        d = int(ch)
+        if i % 2:
+            d *= 2
+            if d > 9:
+                d -= 9
+        total += d
+    return total % 10 == 0
+
+
+class PhoneNumberRecognizer(LocalRecognizer):  # type: ignore[misc]
+    """Phone numbers in US and international formats, local formats included (``020 7946 0958``,
+    ``0611-58 78 81``, ``(091)-9074833``), with their extension (``x204``, ``ext. 12``). A
+    number must look like one (a ``+``/``00`` prefix, or groups of digits); a run of bare
+    digits needs phone context. Dates, IP addresses, SSNs, ZIP+4, card numbers and numbers after
+    ``order`` / ``ticket`` / ``#`` are left to others or alone."""
+
+    ENTITY = "PHONE_NUMBER"
+
+    def __init__(self) -> None:
+        super().__init__(supported_entities=[self.ENTITY], name="PhoneNumberRecognizer", supported_language="en")
+
+    def load(self) -> None:
+        return None
+
+    def analyze(
+        self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None
+    ) -> list[RecognizerResult]:
+        results: list[RecognizerResult] = []
+        for m in _PHONE_CANDIDATE.finditer(text):
+            start, end = m.span()
+            value = m.group().rstrip(" \t(/.-")
+            end = start + len(value)
+            # a closing parenthesis without its opening one belongs to the text, not the number
+            if value.endswith(")") and value.count("(") < value.count(")"):
+                value = value[:-1]
+                end -= 1
+            if value.startswith("(") and value.count("(") > value.count(")"):
+                value = value[1:]
+                start += 1
+            scored = self._score(text, start, value)
+            if scored is None:
+                continue
+            score, rule = scored
+            explanation = AnalysisExplanation(
+                recognizer=self.name, original_score=score, pattern_name=rule, textual_explanation=f"rule {rule}"
+            )
+            results.append(
+                RecognizerResult(
+                    entity_type=self.ENTITY,
+                    start=start,
+                    end=end,
+                    score=score,
+                    analysis_explanation=explanation,
+                    recognition_metadata={
+                        RecognizerResult.RECOGNIZER_NAME_KEY: self.name,
+                        RecognizerResult.RECOGNIZER_IDENTIFIER_KEY: self.id,
+                    },
+                )
+            )
+        return results
+
+    @staticmethod
+    def _score(text: str, start: int, value: str) -> tuple[float, str] | None:
+        ext = _EXT.search(value)
+        number = value[: ext.start()] if ext else value
+        digits = re.sub(r"\D", "", number)
+        if not 7 <= len(digits) <= 15:
+            return None
+        core = number.strip()
+        if _DATE_LIKE.match(core) or re.fullmatch(r"\d{1,3}(?:\.\d{1,3}){3}", core):
+            return None  # a date, an IPv4 address
+        if re.fullmatch(r"\d{3}-\d{2}-\d{4}|\d{5}-\d{4}|\d{1,3}(?:,\d{3})+(?:\.\d+)?", core):
+            return None  # SSN, ZIP+4, an amount
+        if re.fullmatch(r"\d+\.\d+", core):
+            return None  # a decimal number
+        groups = re.findall(r"\d+", number)
+        if 13 <= len(digits) <= 19 and _luhn(digits) and digits[0] in "23456" and not core.startswith(("+", "00")):
+            return None  # a card number
+        before = text[max(0, start - 40) : start]
+        context = bool(_PHONE_CONTEXT.search(before))
+        if _NOT_PHONE_CONTEXT.search(before) and not _STRONG_PHONE_CONTEXT.search(before):
+            return None
+        prefixed = core.startswith(("+", "00")) or core.startswith("(+")
+        if len(groups) == 1:
+            if prefixed and len(digits) >= 9:
+                return 0.6, "international, no separators"
+            if context and len(digits) >= 7:
+                return 0.75, "digits with phone context"
+            if re.fullmatch(r"[2-9]\d{2}[2-9]\d{6}|0[1-9]\d{8,9}", digits) and not before.rstrip().endswith(("=", ":")):
+                return 0.45, "national number"
+            return None
+        if max(len(g) for g in groups) > (12 if prefixed else 8) or len(groups) > (8 if prefixed else 6):
+            return None
+        if len(groups[-1]) < 2:
+            return None
+        us = re.fullmatch(r"(?:\+?1[ .\-]?)?\(?\d{3}\)?[ .\-]?\d{3}[ .\-]\d{4}", core)
+        if context:
+            return 0.8, "phone with context"
+        if prefixed or us or "(" in core:
+            return 0.65, "phone format"
+        if len(digits) >= 8:
+            return 0.45, "digit groups"
+        return None
+
+
+# ---- EMAIL_ADDRESS inside URLs, query strings and key=value pairs ------------------------------
+class EmbeddedEmailRecognizer(RuleRecognizer):
+    """E-mail addresses glued to other text (``?email=jo@example.com``, ``<jo@example.com>``,
+    ``mailto:jo@example.com``). Presidio's pattern allows ``/ ? = &`` in a local part, so in a URL
+    it swallows the path, fails validation and finds nothing: here the local part is what mail
+    systems really use."""
+
+    ENTITY = "EMAIL_ADDRESS"
+    TRIGGER = re.compile("@")
+    RULES = (
+        Rule(
+            "e-mail (strict local part)",
+            re.compile(
+                r"(?<![A-Za-z0-9._%+-])[A-Za-z0-9][A-Za-z0-9._%+-]{0,63}@"
+                r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?)*"
+                r"\.[A-Za-z]{2,24}(?![A-Za-z0-9-])"
+            ),
+            0.9,
+        ),
+    )
+
+
+# ---- CREDIT_CARD ------------------------------------------------------------------------------
+_CARD = re.compile(r"(?<![\w-])(?:\d[ -]?){12,18}\d(?![\w-])")
+
+
+class CardNumberRecognizer(RuleRecognizer):
+    """Payment card numbers: 13 to 19 digits, plain or in groups, passing the Luhn check."""
+
+    ENTITY = "CREDIT_CARD"
+    TRIGGER = re.compile(r"\d{4}")
+    RULES = (Rule("card number (Luhn)", _CARD, 0.9),)
+
+    def validate(self, value: str) -> bool:
+        digits = re.sub(r"\D", "", value)
+        if not 13 <= len(digits) <= 19 or digits[0] not in "23456":
+            return False
+        if re.search(r"[ -]{2}", value):
+            return False
+        return _luhn(digits)
+
+
+# ---- IBAN_CODE (any case) --------------------------------------------------------------------
+_IBAN_CANDIDATE = re.compile(r"(?<![A-Za-z0-9])[A-Za-z]{2}\d{2}(?:[ -]?[A-Za-z0-9]{1,4}){3,8}")
+
+
+def _iban_ok(compact: str) -> bool:
+    if not 15 <= len(compact) <= 34 or not compact[:2].isalpha():
+        return False
+    moved = compact[4:] + compact[:4]
+    return int("".join(str(int(c, 36)) for c in moved)) % 97 == 1
+
+
+class IbanAnyCaseRecognizer(LocalRecognizer):  # type: ignore[misc]
+    """IBANs typed in lower case (``gb82 west 1234 ...``), which Presidio's patterns (upper case
+    only) miss; validated by the ISO 13616 checksum, trailing groups trimmed until it holds."""
+
+    ENTITY = "IBAN_CODE"
+
+    def __init__(self) -> None:
+        super().__init__(supported_entities=[self.ENTITY], name="IbanAnyCaseRecognizer", supported_language="en")
+
+    def load(self) -> None:
+        return None
+
+    def analyze(
+        self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None
+    ) -> list[RecognizerResult]:
+        results: list[RecognizerResult] = []
+        for m in _IBAN_CANDIDATE.finditer(text):
+            value = m.group()
+            while value:
+                compact = re.sub(r"[ -]", "", value).upper()
+                if _iban_ok(compact):
+                    break
+                cut = max(value.rfind(" "), value.rfind("-"))
+                value = value[:cut] if cut > 4 else ""
+            if not value or value.isupper():
+                continue  # upper case: Presidio's own recognizer has it
+            start = m.start()
+            explanation = AnalysisExplanation(
+                recognizer=self.name, original_score=0.9, pattern_name="iban checksum", textual_explanation="rule iban"
+            )
+            results.append(
+                RecognizerResult(
+                    entity_type=self.ENTITY,
+                    start=start,
+                    end=start + len(value),
+                    score=0.9,
+                    analysis_explanation=explanation,
+                    recognition_metadata={
+                        RecognizerResult.RECOGNIZER_NAME_KEY: self.name,
+                        RecognizerResult.RECOGNIZER_IDENTIFIER_KEY: self.id,
+                    },
+                )
+            )
+        return results
+
+
+# ---- US_DRIVER_LICENSE ------------------------------------------------------------------------
+_DL_CONTEXT = _rx(
+    r"(?:driver'?s?|drivers|driving)\s*licen[cs]e|\bd\.?l\.?\b|\blicen[cs]e\b|\blic\b|\bdl\s*(?:#|no|number)"
+    r"|\bpermit\b"
+)
+_DL_VALUE = (
+    r"(?<![\w-])(?P<v>[a-z]{1,2}\d{4,14}|[a-z]\d{3}[- ]\d{3,4}[- ]\d{2,4}(?:[- ]\d{2,3})?(?:[- ]\d)?"
+    r"|\d{3}[ -]\d{3}[ -]\d{3}|\d{6,12}|\d{2}[a-z]{3}\d{5,6}|[a-z]\d{6}r|\d{8}[a-z]{2}|\d{3}[a-z]{2}\d{4}"
+    r"|[a-z]{2}\d{6}[a-z]|[a-z]\d[a-z]\d[a-z]|\d{7,8}[a-z]|[a-z]{1,2}\d{2,7}[a-z]{1,2}\d{0,5})(?![\w-])"
+)
+
+
+class DriverLicenseRecognizer(RuleRecognizer):
+    """US driver's licence numbers (the state formats), only next to licence context
+    (``driver's license``, ``DL#``, ``licence no``); alone they are any order number."""
+
+    ENTITY = "US_DRIVER_LICENSE"
+    TRIGGER = _rx(r"licen[cs]e|\bd\.?l\b|\blic\b|permit")
+    RULES = (
+        Rule(
+            "licence number with context",
+            _rx(_DL_VALUE),
+            0.85,
+            context_before=_rx(rf"(?:{_DL_CONTEXT.pattern})[^\n]{{0,30}}$"),
+            window=60,
+        ),
+    )
+
+    def validate(self, value: str) -> bool:
+        return sum(c.isdigit() for c in value) >= 4
+
+
+# ---- DATE_OF_BIRTH ----------------------------------------------------------------------------
+_MONTH = (
+    r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sep(?:t(?:ember)?)?"
+    r"|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)\.?"
+)
+_DAY = r"(?:[0-2]?\d|3[01])(?:st|nd|rd|th)?"
+_DATE = (
+    r"(?:\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}[-/.]\d{1,2}[-/.](?:\d{4}|\d{2})"
+    rf"|{_MONTH}\s+{_DAY},?\s+\d{{4}}|{_DAY}\s+(?:of\s+)?{_MONTH},?\s+\d{{4}}|{_MONTH}\s+\d{{4}}"
+    rf"|{_MONTH}\s+{_DAY}|{_DAY}\s+(?:of\s+)?{_MONTH})"
+)
+_BIRTH_BEFORE = _rx(
+    r"(?:\bborn|\bbirth|\bd\.?o\.?b\b|\bbirthday|\bb-?day|\bbirthdate|\bdate\s+of\s+birth|\bnacimiento|\bgeboren"
+    r"|\byob\b|\bbirth\s*date)[^\n]{0,28}$"
+)
+_BIRTH_AFTER = _rx(
+    r"^[^\n]{0,6}\b(?:is\s+|was\s+)?(?:my\s+|his\s+|her\s+)?(?:birthday|date\s+of\s+birth|dob|birth\s*date|b-?day)\b"
+)
+
+
+class DateOfBirthRecognizer(RuleRecognizer):
+    """A date with birth context (``born on``, ``DOB:``, ``date of birth``, ``... is my birthday``).
+    Dates without it (orders, deliveries, timestamps) are not personal data here."""
+
+    ENTITY = "DATE_OF_BIRTH"
+    TRIGGER = _rx(r"born|birth|d\.?o\.?b|b-?day|yob|nacimiento|geboren")
+    RULES = (
+        Rule(
+            "date with birth context",
+            _rx(rf"(?<![\w/.-])(?P<v>{_DATE})(?![\w/-]|\.\d)"),
+            0.85,
+            context_before=_BIRTH_BEFORE,
+            context_after=_BIRTH_AFTER,
             window=40,
         ),
     )
 
 
-_STREET_SUFFIX = (
-    r"(?:street|st|avenue|ave|av|road|rd|boulevard|blvd|lane|ln|drive|dr|court|ct|place|pl|way"
-    r"|terrace|ter|parkway|pkwy|circle|cir|highway|hwy|square|sq|trail|trl|plaza|plz|alley|aly"
-    r"|crescent|close|row|loop|pike|route|rte)"
-)
-_UNIT = r"(?:apt|apartment|suite|ste|unit|fl|floor|room|rm|bldg|building|#)\s*\.?\s*#?\s*[a-z0-9][a-z0-9-]{0,5}"
-
-
-class StreetAddressRecognizer(RuleRecognizer):
-    """Building number + street name + suffix, with an optional unit (``Apt. 4B``, ``Suite 210``);
-    a unit line alone; PO boxes."""
-
-    ENTITY = "STREET_ADDRESS"
-    RULES = (
-        Rule(
-            "street line",
-            _rx(
-                rf"\b\d{{1,6}}[a-z]?\s+(?:[nsew]\.?\s+)?(?:[a-z0-9][\w'.-]*\s+){{0,4}}{_STREET_SUFFIX}\b\.?"
-                rf"(?:\s*,?\s*{_UNIT})?"
-            ),
-            0.85,
-        ),
-        Rule("unit", _rx(r"(?<![\w-])(?:apt|apartment|suite|ste|unit)\s*\.?\s*#?\s*[a-z0-9][a-z0-9-]{0,5}\b"), 0.6),
-        Rule("po box", _rx(r"\bp\.?\s?o\.?\s*box\s+\d{1,6}\b"), 0.85),
-    )
-
-
-def custom_recognizers() -> list[LocalRecognizer]:
-    return [ZipCodeRecognizer(), AgeRecognizer(), IncomeRecognizer(), StreetAddressRecognizer()]
+def custom_recognizers(
+    lexicon: Lexicon, person_labels: frozenset[str] = frozenset({"PERSON"})
+) -> list[LocalRecognizer]:
+    return [
+        PersonRecognizer(lexicon, person_labels),
+        PhoneNumberRecognizer(),
+        EmbeddedEmailRecognizer(),
+        CardNumberRecognizer(),
+        IbanAnyCaseRecognizer(),
+        DriverLicenseRecognizer(),
+        DateOfBirthRecognizer(),
+        ZipCodeRecognizer(),
+        AgeRecognizer(),
+        IncomeRecognizer(),
+        StreetAddressRecognizer(),
+    ]

@@ -19,11 +19,14 @@ from typing import Any
 import spacy
 import tldextract.tldextract as _tldx
 from pydantic import ValidationError
+from spacy.attrs import LEMMA, LOWER
 from spacy.language import Language
 from spacy.tokens import Doc
 
 from proxy.yamlload import ConfigError, load_yaml
 from recognizers.custom import custom_recognizers
+from recognizers.names import Lexicon
+from recognizers.person import PersonRecognizer
 from recognizers.types import DetectionError, Finding
 
 # No outbound call for the public suffix list, ever: the snapshot bundled with tldextract.
@@ -46,8 +49,8 @@ _LEMMA_COMPONENT = "proxy_lower_lemma"
 def _lower_lemma(doc: Doc) -> Doc:
     """Presidio's context enhancer compares lemmas with context words; lower-cased text is
     enough for that and costs nothing next to a tagger + lemmatizer."""
-    for token in doc:
-        token.lemma_ = token.lower_
+    if len(doc):
+        doc.from_array([LEMMA], doc.to_array([LOWER]))
     return doc
 
 
@@ -104,6 +107,14 @@ class _LocalSpacyEngine(SpacyNlpEngine):  # type: ignore[misc]
                 "the proxy never downloads models at run time"
             )
         nlp = spacy.load(self.model_name)
+        # The rule lemmatizer's word lists (WordNet) tell common words from names; read them
+        # before the lemmatizer itself is dropped from the pipeline.
+        tables: dict[str, Any] = {}
+        if "lemmatizer" in nlp.pipe_names:
+            lookups = getattr(nlp.get_pipe("lemmatizer"), "lookups", None)
+            if lookups is not None:
+                tables = {name: lookups.get_table(name) for name in lookups.tables}
+        self.lexicon = Lexicon.load(tables)
         keep = {"ner"}
         for name in list(nlp.pipe_names):
             if name not in keep:
@@ -112,15 +123,34 @@ class _LocalSpacyEngine(SpacyNlpEngine):  # type: ignore[misc]
         self.nlp = {"en": nlp}
 
 
+class _DropMessages(logging.Filter):
+    """Presidio re-adds its spaCy recognizer when the YAML disables it, warns about it, then
+    removes it again: the warning says the opposite of what happens, so it is not logged."""
+
+    def __init__(self, prefix: str) -> None:
+        super().__init__()
+        self.prefix = prefix
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith(self.prefix)
+
+
 def build_analyzer(model: str, recognizers_path: str | Path, ner_entities: dict[str, str]) -> AnalyzerEngine:
     conf = load_registry_config(recognizers_path)
     nlp_engine = _LocalSpacyEngine(model, ner_entities)
     nlp_engine.load()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # Presidio warns about languages it will not use
-        provider = RecognizerRegistryProvider(registry_configuration=conf, nlp_engine=nlp_engine)
-        registry = provider.create_recognizer_registry()
-    for rec in custom_recognizers():
+    presidio_log = logging.getLogger("presidio-analyzer")
+    quiet = _DropMessages("NLP recognizer (e.g. SpacyRecognizer")
+    presidio_log.addFilter(quiet)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # Presidio warns about languages it will not use
+            provider = RecognizerRegistryProvider(registry_configuration=conf, nlp_engine=nlp_engine)
+            registry = provider.create_recognizer_registry()
+    finally:
+        presidio_log.removeFilter(quiet)
+    labels = frozenset(label for label, entity in ner_entities.items() if entity == "PERSON")
+    for rec in custom_recognizers(nlp_engine.lexicon, labels):
         registry.add_recognizer(rec)
     return AnalyzerEngine(registry=registry, nlp_engine=nlp_engine, supported_languages=["en"])
 
@@ -143,8 +173,20 @@ class Detector:
         self.thresholds = dict(score_thresholds or {"default": 0.35})
         self.default_threshold = self.thresholds.get("default", 0.35)
         self.min_threshold = min(self.thresholds.values())
+        #: Texts in which no capitalised word could be a name skip spaCy (see PersonRecognizer).
+        self.ner_precheck = True
+        self.person: PersonRecognizer | None = next(
+            (r for r in self.analyzer.registry.recognizers if isinstance(r, PersonRecognizer)), None
+        )
         # Warm up: the first call of every recognizer compiles its patterns.
         self.analyze_many(["warm up john@example.com 94107"])
+
+    def _needs_ner(self, text: str) -> bool:
+        if not _HAS_LETTER.search(text):
+            return False
+        if not self.ner_precheck or self.person is None:
+            return True
+        return self.person.needs_ner(text)
 
     def _keep(self, r: RecognizerResult) -> bool:
         return bool(r.score >= self.thresholds.get(r.entity_type, self.default_threshold))
@@ -162,7 +204,7 @@ class Detector:
             score_threshold=self.min_threshold,
             return_decision_process=explain,
         )
-        return [r for r in results if self._keep(r)]
+        return [_trimmed(text, r) for r in results if self._keep(r) and _plausible(text, r)]
 
     def analyze_many(self, texts: Sequence[str]) -> list[list[Finding]]:
         try:
@@ -173,7 +215,7 @@ class Detector:
             raise DetectionError(f"detection failed: {exc.__class__.__name__}") from None
 
     def _analyze_many(self, texts: Sequence[str]) -> Iterable[list[Finding]]:
-        need_nlp = [i for i, t in enumerate(texts) if _HAS_LETTER.search(t)]
+        need_nlp = [i for i, t in enumerate(texts) if self._needs_ner(t)]
         docs: dict[int, Doc] = {}
         if need_nlp:
             for i, doc in zip(need_nlp, self.nlp.pipe(texts[i] for i in need_nlp), strict=True):
@@ -202,6 +244,26 @@ class Detector:
                 why = ", ".join(parts)
             out.append((_finding(r), why))
         return out
+
+
+#: A dotted quad right after ``rv:``, ``Version/``, ``Chrome/`` ... is a version number, not an
+#: IP address (user-agent strings in log lines).
+_VERSION_BEFORE = re.compile(r"(?:\brv:|/|\bv|\bversion\s?)$", re.IGNORECASE)
+
+
+def _plausible(text: str, r: RecognizerResult) -> bool:
+    return not (r.entity_type == "IP_ADDRESS" and _VERSION_BEFORE.search(text, max(0, r.start - 10), r.start))
+
+
+def _trimmed(text: str, r: RecognizerResult) -> RecognizerResult:
+    """``user=jo@example.com``: Presidio's e-mail pattern takes the log key along (``=`` is
+    legal in a local part); the value starts after it."""
+    if r.entity_type == "EMAIL_ADDRESS":
+        local = text[r.start : r.end].split("@", 1)[0]
+        cut = max(local.rfind("="), local.rfind(":"))
+        if cut >= 0 and cut + 1 < len(local):
+            r.start += cut + 1
+    return r
 
 
 def _finding(r: RecognizerResult) -> Finding:

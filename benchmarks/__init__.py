@@ -1,0 +1,1 @@
+"""Benchmarks: accuracy (``python -m benchmarks.accuracy``) and load; a shared labeled corpus."""

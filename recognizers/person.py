@@ -1,0 +1,543 @@
+"""PERSON: names in chat, survey answers and log lines, in any casing.
+
+Evidence, strongest first (each finding says which in ``explain``):
+
+1. **Strong context**: ``my name is``, ``name:`` / ``name=``, a title (``Mr.``, ``Dr``): the next
+   one to four words are a name unless they are stop words.
+2. **Weak context**: greetings and sign-offs (``hi``, ``thanks,``, ``regards``), ``this is``,
+   ``I'm``, ``speak to``, ``ask for``, ``my wife`` ...: the next word must look like a name: a
+   known given name, or a capitalised word that is no common English word.
+3. **Name before a verb**: ``Garcia said``, ``Maria will``, ``Anna here``.
+4. **Name lines**: a line of two or three name words opening an address block or closing a
+   message (a signature).
+5. **Known given name** followed by a surname-like word (``maria fernanda``, ``Ana Kowalski``), or
+   alone when it is no common word.
+6. **spaCy NER**: PERSON entities, trimmed of greetings and titles; entities of other labels that
+   start with a known given name (the small model often calls a lone name an ORG).
+
+A name found by any rule is extended over the surname that follows (particles such as ``van der``
+or ``de la`` included). Common words are never a name on their own unless context says so.
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from presidio_analyzer import AnalysisExplanation, LocalRecognizer, RecognizerResult
+from presidio_analyzer.nlp_engine import NlpArtifacts
+
+from recognizers.names import NOT_NAME, Lexicon
+
+_WORD = re.compile(r"[^\W\d_]+(?:['’-][^\W\d_]+)*")
+_STOP_GAP = re.compile(r"[\n\r]|[.!?;:,)(\[\]{}<>|/\\@#=*&+$%0-9]")
+
+_PARTICLES = frozenset(
+    [
+        "van",
+        "von",
+        "der",
+        "den",
+        "de",
+        "del",
+        "della",
+        "dello",
+        "degli",
+        "di",
+        "da",
+        "das",
+        "dos",
+        "du",
+        "la",
+        "le",
+        "lo",
+        "bin",
+        "binti",
+        "ibn",
+        "bint",
+        "al",
+        "el",
+        "ben",
+        "ter",
+        "ten",
+        "mac",
+        "mc",
+        "st",
+        "ó",
+        "ní",
+        "ui",
+        "y",
+        "e",
+    ]
+)
+_TITLES = (
+    r"(?:mr|mrs|ms|mx|miss|dr|prof|sir|madam|madame|mme|mlle|herr|frau|señor|senor|señora|sra|sr|srta|rev|capt|lt)"
+)
+_TITLE_CONTEXT = re.compile(rf"(?<![\w.])(?P<title>{_TITLES})\.?[ \t]+", re.IGNORECASE)
+
+#: Context after which the next words are a name (unless they are stop words).
+_STRONG = re.compile(
+    r"(?:\bmy\s+(?:full\s+|first\s+|last\s+|real\s+|legal\s+)?names?\s*(?:is|'s|’s|:|=|-)?|\bname\s+is|\bname's"
+    r"|\b(?:i\s+am|i'm|im)\s+called|\bcall\s+me|\b(?:the\s+)?(?:account|card)\s*holder(?:'s)?\s*(?:name)?\s*(?:is|:|=|-)"
+    r"|\bthe\s+name\s+(?:is|on\s+the\s+(?:card|account)\s+is))[ \t]*[\"'“]?",
+    re.IGNORECASE,
+)
+#: ``key: value`` fields whose value is a name (survey forms, log lines).
+_FIELD = re.compile(
+    r"(?:^|(?<=[\s,;|{(\[\"']))[\"']?(?P<key>(?:full|first|last|given|family|middle|customer|client|contact|user|"
+    r"visitor|agent|rep|recipient|patient|employee|guest|sender|holder|account|card|billing|shipping)[ _-]?name"
+    r"|name|surname|nombre|respondent|cardholder|card[ _]holder|account[ _]holder|agent|rep|representative"
+    r"|recipient|attn|attention|signed|signature|contact|assignee|owner|requester|submitted[ _]by"
+    r"|created[ _]by|approved[ _]by)[\"']?\s*(?:\([^)\n]{0,20}\)\s*)?(?::|=|-|–|\t)[ \t]*[\"'“]?",
+    re.IGNORECASE | re.MULTILINE,
+)
+#: Context after which the next word is a name if it looks like one.
+_WEAK = re.compile(
+    r"(?:\b(?:sincerely\s+yours|yours\s+(?:truly|sincerely|faithfully)|kind\s+regards|best\s+regards|warm\s+regards|many\s+thanks|thank\s+you|hi|hello|hey|hiya|dear|thanks|thank\s+you|thx|thnx|ty|tysm|cheers|regards|sincerely|best"
+    r"|kind\s+regards|best\s+regards|warm\s+regards|many\s+thanks|love|bye|goodbye|welcome|morning|evening"
+    r"|afternoon|yo|respectfully)\b"
+    r"(?:\s+(?:so\s+much|again|a\s+lot|very\s+much))?\s*[,!.:;-]*"
+    r"|\b(?:this\s+is|it's|it’s|its|it\s+is|i'm|i’m|im|i\s+am|here\s+is|this\s+here\s+is)"
+    r"|\b(?:speak|talk|talking|speaking|spoke|spoken|chat|chatted|chatting|talked|ask|asked|asking|transfer|"
+    r"transferred|connect|forward|put|send|sent|give|gave|pass|passed|introduce|refer|referred|reach)"
+    r"\s+(?:(?:me|it|this|them|him|her|us)\s+)?(?:to|with|for|through\s+to|over\s+to|back\s+to)"
+    r"|\b(?:told|tell|contacted|called|emailed|messaged|texted|thank|thanked|met|helped|cc|bcc|attn|with"
+    r"|agent|rep|representative|colleague|assistant|manager|supervisor|and)"
+    r"|\bmy\s+(?:wife|husband|son|daughter|mom|mum|mother|dad|father|brother|sister|friend|colleague|coworker"
+    r"|co-worker|manager|boss|partner|neighbou?r|assistant|grandmother|grandfather|grandma|grandpa|uncle|aunt"
+    r"|cousin|fianc[eé]e?|girlfriend|boyfriend|child|kid|roommate|flatmate|landlord|landlady|tenant|supervisor"
+    r"|doctor|lawyer|accountant|nephew|niece|stepson|stepdaughter|teacher|spouse|caregiver)(?:'s\s+name\s+is)?"
+    r"|\b(?:the\s+)?(?:agent|rep|representative|technician|courier|driver|advisor|adviser|operator|lady|guy|man|"
+    r"woman|person|gentleman)\s*(?:named|called|,)"
+    r"|\b(?:let|have|tell|ask|remind|cc)(?=\s+\S+(?:\s+\S+){0,3}?\s+(?:know|call|email|contact|check|sign))"
+    r"|\bnamed|\bcalled|\bon\s+behalf\s+of|\bsigned\s+by|\bunder\s+(?:the\s+name(?:\s+of)?)?"
+    r"|\bwho\s+(?:helped|assisted|served|supported)\s+you(?:\s+today)?\s*\??\s*(?:a\s*:)?"
+    r"|\b(?:user|customer|client|member|caller|patient|guest|visitor|subscriber|employee)"
+    r"|(?:^|\s)[-–—~]{1,2}(?=[ \t]*[^\W\d_][^\n]{0,40}$))"
+    r"\s*[,:\-–—]?[ \t]*",
+    re.IGNORECASE,
+)
+_VERB_AFTER = re.compile(
+    r"[ \t]*,?[ \t]*(?:said|says|told|tells|called|calls|mentioned|promised|emailed|wrote|writes|asked|replied|helped"
+    r"|answered|explained|confirmed|handled|assured|offered|suggested|agreed|will|would|can|could|is|was|has|had"
+    r"|here|speaking|again|from\s+(?:the\s+)?\w+|at\s+(?:the\s+)?\w+|and\s+i|&\s+i)\b",
+    re.IGNORECASE,
+)
+_WEAK_AFTER_VERB = frozenset({"is", "was", "has", "had", "can", "could", "would", "will", "and", "from", "at", "&"})
+
+
+@dataclass(frozen=True, slots=True)
+class _Tok:
+    start: int
+    end: int
+    text: str
+    low: str
+
+    @property
+    def cap(self) -> bool:
+        return self.text[:1].isupper()
+
+
+@dataclass(frozen=True, slots=True)
+class _Hit:
+    start: int
+    end: int
+    score: float
+    rule: str
+
+
+class PersonRecognizer(LocalRecognizer):  # type: ignore[misc]
+    """Names from context, casing, a given-name dictionary and spaCy's NER (see module doc)."""
+
+    ENTITY = "PERSON"
+
+    def __init__(self, lexicon: Lexicon, ner_labels: frozenset[str] = frozenset({"PERSON", "PER"})) -> None:
+        self.lex = lexicon
+        self.ner_labels = ner_labels
+        super().__init__(supported_entities=[self.ENTITY], name="PersonRecognizer", supported_language="en")
+
+    def load(self) -> None:
+        return None
+
+    def needs_ner(self, text: str) -> bool:
+        """Cheap pre-check: may spaCy's NER find a name in ``text`` that the rules would miss?"""
+        return _context(text, self.lex).needs_ner()
+
+    # ---- entry point ----------------------------------------------------------------------
+    def analyze(
+        self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None
+    ) -> list[RecognizerResult]:
+        ctx = _context(text, self.lex)
+        if not ctx.toks:
+            return []
+        hits: list[_Hit] = []
+        hits += ctx.after_context(_TITLE_CONTEXT, "strong", 0.85, "title")
+        hits += ctx.after_context(_STRONG, "strong", 0.9, "name is")
+        hits += ctx.after_context(_FIELD, "field", 0.85, "name field")
+        hits += ctx.after_context(_WEAK, "weak", 0.8, "context")
+        hits += ctx.before_verb()
+        hits += ctx.name_lines()
+        hits += ctx.given_names()
+        hits += ctx.capitalised_pairs()
+        doc = getattr(nlp_artifacts, "tokens", None) if nlp_artifacts is not None else None
+        if doc is not None:
+            hits += ctx.from_ner(doc, self.ner_labels)
+        return [self._result(h) for h in _best([h for h in hits if ctx.not_a_place(h)])]
+
+    def _result(self, h: _Hit) -> RecognizerResult:
+        explanation = AnalysisExplanation(
+            recognizer=self.name, original_score=h.score, pattern_name=h.rule, textual_explanation=f"rule {h.rule}"
+        )
+        return RecognizerResult(
+            entity_type=self.ENTITY,
+            start=h.start,
+            end=h.end,
+            score=h.score,
+            analysis_explanation=explanation,
+            recognition_metadata={
+                RecognizerResult.RECOGNIZER_NAME_KEY: self.name,
+                RecognizerResult.RECOGNIZER_IDENTIFIER_KEY: self.id,
+            },
+        )
+
+
+def _context(text: str, lex: Lexicon) -> _Ctx:
+    toks = [_Tok(m.start(), m.end(), m.group(), m.group().lower()) for m in _WORD.finditer(text)]
+    has_upper = any(c.isupper() for c in text)
+    has_lower = any(c.islower() for c in text)
+    return _Ctx(text, toks, not (has_upper and has_lower), lex)
+
+
+def _best(hits: list[_Hit]) -> list[_Hit]:
+    """Overlapping hits become one span (no part of a name may leak) with the best score."""
+    out: list[_Hit] = []
+    for h in sorted(hits, key=lambda h: (h.start, -h.end)):
+        if out and h.start < out[-1].end:
+            last = out[-1]
+            best = last if last.score >= h.score else h
+            out[-1] = _Hit(last.start, max(last.end, h.end), best.score, best.rule)
+        else:
+            out.append(h)
+    return out
+
+
+class _Ctx:
+    """One text's tokens and the judgements the rules share."""
+
+    def __init__(self, text: str, toks: list[_Tok], caseless: bool, lex: Lexicon) -> None:
+        self.text = text
+        self.toks = toks
+        self.starts = [t.start for t in toks]
+        self.caseless = caseless
+        self.lex = lex
+
+    def needs_ner(self) -> bool:
+        """Whether spaCy's NER could add a name the rules miss: only where some capitalised word
+        is no common English word, or, in lower-case and all-caps text, where some word is a given
+        name or no English word at all. Texts of common words only skip the model."""
+        if self.caseless:
+            # the small model still finds some lower-case names: run it where a word could be one
+            return any(self.lex.is_any_given(t.low) or self.unknown_word(t) for t in self.toks)
+        return any(t.cap and (not self.lex.is_common(t.low) or self.lex.is_any_given(t.low)) for t in self.toks)
+
+    # ---- word judgements ------------------------------------------------------------------
+    def capitalised(self, t: _Tok) -> bool:
+        return not self.caseless and t.cap and not (t.text.isupper() and len(t.text) > 1)
+
+    def looks_like_name(self, t: _Tok) -> bool:
+        """Could start a name after weak context, or stand alone."""
+        if len(t.low) < 2 or t.low in NOT_NAME:
+            return False
+        if self.lex.is_given(t.low):
+            return True
+        if self.capitalised(t):
+            return self.lex.is_any_given(t.low) or not self.lex.is_common(t.low)
+        return False
+
+    def unknown_word(self, t: _Tok) -> bool:
+        """No common word and no code: in context, probably a name the dictionary lacks."""
+        return len(t.low) >= 3 and t.low not in NOT_NAME and not self.lex.is_common(t.low)
+
+    def continues(self, t: _Tok, after_ambiguous: bool = False) -> bool:
+        """Could be the next word of a name already started (a surname, a second given name)."""
+        if t.low in NOT_NAME or len(t.low) < 2:
+            return False
+        if after_ambiguous and self.lex.is_common(t.low) and not self.lex.is_given(t.low):
+            return False  # ``Grace period``, ``Nest Thermostat``
+        if self.caseless:
+            return self.lex.is_given(t.low) or not self.lex.is_light_common(t.low)
+        if t.cap:
+            if t.text.isupper() and len(t.text) <= 3:
+                return False  # a state or other code: ``Austin TX``
+            return t.low not in self.lex.stop_words and not self._contraction(t)
+        return False
+
+    def _contraction(self, t: _Tok) -> bool:
+        return ("'" in t.low or "’" in t.low) and self.lex.is_light_common(t.low)
+
+    def gap(self, a: int, b: int) -> str:
+        return self.text[a:b]
+
+    def _next_index(self, pos: int) -> int:
+        return bisect.bisect_left(self.starts, pos)
+
+    def extend(self, i: int, first_end: int | None = None) -> int:
+        """End offset of the name starting at token ``i`` (surname, particles, initials)."""
+        end = self.toks[i].end if first_end is None else first_end
+        first = self.toks[i].low
+        ambiguous = not self.lex.is_given(first) and (self.lex.is_common(first) or first in self.lex.ambiguous)
+        j = i + 1
+        taken = 1
+        while j < len(self.toks) and taken < 4:
+            t = self.toks[j]
+            between = self.gap(end, t.start)
+            if (
+                re.fullmatch(r"[ \t]+", between)
+                and len(t.text) == 1
+                and self.text[t.end : t.end + 1] == "."
+                and (t.text.isupper() or self.caseless)
+            ):
+                end = t.end + 1
+                j += 1
+                continue
+            if not re.fullmatch(r"[ \t]{1,2}", between):
+                break
+            if t.low in _PARTICLES and j + 1 < len(self.toks):
+                k = j + 1
+                if self.toks[k].low in _PARTICLES and k + 1 < len(self.toks):
+                    k += 1
+                nxt = self.toks[k]
+                if re.fullmatch(r"[ \t]{1,2}", self.gap(self.toks[k - 1].end, nxt.start)) and self.continues(nxt):
+                    end = nxt.end
+                    j = k + 1
+                    taken += 1
+                    continue
+                break
+            if not self.continues(t, after_ambiguous=ambiguous and taken == 1):
+                break
+            end = t.end
+            j += 1
+            taken += 1
+        return end
+
+    # ---- rules ----------------------------------------------------------------------------
+    def after_context(self, rx: re.Pattern[str], strength: str, score: float, rule: str) -> list[_Hit]:
+        hits = []
+        for m in rx.finditer(self.text):
+            i = self._next_index(m.end())
+            if i >= len(self.toks):
+                continue
+            t = self.toks[i]
+            between = self.gap(m.end(), t.start)
+            if strength == "weak":
+                if not re.fullmatch(r"[ \t]*(?:[,:\-–—][ \t]*)?(?:\r?\n[ \t]*)?", between):
+                    continue
+                word = m.group().strip(" \t,:-–—").lower()
+                generic = word in {"with", "and", "under"} or word.split()[-1:] in (
+                    ["user"], ["customer"], ["client"], ["member"], ["caller"], ["patient"], ["guest"],
+                    ["visitor"], ["subscriber"], ["employee"],
+                )  # fmt: skip
+                if self.lex.is_given(t.low) or (self.capitalised(t) and self.lex.is_any_given(t.low)):
+                    s = score
+                elif generic:
+                    if not (self.capitalised(t) and not self.lex.is_common(t.low)):
+                        continue
+                    s = score - 0.2
+                elif self.looks_like_name(t) or self.unknown_word(t):
+                    s = score - 0.2
+                else:
+                    continue
+            else:
+                if not re.fullmatch(r"[ \t\"'“]*", between):
+                    continue
+                if t.low in self.lex.stop_words or t.low in NOT_NAME or len(t.low) < 2 or self._contraction(t):
+                    continue
+                if rule == "title" and (self._street_abbreviation(m) or (not self.caseless and not t.cap)):
+                    continue
+                if rule == "title" and m.group("title").lower() == "miss" and self.lex.is_common(t.low):
+                    continue  # ``cache miss key``
+                if not self.capitalised(t) and self.lex.is_light_common(t.low) and not self.lex.is_any_given(t.low):
+                    continue
+                if (
+                    strength == "field"
+                    and self.lex.is_common(t.low)
+                    and not (self.lex.is_any_given(t.low) or self.capitalised(t))
+                ):
+                    continue
+                s = score
+            end = self.extend(i)
+            hits.append(_Hit(t.start, end, s, rule))
+        return hits
+
+    def _street_abbreviation(self, m: re.Match[str]) -> bool:
+        """``Dr`` / ``St`` after a house number and a street name is a street suffix, not a title."""
+        if m.group("title").lower() not in {"dr", "st"}:
+            return False
+        before = self.text[max(0, m.start() - 40) : m.start()]
+        return bool(re.search(r"\d+[a-z]?\s+(?:[\w'.-]+\s+){1,4}$", before, re.IGNORECASE))
+
+    def before_verb(self) -> list[_Hit]:
+        hits = []
+        for i, t in enumerate(self.toks):
+            m = _VERB_AFTER.match(self.text, t.end)
+            if not m:
+                continue
+            # the name may be two words: take the first of them
+            j = i
+            if i > 0 and re.fullmatch(r"[ \t]{1,2}", self.gap(self.toks[i - 1].end, t.start)):
+                prev = self.toks[i - 1]
+                if self.looks_like_name(prev) and self.continues(t):
+                    j = i - 1
+            first = self.toks[j]
+            verb = m.group().strip(" \t,").split()[0].lower()
+            if verb in _WEAK_AFTER_VERB or verb in {"here", "speaking", "again"}:
+                ok = self.lex.is_given(first.low) or (
+                    self.capitalised(first) and self.lex.is_any_given(first.low) and not self.lex.is_common(first.low)
+                )
+                if verb in {"here", "speaking"}:
+                    ok = ok or (self.capitalised(first) and not self.lex.is_common(first.low))
+                    ok = ok or (self._sentence_start(first) and self.unknown_word(first))
+            else:
+                ok = self.looks_like_name(first) or (self._sentence_start(first) and self.unknown_word(first))
+            if not ok or first.low in NOT_NAME:
+                continue
+            if j > 0 and self.toks[j - 1].low in {"the", "a", "an", "your", "my", "our", "this", "that", "his", "her"}:
+                continue
+            hits.append(_Hit(first.start, t.end, 0.7, "name before verb"))
+        return hits
+
+    def _sentence_start(self, t: _Tok) -> bool:
+        before = self.text[: t.start].rstrip(" \t\"'")
+        return not before or before[-1] in ".!?\n:-"
+
+    def name_lines(self) -> list[_Hit]:
+        """A line holding only a name: the first line of an address block, a signature; and
+        ``Name Surname, 12 Some Street`` at the start of a one-line address."""
+        hits = []
+        offset = 0
+        lines = self.text.split("\n")
+        for n, line in enumerate(lines):
+            words = [t for t in self.toks if offset <= t.start < offset + len(line)]
+            stripped = line.strip(" \t-–—,")
+            lead = _LINE_NAME.fullmatch(stripped) if stripped else None
+            if lead and words and len(words) <= 5 and len(lines) > 1:
+                is_last = all(not rest.strip() for rest in lines[n + 1 :])
+                nxt = lines[n + 1].strip() if n + 1 < len(lines) else ""
+                opens_address = bool(re.match(r"\d", nxt)) and (n == 0 or lines[n - 1].rstrip().endswith(":"))
+                head = words[0]
+                rest_ok = all(self.continues(w) or w.low in _PARTICLES for w in words[1:])
+                if (
+                    opens_address
+                    and len(words) >= 2
+                    and rest_ok
+                    and (self.looks_like_name(head) or self.unknown_word(head))
+                ):
+                    hits.append(_Hit(head.start, words[-1].end, 0.75, "name line"))
+                elif is_last and rest_ok and self.looks_like_name(head) and n > 0:
+                    hits.append(_Hit(head.start, words[-1].end, 0.7, "signature line"))
+            offset += len(line) + 1
+        m = _ONE_LINE_ADDRESS.match(self.text)
+        if m:
+            words = [t for t in self.toks if m.start("name") <= t.start < m.end("name")]
+            head_ok = 2 <= len(words) <= 4 and (self.looks_like_name(words[0]) or self.unknown_word(words[0]))
+            if head_ok and all(self.continues(w) or w.low in _PARTICLES for w in words[1:]):
+                hits.append(_Hit(words[0].start, words[-1].end, 0.75, "name before address"))
+        return hits
+
+    def given_names(self) -> list[_Hit]:
+        hits = []
+        for i, t in enumerate(self.toks):
+            if len(t.low) < 2 or t.low in NOT_NAME:
+                continue
+            strong_given = self.lex.is_given(t.low)
+            cap_given = self.capitalised(t) and self.lex.is_any_given(t.low)
+            if not (strong_given or cap_given):
+                continue
+            end = self.extend(i)
+            if end > t.end:
+                hits.append(_Hit(t.start, end, 0.7, "given name + surname"))
+            elif self.lex.is_popular_given(t.low) and (self.capitalised(t) or self.caseless) and len(t.low) >= 3:
+                if i > 0 and self.toks[i - 1].low in {"in", "near", "at", "the", "a", "an", "my", "your", "our"}:
+                    continue  # ``in Austin``, ``the Alexa``
+                hits.append(_Hit(t.start, t.end, 0.55, "given name"))
+        return hits
+
+    def capitalised_pairs(self) -> list[_Hit]:
+        """Two capitalised words in a row, neither a common word nor a code: ``Radika Payne``."""
+        hits = []
+        for i in range(len(self.toks) - 1):
+            a, b = self.toks[i], self.toks[i + 1]
+            if not (self.capitalised(a) and self.capitalised(b)):
+                continue
+            if not re.fullmatch(r"[ \t]{1,2}", self.gap(a.end, b.start)):
+                continue
+            if self.lex.is_common(a.low) or self.lex.is_common(b.low) or min(len(a.low), len(b.low)) < 2:
+                continue
+            hits.append(_Hit(a.start, self.extend(i + 1, b.end), 0.6, "capitalised pair"))
+        return hits
+
+    def from_ner(self, doc: Any, labels: frozenset[str]) -> list[_Hit]:
+        hits = []
+        for ent in getattr(doc, "ents", ()):
+            a = bisect.bisect_left(self.starts, ent.start_char)
+            words = []
+            for t in self.toks[a:]:
+                if t.start >= ent.end_char:
+                    break
+                words.append(t)
+            words = self._trim(words)
+            if not words or any(c.isdigit() for c in ent.text):
+                continue
+            if ent.label_ in labels:
+                if all(self.lex.is_common(w.low) and not self.lex.is_any_given(w.low) for w in words):
+                    continue
+                if len(words) == 1:
+                    w = words[0]
+                    if not self.capitalised(w) or (self.lex.is_common(w.low) and not self.lex.is_given(w.low)):
+                        continue
+                end = self.extend(self.toks.index(words[-1]), words[-1].end)
+                hits.append(_Hit(words[0].start, end, 0.85, f"spaCy {ent.label_}"))
+            elif ent.label_ in {"ORG", "GPE", "NORP", "PRODUCT", "FAC", "LOC", "WORK_OF_ART", "EVENT"}:
+                first = words[0]
+                if (
+                    self.lex.is_given(first.low)
+                    and all(self.capitalised(w) for w in words)
+                    and len(words) <= 3
+                    and (len(words) > 1 or ent.label_ != "GPE")
+                ):
+                    hits.append(_Hit(first.start, words[-1].end, 0.6, f"spaCy {ent.label_} given name"))
+        return hits
+
+    def _trim(self, words: list[_Tok]) -> list[_Tok]:
+        def skip(w: _Tok) -> bool:
+            return w.low in NOT_NAME or w.low in self.lex.stop_words or w.low == "name" or self._contraction(w)
+
+        while words and skip(words[0]):
+            words = words[1:]
+        while words and skip(words[-1]):
+            words = words[:-1]
+        return words
+
+    def not_a_place(self, h: _Hit) -> bool:
+        """``Austin, TX 78701``, ``Madison WI``: a city before a state is no person."""
+        if _CITY_STATE.match(self.text, h.end):
+            return False
+        m = _ENDS_WITH_STATE.search(self.text, h.start, h.end)
+        return not (m and _CITY_STATE.match(self.text, m.start()))
+
+
+_LINE_NAME = re.compile(r"[^\W\d_][\w'’.-]*(?:[ \t]+[^\W\d_][\w'’.-]*){0,4}\.?")
+_ONE_LINE_ADDRESS = re.compile(
+    r"^[ \t]*(?:(?:ship|send|bill|deliver)(?:\s+it)?\s+to\s*:?\s*)?"
+    r"(?P<name>[^\W\d_][\w'’.-]*(?:[ \t]+[^\W\d_][\w'’.-]*){1,3})"
+    r"[ \t]*,[ \t]*\d{1,6}[a-z]?[ \t]+[^\W\d_]",
+    re.IGNORECASE,
+)
+_STATES = (
+    "AL|AK|AZ|AR|CA|CO|CT|DE|DC|FL|GA|HI|ID|IL|IN|IA|KS|KY|LA|ME|MD|MA|MI|MN|MS|MO|MT|NE|NV|NH|NJ|NM|NY|NC|ND|OH"
+    "|OK|OR|PA|RI|SC|SD|TN|TX|UT|VT|VA|WA|WV|WI|WY|PR"
+)
+_ENDS_WITH_STATE = re.compile(rf",?[ \t]+(?:{_STATES})$", re.IGNORECASE)
+_CITY_STATE = re.compile(rf",?[ \t]+(?:{_STATES})\b(?:[ \t]+\d{{5}}|[ \t]*$|[ \t]*[,\n])", re.IGNORECASE)

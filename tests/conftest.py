@@ -1,0 +1,24 @@
+"""Shared fixtures. Expensive ones are session-scoped: the real spaCy model loads once per run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def detector() -> object:
+    """The real detector (spaCy model, Presidio, our recognizers) as the shipped config builds it."""
+    from proxy.config import load_config
+    from recognizers.engine import Detector
+
+    cfg = load_config(ROOT / "config" / "proxy.yaml", env={})
+    return Detector(
+        cfg.detection.model,
+        cfg.recognizers_path(),
+        ner_entities=cfg.detection.ner_entities,
+        score_thresholds=cfg.detection.score_thresholds,
+    )

@@ -186,6 +186,8 @@ class Supervisor:
         backoff: dict[int, float] = {}
         while not self.stopping:
             await asyncio.sleep(0.2)
+            if self.reloading:
+                continue  # a reload replaces every worker anyway, dead ones included
             for index, w in list(self.workers.items()):
                 if w.stopping or w.proc.poll() is None:
                     continue

@@ -12,7 +12,7 @@ import hmac
 import ipaddress
 import itertools
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 _ZIP = re.compile(r"^\s*(\d{3})\d{2}(?:\s*-\s*\d{4})?\s*$")
 _INT = re.compile(r"(\d{1,3})")
@@ -68,14 +68,17 @@ def parse_age(value: object) -> int | None:
 def age_band(value: object, bounds: Sequence[int] = (18, 30, 40, 50, 60, 70, 80, 90)) -> str | None:
     """34 -> ``30-39``; below the first bound -> ``under 18``; from the last -> ``90+``."""
     age = parse_age(value)
-    if age is None:
-        return None
-    if age < bounds[0]:
-        return f"under {bounds[0]}"
+    return None if age is None else _band(age, bounds, str)
+
+
+def _band(amount: float, bounds: Sequence[int], show: Callable[[int], str]) -> str:
+    """The label of the band ``amount`` falls in: ``under B0``, ``Bi-(Bi+1 - 1)`` or ``Bn+``."""
+    if amount < bounds[0]:
+        return f"under {show(bounds[0])}"
     for low, high in itertools.pairwise(bounds):
-        if low <= age < high:
-            return f"{low}-{high - 1}"
-    return f"{bounds[-1]}+"
+        if low <= amount < high:
+            return f"{show(low)}-{show(high - 1)}"
+    return f"{show(bounds[-1])}+"
 
 
 def parse_money(value: object) -> float | None:
@@ -107,14 +110,7 @@ def _money(n: int) -> str:
 def income_band(value: object, bounds: Sequence[int] = (25_000, 50_000, 100_000, 150_000, 200_000)) -> str | None:
     """``"$85,000"`` -> ``$50,000-$99,999``; below the first bound -> ``under $25,000``."""
     amount = parse_money(value)
-    if amount is None:
-        return None
-    if amount < bounds[0]:
-        return f"under {_money(bounds[0])}"
-    for low, high in itertools.pairwise(bounds):
-        if low <= amount < high:
-            return f"{_money(low)}-{_money(high - 1)}"
-    return f"{_money(bounds[-1])}+"
+    return None if amount is None else _band(amount, bounds, _money)
 
 
 def ip_truncate(value: str) -> str | None:

@@ -208,7 +208,11 @@ class Detector:
 
     def analyze_many(self, texts: Sequence[str]) -> list[list[Finding]]:
         try:
-            return list(self._analyze_many(texts))
+            # Strings and lexemes spaCy adds for these texts are freed when the zone closes: the
+            # vocabulary does not grow with every new word a stream brings (spaCy >= 3.8). Only
+            # plain Findings leave the zone.
+            with self.nlp.memory_zone():
+                return list(self._analyze_many(texts))
         except DetectionError:
             raise
         except Exception as exc:  # fail closed, without the text in the message
@@ -228,9 +232,11 @@ class Detector:
 
     def explain(self, text: str) -> list[tuple[Finding, str]]:
         """Findings of one text with a value-free account of how each was decided."""
-        doc = next(iter(self.nlp.pipe([text])))
+        with self.nlp.memory_zone():
+            doc = next(iter(self.nlp.pipe([text])))
+            results = self._results(text, doc, explain=True)
         out = []
-        for r in self._results(text, doc, explain=True):
+        for r in results:
             exp = r.analysis_explanation
             why = ""
             if exp is not None:

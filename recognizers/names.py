@@ -154,7 +154,7 @@ class Lexicon:
         return cls(_read_given_names(), word_lists, exceptions, rule_lists)
 
     # ---- look-ups (lower-cased words) -----------------------------------------------------
-    @functools.lru_cache(maxsize=65536)  # noqa: B019  (one Lexicon per detector, kept for its life)
+    @functools.lru_cache(maxsize=16384)  # noqa: B019  (one Lexicon per detector, kept for its life)
     def _inflected(self, word: str) -> bool:
         """An inflected verb, adjective or noun (``calling``, ``helped``, ``nicer``, ``orders``)."""
         if word in self._verb_forms:
@@ -172,7 +172,7 @@ class Lexicon:
             return True
         return False
 
-    @functools.lru_cache(maxsize=65536)  # noqa: B019
+    @functools.lru_cache(maxsize=16384)  # noqa: B019
     def _contraction(self, word: str) -> bool:
         """``i'm``, ``don't``, ``maria's`` is a name's possessive: only stop-word contractions."""
         for apo in ("'", "’"):

@@ -87,7 +87,9 @@ async def _upstream_ctx(app: web.Application) -> AsyncIterator[None]:
     rt = app[RUNTIME]
     t = rt.cfg.timeouts
     rt.session = aiohttp.ClientSession(
-        timeout=aiohttp.ClientTimeout(total=t.upstream_total, connect=t.upstream_connect),
+        # The total per exchange is applied by the forwarder (streams may outlive it);
+        # here: connecting, and the longest silence while reading.
+        timeout=aiohttp.ClientTimeout(total=None, connect=t.upstream_connect, sock_read=t.upstream_total),
         auto_decompress=False,
         connector=aiohttp.TCPConnector(limit=0, limit_per_host=256, keepalive_timeout=30),
         skip_auto_headers=("User-Agent", "Accept-Encoding", "Content-Type"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import zlib
@@ -30,6 +31,8 @@ FORM = "application/x-www-form-urlencoded"
 TEXT = "text/plain"
 NDJSON = "application/x-ndjson"
 SSE = "text/event-stream"
+#: Answers up to this size with a Content-Length are relayed in one write.
+SMALL_BODY = 64 * 1024
 
 
 def is_json(ct: str) -> bool:
@@ -161,8 +164,12 @@ class Forwarder:
         url: URL,
         headers: CIMultiDict[str],
         data: Any,
-        on_abort: Any = None,
+        *,
+        streamed_upload: bool = False,
     ) -> web.StreamResponse:
+        """Timeouts: connect ``upstream_connect``; ``upstream_total`` for the whole exchange of a
+        buffered request and response. A streamed upload or a streamed answer (SSE, NDJSON,
+        chunked) may last longer: there ``upstream_total`` bounds each silence between reads."""
         rt = self.rt
         assert rt.session is not None and route.upstream is not None
         headers["X-Request-Id"] = rid
@@ -170,29 +177,43 @@ class Forwarder:
         redact_response = "response" in dest_cfg.directions
         if redact_response:
             headers["Accept-Encoding"] = "gzip, deflate"
+        total = rt.cfg.timeouts.upstream_total
+        started = asyncio.get_running_loop().time()
         try:
-            up = await rt.session.request(request.method, url, headers=headers, data=data, allow_redirects=False)
-        except (TimeoutError, aiohttp.ServerTimeoutError):
+            async with asyncio.timeout(None if streamed_upload else total):
+                up = await rt.session.request(request.method, url, headers=headers, data=data, allow_redirects=False)
+        except TimeoutError:
             metrics.UPSTREAM_ERRORS.labels(route.upstream, "timeout").inc()
             raise ProxyError(504, "upstream timed out") from None
         except aiohttp.ClientError:
-            if on_abort is not None:
-                on_abort()
             metrics.UPSTREAM_ERRORS.labels(route.upstream, "unreachable").inc()
             raise ProxyError(502, "upstream unreachable") from None
+        remaining = max(total - (asyncio.get_running_loop().time() - started), 0.001)
         try:
             if redact_response:
-                return await self._redacted_response(request, route, rid, up)
-            return await self._relay_response(request, up, rid)
+                return await self._redacted_response(request, route, rid, up, remaining)
+            return await self._relay_response(request, up, rid, remaining)
         finally:
             up.release()
 
-    async def _relay_response(self, request: web.Request, up: aiohttp.ClientResponse, rid: str) -> web.StreamResponse:
+    async def _relay_response(
+        self, request: web.Request, up: aiohttp.ClientResponse, rid: str, remaining: float
+    ) -> web.StreamResponse:
         headers = filtered(up.headers, body_headers=False)
         headers.pop("Host", None)
         headers["X-Request-Id"] = rid
+        length = up.content_length
+        if length is not None and length <= SMALL_BODY:
+            # A small answer of known length: headers and body in one write.
+            try:
+                async with asyncio.timeout(remaining):
+                    body = await up.read()
+            except (TimeoutError, aiohttp.ClientError):
+                raise ProxyError(502, "upstream response failed") from None
+            headers.pop("Content-Length", None)
+            return web.Response(status=up.status, reason=up.reason, body=body, headers=headers)
         resp = web.StreamResponse(status=up.status, reason=up.reason, headers=headers)
-        if up.headers.get("Content-Length") is None:
+        if length is None:
             resp.enable_chunked_encoding()
         try:
             await resp.prepare(request)
@@ -206,7 +227,7 @@ class Forwarder:
         return resp
 
     async def _redacted_response(
-        self, request: web.Request, route: Route, rid: str, up: aiohttp.ClientResponse
+        self, request: web.Request, route: Route, rid: str, up: aiohttp.ClientResponse, remaining: float
     ) -> web.StreamResponse:
         rt = self.rt
         limit = rt.cfg.limits.max_body_bytes
@@ -214,7 +235,8 @@ class Forwarder:
         if ctype in (SSE, NDJSON) or (ctype == TEXT and up.headers.get("Content-Length") is None):
             return await self._streamed_response(request, route, rid, up, ctype, charset)
         try:
-            raw = await read_body_upstream(up, limit)
+            async with asyncio.timeout(remaining):
+                raw = await read_body_upstream(up, limit)
         except (TimeoutError, aiohttp.ClientError):
             raise ProxyError(502, "upstream response failed") from None
         if raw:
@@ -254,12 +276,6 @@ class Forwarder:
         await resp.prepare(request)
         kind = {SSE: "sse", NDJSON: "ndjson"}.get(ctype, "text")
 
-        async def redact_one(plan: Plan) -> Any:
-            ((out, events),) = await rt.redact([plan])
-            rt.record(events, rid=rid, destination=dest, direction="response")
-            metrics.STREAM_MESSAGES.labels(kind, "response").inc()
-            return out
-
         sse = SseFramer(limits.max_message_bytes)
         lines = LineFramer(limits.max_message_bytes)
         text = TextStream(limits.stream_window_bytes, limits.max_message_bytes, charset or "utf-8")
@@ -276,20 +292,23 @@ class Forwarder:
                     chunk = decoder.decompress(chunk) + (decoder.flush() if done else b"")
                 if kind == "sse":
                     events = sse.feed(chunk) + (sse.flush() if done else [])
-                    for ev_lines in events:
-                        await resp.write(await self._sse_event(SseEvent(ev_lines), dest, redact_one))
+                    if events:
+                        sse_out, sse_err = await self._redact_sse(dest, [SseEvent(e) for e in events], rid)
+                        if sse_out:
+                            await resp.write(sse_out)
+                        if sse_err is not None:
+                            raise sse_err
                 elif kind == "ndjson":
                     got = lines.feed(chunk)
                     tail = lines.flush() if done else None
-                    for number, line in enumerate([*got, *([tail] if tail is not None else [])]):
-                        if not line.strip():
-                            await resp.write(line + b"\n")
-                            continue
-                        try:
-                            plan = rt.redactors[dest].json_bytes(line)
-                        except PayloadError as exc:
-                            raise StreamError(f"line {lines.line_no - len(got) + number + 1}: {exc}") from None
-                        await resp.write(bytes(await redact_one(plan)) + b"\n")
+                    got += [tail] if tail is not None else []
+                    if got:
+                        first = lines.line_no - len(got) + 1
+                        nd_out, nd_err = await self._redact_ndjson(dest, got, first, rid, "response")
+                        if nd_out:
+                            await resp.write(nd_out)
+                        if nd_err is not None:
+                            raise nd_err
                 else:
                     text.feed(chunk, final=done)
                     while text.ready(final=done):
@@ -305,7 +324,8 @@ class Forwarder:
                 BYTES_HELD.set(sse.held + lines.held + text.held)
             await resp.write_eof()
         except (StreamError, ProxyError, PayloadError, zlib.error, DetectionError) as exc:
-            metrics.DETECTION_FAILURES.labels("stream_cut").inc() if isinstance(exc, DetectionError) else None
+            if isinstance(exc, DetectionError):
+                metrics.DETECTION_FAILURES.labels("stream_cut").inc()
             message = exc.message if isinstance(exc, ProxyError) else str(exc)
             if isinstance(exc, zlib.error):
                 message = "corrupt compressed stream"
@@ -313,8 +333,8 @@ class Forwarder:
                 message = "detection failed; stream cut"
             log.warning("response stream cut rid=%s: %s", rid, exc.__class__.__name__)
             if kind == "sse":
-                err = json.dumps({"error": message, "request_id": rid})
-                await resp.write(f"event: error\ndata: {err}\n\n".encode())
+                payload = json.dumps({"error": message, "request_id": rid})
+                await resp.write(f"event: error\ndata: {payload}\n\n".encode())
                 await resp.write_eof()
             elif request.transport is not None:
                 request.transport.close()  # the client sees a truncated chunked body
@@ -328,17 +348,63 @@ class Forwarder:
             metrics.OPEN_STREAMS.labels(kind).dec()
         return resp
 
-    async def _sse_event(self, event: SseEvent, dest: str, redact_one: Any) -> bytes:
-        if event.data is None:
-            return event.render(None)
-        try:
-            data = event.data.decode("utf-8")
-        except UnicodeDecodeError:
-            raise StreamError("event data is not valid UTF-8") from None
+    async def _redact_ndjson(
+        self, dest: str, lines: list[bytes], first: int, rid: str, direction: str
+    ) -> tuple[bytes, ProxyError | None]:
+        """Lines of an NDJSON stream, redacted in one detection call. A bad line stops there:
+        the lines before it are returned with the error, nothing of it or after it."""
+        plans: list[Plan] = []
+        err: ProxyError | None = None
+        for i, line in enumerate(lines):
+            if not line.strip():
+                continue
+            try:
+                plans.append(self.rt.redactors[dest].json_bytes(line))
+            except PayloadError as exc:
+                err = ProxyError(400, f"line {first + i}: {exc}")
+                lines = lines[:i]
+                break
+        results = iter(await self.rt.redact(plans) if plans else [])
+        out = bytearray()
+        for line in lines:
+            if not line.strip():
+                out += line + b"\n"
+                continue
+            value, events = next(results)
+            self.rt.record(events, rid=rid, destination=dest, direction=direction)
+            out += value + b"\n"
+        metrics.STREAM_MESSAGES.labels("ndjson", direction).inc(len(plans))
+        return bytes(out), err
+
+    async def _redact_sse(self, dest: str, events: list[SseEvent], rid: str) -> tuple[bytes, StreamError | None]:
+        """Events of an SSE stream, redacted in one detection call (their data as a chat message
+        when it is JSON, as text otherwise); comments, ``event:``, ``id:``, ``retry:`` kept."""
         from proxy.http.ws import message_plan
 
-        out = await redact_one(message_plan(self.rt, dest, data))
-        return event.render(str(out))
+        plans: list[Plan | None] = []
+        err: StreamError | None = None
+        for i, ev in enumerate(events):
+            if ev.data is None:
+                plans.append(None)
+                continue
+            try:
+                plans.append(message_plan(self.rt, dest, ev.data.decode("utf-8")))
+            except UnicodeDecodeError:
+                err = StreamError("event data is not valid UTF-8")
+                events = events[:i]
+                break
+        real = [p for p in plans if p is not None]
+        results = iter(await self.rt.redact(real) if real else [])
+        out = bytearray()
+        for ev, plan in zip(events, plans, strict=False):
+            if plan is None:
+                out += ev.render(None)
+                continue
+            value, decisions = next(results)
+            self.rt.record(decisions, rid=rid, destination=dest, direction="response")
+            out += ev.render(str(value))
+        metrics.STREAM_MESSAGES.labels("sse", "response").inc(len(real))
+        return bytes(out), err
 
     async def _streamed_upload(self, request: web.Request, route: Route, rid: str, ctype: str) -> web.StreamResponse:
         """NDJSON uploads: each line redacted and forwarded as soon as it is complete."""
@@ -350,32 +416,27 @@ class Forwarder:
 
         async def lines() -> AsyncIterator[bytes]:
             framer = LineFramer(max_line)
-            number = 0
 
-            async def emit(line: bytes) -> bytes:
-                nonlocal number
-                number += 1
-                if not line.strip():
-                    return line + b"\n"
-                try:
-                    plan = rt.redactors[dest].json_bytes(line)
-                except PayloadError as exc:
-                    raise ProxyError(400, f"line {number}: {exc}") from None
-                ((out, events),) = await rt.redact([plan])
-                rt.record(events, rid=rid, destination=dest, direction="request")
-                metrics.STREAM_MESSAGES.labels("ndjson", "request").inc()
-                return bytes(out) + b"\n"
+            async def emit(got: list[bytes]) -> AsyncIterator[bytes]:
+                out, err = await self._redact_ndjson(dest, got, framer.line_no - len(got) + 1, rid, "request")
+                if out:
+                    yield out
+                if err is not None:
+                    raise err
 
             try:
                 metrics.OPEN_STREAMS.labels("ndjson").inc()
                 async for chunk in request.content.iter_any():
                     if decoder is not None:
                         chunk = decoder.decompress(chunk)
-                    for line in framer.feed(chunk):
-                        yield await emit(line)
+                    got = framer.feed(chunk)
+                    if got:  # every line this chunk completed, in one detection call
+                        async for out in emit(got):
+                            yield out
                 tail = framer.flush()
                 if tail is not None:
-                    yield await emit(tail)
+                    async for out in emit([tail]):
+                        yield out
             except StreamError as exc:
                 failure.append(ProxyError(413 if exc.too_large else 400, str(exc)))
                 raise
@@ -394,7 +455,7 @@ class Forwarder:
             await self._redacted_query(request, route, rid)
         )
         try:
-            return await self._send(request, route, rid, url, headers, lines())
+            return await self._send(request, route, rid, url, headers, lines(), streamed_upload=True)
         except Exception:
             # The upstream request was aborted because of a line of ours: answer for that line.
             if failure:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 import uuid
 from collections.abc import Iterable, Sequence
@@ -23,9 +24,14 @@ from recognizers.types import DetectionError
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
+_RID_PREFIX = uuid.uuid4().hex[:12]  # unique per process (and per restart)
+_RID_COUNTER = itertools.count(1)
+
+
 def request_id(request: web.BaseRequest) -> str:
+    """The caller's ``X-Request-Id`` when it is a safe token, else a new unique one."""
     given = request.headers.get("X-Request-Id", "")
-    return given if _SAFE_ID.match(given) else uuid.uuid4().hex
+    return given if _SAFE_ID.match(given) else f"{_RID_PREFIX}{next(_RID_COUNTER):08x}"
 
 
 @dataclass

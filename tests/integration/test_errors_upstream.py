@@ -127,3 +127,43 @@ def test_serve_refuses_invalid_config(tmp_path: Path) -> None:
     assert f"{bad}:" in r.stderr
     assert "refusing to start" in r.stderr
     assert json.dumps({}) == "{}"
+
+
+async def test_streams_may_outlive_the_total_timeout(tmp_path: Path) -> None:
+    """`upstream_total` bounds a buffered exchange; a streamed upload or answer only has to keep
+    moving (each silence shorter than the limit)."""
+
+    async def sse(request: web.Request, body: bytes) -> web.StreamResponse:
+        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await resp.prepare(request)
+        for i in range(5):
+            await resp.write(f"data: event {i}\n\n".encode())
+            await asyncio.sleep(0.5)
+        return resp
+
+    def handler(request: web.Request, body: bytes) -> Any:
+        if request.path == "/events":
+            return sse(request, body)
+        lines = body.count(b"\n")
+        return web.Response(text=f"got {lines} lines")
+
+    def edit(d: dict[str, Any]) -> None:
+        d["timeouts"]["upstream_total"] = 1
+
+    async def slow_lines() -> Any:
+        for i in range(5):
+            yield json.dumps({"conversation_id": f"c-{i}", "text": "hello"}).encode() + b"\n"
+            await asyncio.sleep(0.5)
+
+    cfg = make_config(tmp_path / "cfg", edit)
+    async with upstream_server(handler) as up:
+        with running_proxy(tmp_path, config=cfg, env={"CHAT_PARTNER_URL": up.url}) as p:
+            async with aiohttp.ClientSession() as s:
+                async with s.post(
+                    p.url + "/chat/upload", data=slow_lines(), headers={"Content-Type": "application/x-ndjson"}
+                ) as r:
+                    assert r.status == 200
+                    assert await r.text() == "got 5 lines"
+                async with s.get(p.url + "/chat/events") as r:
+                    assert r.status == 200
+                    assert (await r.read()).count(b"data: event") == 5

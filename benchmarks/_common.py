@@ -469,3 +469,21 @@ def machine_line() -> str:
         f"load average at start {load1:.2f} (1 min) / {load5:.2f} (5 min); "
         f"run on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}"
     )
+
+
+async def serve_until_signalled(app: Any, port: int, ready_dir: Path | None, backlog: int = 1024) -> None:
+    """Serve an aiohttp app on 127.0.0.1:``port`` (``SO_REUSEPORT``, so several processes share it),
+    write a ready file once listening, and stop on SIGTERM/SIGINT."""
+    from aiohttp import web
+
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port, reuse_port=True, backlog=backlog).start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    if ready_dir is not None:
+        (ready_dir / f"ready-{os.getpid()}").write_text("ok")
+    await stop.wait()
+    await runner.cleanup()

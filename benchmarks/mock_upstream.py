@@ -23,7 +23,6 @@ import argparse
 import asyncio
 import contextlib
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -32,6 +31,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from aiohttp import web
+
+from benchmarks._common import serve_until_signalled
 
 ACK = b'{"ok":true,"status":"received"}'
 DEFAULT_EVENTS = [
@@ -95,18 +96,7 @@ def build_app(events: list[str]) -> web.Application:
 
 
 async def serve_one(port: int, events: list[str], ready_dir: Path | None) -> None:
-    runner = web.AppRunner(build_app(events), access_log=None, handle_signals=False)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", port, reuse_port=True, backlog=2048)
-    await site.start()
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    if ready_dir is not None:
-        (ready_dir / f"ready-{os.getpid()}").write_text("ok")
-    await stop.wait()
-    await runner.cleanup()
+    await serve_until_signalled(build_app(events), port, ready_dir, backlog=2048)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

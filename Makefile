@@ -28,7 +28,7 @@ system-deps: $(SYS_STAMP)
 
 $(SYS_STAMP):
 	@mkdir -p var
-	@if ! command -v rsyslogd >/dev/null 2>&1 || ! command -v curl >/dev/null 2>&1; then \
+	@if ! [ -x /usr/sbin/rsyslogd ] && ! command -v rsyslogd >/dev/null 2>&1; then \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends rsyslog curl >/dev/null; \
 	fi

@@ -439,7 +439,7 @@ input(type="imtcp" port="{port}" address="127.0.0.1" ruleset="proxy")
 def rsyslogd(workdir: Path) -> Iterator[tuple[int, Path]]:
     exe = shutil.which("rsyslogd") or ("/usr/sbin/rsyslogd" if Path("/usr/sbin/rsyslogd").exists() else None)
     if exe is None:
-        pytest.skip("rsyslogd is not installed (make system-deps installs it)")
+        pytest.fail("rsyslogd is not installed: `make test` installs it (make system-deps)")
     workdir.mkdir(parents=True, exist_ok=True)
     port, out = free_port(), workdir / "received.log"
     conf = workdir / "rsyslog.conf"

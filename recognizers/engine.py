@@ -221,6 +221,21 @@ class Detector:
         self._entities: list[str] = analyzer.get_supported_entities(language="en")
         self._hooked = [r for r in self._recognizers if type(r).enhance_using_context is not _BASE_HOOK]
         self._with_context = {r.id for r in self._recognizers if r.context}
+        # Presidio's own pattern recognizers cannot match a text without these characters (an
+        # e-mail has an @, an SSN, passport number, IBAN or IPv4 has digits, an IPv6 a digit or a
+        # colon): skip them there. Ops-written recognizers always run.
+        triggers = {
+            "EmailRecognizer": "@",
+            "UsSsnRecognizer": r"\d",
+            "UsPassportRecognizer": r"\d",
+            "IbanRecognizer": r"\d",
+            "IpRecognizer": r"[\d:]",
+        }
+        self._triggers: dict[str, re.Pattern[str]] = {
+            r.id: re.compile(triggers[type(r).__name__])
+            for r in self._recognizers
+            if type(r).__module__.startswith("presidio_analyzer.") and type(r).__name__ in triggers
+        }
 
     def _fast_analyze(self, text: str, artifacts: Any) -> list[RecognizerResult]:
         """What ``AnalyzerEngine.analyze`` computes, without its per-call overhead: the recognizer
@@ -229,6 +244,9 @@ class Detector:
         change. ``tests/unit/test_recognizers.py`` checks both paths agree on a corpus."""
         raw: list[RecognizerResult] = []
         for rec in self._recognizers:
+            trigger = self._triggers.get(rec.id)
+            if trigger is not None and not trigger.search(text):
+                continue
             found = rec.analyze(text=text, entities=self._entities, nlp_artifacts=artifacts)
             if found:
                 for r in found:

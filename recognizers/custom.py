@@ -465,7 +465,7 @@ def _luhn(digits: str) -> bool:
     return total % 10 == 0
 
 
-class PhoneNumberRecognizer(LocalRecognizer):  # type: ignore[misc]
+class PhoneNumberRecognizer(RuleRecognizer):
     """Phone numbers in US and international formats, local formats included (``020 7946 0958``,
     ``0611-58 78 81``, ``(091)-9074833``), with their extension (``x204``, ``ext. 12``). A
     number must look like one (a ``+``/``00`` prefix, or groups of digits); a run of bare
@@ -473,12 +473,6 @@ class PhoneNumberRecognizer(LocalRecognizer):  # type: ignore[misc]
     ``order`` / ``ticket`` / ``#`` are left to others or alone."""
 
     ENTITY = "PHONE_NUMBER"
-
-    def __init__(self) -> None:
-        super().__init__(supported_entities=[self.ENTITY], name="PhoneNumberRecognizer", supported_language="en")
-
-    def load(self) -> None:
-        return None
 
     def analyze(
         self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None
@@ -614,17 +608,11 @@ def _iban_ok(compact: str) -> bool:
     return int("".join(str(int(c, 36)) for c in moved)) % 97 == 1
 
 
-class IbanAnyCaseRecognizer(LocalRecognizer):  # type: ignore[misc]
+class IbanAnyCaseRecognizer(RuleRecognizer):
     """IBANs typed in lower case (``gb82 west 1234 ...``), which Presidio's patterns (upper case
     only) miss; validated by the ISO 13616 checksum, trailing groups trimmed until it holds."""
 
     ENTITY = "IBAN_CODE"
-
-    def __init__(self) -> None:
-        super().__init__(supported_entities=[self.ENTITY], name="IbanAnyCaseRecognizer", supported_language="en")
-
-    def load(self) -> None:
-        return None
 
     def analyze(
         self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None

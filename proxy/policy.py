@@ -124,25 +124,9 @@ class Policy:
             return False, None, AuditEvent(path, "drop", reason=f"{op} needs a scalar")
         if value is None:
             return True, None, AuditEvent(path, op, reason="null")
-        text = value if isinstance(value, str) else json.dumps(value)
-        out: str | None
-        if op == "tag":
-            out = ops.tag(entity)
-        elif op == "mask":
-            out = ops.mask(text, rule.keep_last)
-        elif op == "hash":
-            assert self.key is not None
-            out = ops.keyed_hash(text, self.key)
-        elif op == "zip3":
-            out = ops.zip3(text)
-        elif op == "age_band":
-            out = ops.age_band(value, self.dest.bands.age)
-        elif op == "income_band":
-            out = ops.income_band(value, self.dest.bands.income)
-        elif op == "ip_truncate":
-            out = ops.ip_truncate(text)
-        else:  # keep / scan never reach here
+        if op in ("keep", "scan"):  # handled by the walker, never here
             raise PolicyError(f"unexpected field operator {op}")
+        out = self._apply(op, value, entity, rule.keep_last)
         if out is None:
             return False, None, AuditEvent(path, "drop", reason=f"{op} could not parse the value")
         return True, out, AuditEvent(path, op)
@@ -157,7 +141,7 @@ class Policy:
         out = text
         for f in reversed(spans):
             op = self.operator_for(f.entity)
-            replacement = self._replace(text[f.start : f.end], f.entity, op)
+            replacement = self._apply(op, text[f.start : f.end], f.entity, self.dest.mask_keep_last)
             if replacement is None:  # a generaliser could not parse the value: tag it
                 op, replacement = "tag", ops.tag(f.entity)
             out = out[: f.start] + replacement + out[f.end :]
@@ -165,25 +149,26 @@ class Policy:
         events.reverse()
         return out, events
 
-    def _replace(self, value: str, entity: str, op: str) -> str | None:
+    def _apply(self, op: str, value: Any, entity: str, keep_last: int) -> str | None:
+        """One value operator on a field's value or a finding's text; None when a generaliser
+        cannot parse it (the caller then drops the field or tags the finding)."""
         if op == "tag":
             return ops.tag(entity)
         if op == "drop":
             return ""
-        if op == "mask":
-            return ops.mask(value, self.dest.mask_keep_last)
-        if op == "hash":
-            if self.key is None:
-                return None
-            return ops.keyed_hash(value, self.key)
-        if op == "zip3":
-            return ops.zip3(value)
-        if op == "age_band":
+        if op == "age_band":  # parsed from the value itself: a JSON number stays a number
             return ops.age_band(value, self.dest.bands.age)
         if op == "income_band":
             return ops.income_band(value, self.dest.bands.income)
+        text = value if isinstance(value, str) else json.dumps(value)
+        if op == "mask":
+            return ops.mask(text, keep_last)
+        if op == "hash":
+            return None if self.key is None else ops.keyed_hash(text, self.key)
+        if op == "zip3":
+            return ops.zip3(text)
         if op == "ip_truncate":
-            return ops.ip_truncate(value)
+            return ops.ip_truncate(text)
         return None
 
 

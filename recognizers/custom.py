@@ -493,22 +493,7 @@ class PhoneNumberRecognizer(RuleRecognizer):
             if scored is None:
                 continue
             score, rule = scored
-            explanation = AnalysisExplanation(
-                recognizer=self.name, original_score=score, pattern_name=rule, textual_explanation=f"rule {rule}"
-            )
-            results.append(
-                RecognizerResult(
-                    entity_type=self.ENTITY,
-                    start=start,
-                    end=end,
-                    score=score,
-                    analysis_explanation=explanation,
-                    recognition_metadata={
-                        RecognizerResult.RECOGNIZER_NAME_KEY: self.name,
-                        RecognizerResult.RECOGNIZER_IDENTIFIER_KEY: self.id,
-                    },
-                )
-            )
+            results.append(self._result(start, end, score, rule))
         return results
 
     @staticmethod
@@ -628,23 +613,7 @@ class IbanAnyCaseRecognizer(RuleRecognizer):
                 value = value[:cut] if cut > 4 else ""
             if not value or value.isupper():
                 continue  # upper case: Presidio's own recognizer has it
-            start = m.start()
-            explanation = AnalysisExplanation(
-                recognizer=self.name, original_score=0.9, pattern_name="iban checksum", textual_explanation="rule iban"
-            )
-            results.append(
-                RecognizerResult(
-                    entity_type=self.ENTITY,
-                    start=start,
-                    end=start + len(value),
-                    score=0.9,
-                    analysis_explanation=explanation,
-                    recognition_metadata={
-                        RecognizerResult.RECOGNIZER_NAME_KEY: self.name,
-                        RecognizerResult.RECOGNIZER_IDENTIFIER_KEY: self.id,
-                    },
-                )
-            )
+            results.append(self._result(m.start(), m.start() + len(value), 0.9, "iban checksum"))
         return results
 
 

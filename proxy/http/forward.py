@@ -19,6 +19,7 @@ from proxy.config import Route
 from proxy.http.errors import ProxyError
 from proxy.http.headers import CLIENT_ADDRESS, filtered
 from proxy.http.runtime import Runtime
+from proxy.http.ws import message_plan
 from proxy.metrics import BYTES_HELD
 from proxy.redaction import PayloadError, Plan
 from proxy.redaction.stream import LineFramer, SseEvent, SseFramer, StreamError, TextStream
@@ -39,15 +40,21 @@ def is_json(ct: str) -> bool:
     return ct in JSON_TYPES or (ct.startswith("application/") and ct.endswith("+json"))
 
 
-async def read_body(request: web.BaseRequest, limit: int) -> bytes:
-    if request.content_length is not None and request.content_length > limit:
-        raise ProxyError(413, f"body larger than the limit of {limit} bytes")
+async def read_limited(stream: aiohttp.StreamReader, limit: int, too_large: ProxyError) -> bytes:
+    """Read a whole body, raising ``too_large`` as soon as it passes ``limit`` bytes."""
     buf = bytearray()
-    async for chunk in request.content.iter_any():
+    async for chunk in stream.iter_any():
         buf += chunk
         if len(buf) > limit:
-            raise ProxyError(413, f"body larger than the limit of {limit} bytes")
+            raise too_large
     return bytes(buf)
+
+
+async def read_body(request: web.BaseRequest, limit: int) -> bytes:
+    too_large = ProxyError(413, f"body larger than the limit of {limit} bytes")
+    if request.content_length is not None and request.content_length > limit:
+        raise too_large
+    return await read_limited(request.content, limit, too_large)
 
 
 def decoder_for(encoding: str) -> Any:
@@ -236,7 +243,9 @@ class Forwarder:
             return await self._streamed_response(request, route, rid, up, ctype, charset)
         try:
             async with asyncio.timeout(remaining):
-                raw = await read_body_upstream(up, limit)
+                raw = await read_limited(
+                    up.content, limit, ProxyError(502, "upstream response larger than the redaction limit")
+                )
         except (TimeoutError, aiohttp.ClientError):
             raise ProxyError(502, "upstream response failed") from None
         if raw:
@@ -379,8 +388,6 @@ class Forwarder:
     async def _redact_sse(self, dest: str, events: list[SseEvent], rid: str) -> tuple[bytes, StreamError | None]:
         """Events of an SSE stream, redacted in one detection call (their data as a chat message
         when it is JSON, as text otherwise); comments, ``event:``, ``id:``, ``retry:`` kept."""
-        from proxy.http.ws import message_plan
-
         plans: list[Plan | None] = []
         err: StreamError | None = None
         for i, ev in enumerate(events):
@@ -470,12 +477,3 @@ class Forwarder:
         ((out, events),) = await self.rt.redact([plan])
         self.rt.record(events, rid=rid, destination=route.destination, direction="request")
         return list(out)
-
-
-async def read_body_upstream(up: aiohttp.ClientResponse, limit: int) -> bytes:
-    buf = bytearray()
-    async for chunk in up.content.iter_any():
-        buf += chunk
-        if len(buf) > limit:
-            raise ProxyError(502, "upstream response larger than the redaction limit")
-    return bytes(buf)

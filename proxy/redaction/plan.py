@@ -173,11 +173,10 @@ class Redactor:
             raise PayloadError("malformed form body") from None
         plan = Plan(self.policy)
         items: list[Any] = []
-        for i, (k, v) in enumerate(pairs):
+        for k, v in pairs:
             got = self._walk(v, (k,), plan, None)
             if got is not _DROPPED:
                 items.append([k, got])
-            del i
         plan.template = items
         plan.render = lambda v: urlencode([tuple(p) for p in v]).encode("ascii")
         return plan

@@ -119,6 +119,9 @@ class Server:
         return self.proc.returncode
 
 
+BLAS_ONE_THREAD = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+
 def spawn(
     name: str, cmd: Sequence[str], *, log_path: Path, env: dict[str, str] | None = None, cwd: Path | None = None
 ) -> subprocess.Popen[bytes]:
@@ -212,7 +215,9 @@ def start_naive(workdir: Path, upstream_url: str, workers: int, wait: bool = Tru
     cmd = [PYTHON, "-m", "benchmarks.naive", "--port", str(port), "--upstream", upstream_url,
            "--workers", str(workers), "--ready-dir", str(ready)]  # fmt: skip
     log_path = workdir / "naive.log"
-    proc = spawn("naive", cmd, log_path=log_path)
+    # The same one-BLAS-thread setting our proxy gives itself (proxy/__init__.py): the
+    # comparison is of designs, not of a thread knob.
+    proc = spawn("naive", cmd, log_path=log_path, env=BLAS_ONE_THREAD)
     server = Server("naive", proc, port, log_path, ready_dir=ready)
     server.ready_check = ready_files(ready, workers)
     return server.wait_ready() if wait else server
@@ -300,12 +305,24 @@ def proc_status(pid: int) -> dict[str, int]:
     return out
 
 
+def tree(pid: int) -> list[int]:
+    """``pid`` and every process below it: a proxy worker and its detection process."""
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        todo.extend(children(p))
+    return out
+
+
 def rss_mb(pid: int) -> float:
-    return proc_status(pid).get("VmRSS", 0) / 1024
+    """Resident memory of ``pid`` and its descendants together, in MB."""
+    return sum(proc_status(p).get("VmRSS", 0) for p in tree(pid)) / 1024
 
 
 def hwm_mb(pid: int) -> float:
-    return proc_status(pid).get("VmHWM", 0) / 1024
+    """Peak resident memory of ``pid`` plus each descendant's own peak (an upper bound), in MB."""
+    return sum(proc_status(p).get("VmHWM", 0) for p in tree(pid)) / 1024
 
 
 def cpu_seconds(pid: int) -> float:
@@ -320,7 +337,8 @@ def cpu_seconds(pid: int) -> float:
 
 
 def total_cpu(pids: Sequence[int]) -> float:
-    return sum(cpu_seconds(p) for p in pids)
+    """CPU seconds of these processes and their descendants (a worker's detection process)."""
+    return sum(cpu_seconds(q) for p in pids for q in tree(p))
 
 
 def machine_busy_seconds() -> float:

@@ -47,12 +47,13 @@ from benchmarks._common import (
     aio,
     chat_bodies,
     cpus,
+    hwm_mb,
     machine_busy_seconds,
     machine_line,
     ms,
     no_redaction_config,
     percentile,
-    proc_status,
+    rss_mb,
     scrape_metrics,
     shipped_config,
     start_naive,
@@ -378,11 +379,12 @@ class Case:
 
 
 def rss_of(pids: Sequence[int]) -> list[float]:
-    return [proc_status(p).get("VmRSS", 0) / 1024 for p in pids]
+    """RSS of each worker, its detection process included."""
+    return [rss_mb(p) for p in pids]
 
 
 def hwm_of(pids: Sequence[int]) -> list[float]:
-    return [proc_status(p).get("VmHWM", 0) / 1024 for p in pids]
+    return [hwm_mb(p) for p in pids]
 
 
 def log(msg: str) -> None:

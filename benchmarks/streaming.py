@@ -48,11 +48,12 @@ import aiohttp
 from benchmarks._common import (
     aio,
     chat_messages,
+    hwm_mb,
     machine_line,
     make_config,
     ms,
     percentile,
-    proc_status,
+    rss_mb,
     start_proxy,
     start_upstream,
     stop_on_signals,
@@ -222,7 +223,7 @@ async def upload(name: str, url: str, lines: Sequence[bytes], pid: int | None) -
     done = asyncio.Event()
 
     def rss() -> float:
-        return proc_status(pid).get("VmRSS", 0) / 1024 if pid else 0.0
+        return rss_mb(pid) if pid else 0.0
 
     async def sample() -> None:
         while not done.is_set():
@@ -233,7 +234,7 @@ async def upload(name: str, url: str, lines: Sequence[bytes], pid: int | None) -
 
     if pid:
         up.rss_before = up.rss_peak = rss()
-        up.hwm_before = proc_status(pid).get("VmHWM", 0) / 1024
+        up.hwm_before = hwm_mb(pid)
     loop = asyncio.get_running_loop()
     sampler = loop.create_task(sample())
     t0 = time.perf_counter()
@@ -252,7 +253,7 @@ async def upload(name: str, url: str, lines: Sequence[bytes], pid: int | None) -
         done.set()
         await sampler
     if pid:
-        up.hwm_after = proc_status(pid).get("VmHWM", 0) / 1024
+        up.hwm_after = hwm_mb(pid)
     return up
 
 
@@ -277,7 +278,7 @@ def run(args: argparse.Namespace) -> tuple[tuple[SseSide, SseSide], list[Upload]
             config = make_config(tmp / "proxy", edit, "proxy-streaming.yaml")
             proxy = start_proxy(tmp / "proxy", config, upstream.url, 1, name="stream-proxy")
             pid = proxy.worker_pids()[0]
-            info["rss_ready"] = proc_status(pid).get("VmRSS", 0) / 1024
+            info["rss_ready"] = rss_mb(pid)
             log(f"SSE: {args.streams} paced streams of {args.events} events {args.interval_ms:g} ms apart per side, "
                 f"then 2 bursts of {args.burst} events per side")  # fmt: skip
             sides = aio(run_sse(upstream.url, proxy.url + "/chat", args))
@@ -299,7 +300,7 @@ def run(args: argparse.Namespace) -> tuple[tuple[SseSide, SseSide], list[Upload]
             for u in uploads:
                 log(f"upload {u.name}: {u.status} in {u.seconds:.1f}s, received {u.received / 2**20:.1f} MiB, "
                     f"RSS growth {u.growth:.1f} MB")  # fmt: skip
-            info["rss_end"] = proc_status(pid).get("VmRSS", 0) / 1024
+            info["rss_end"] = rss_mb(pid)
         finally:
             if proxy is not None:
                 proxy.stop()

@@ -61,6 +61,10 @@ class Detection(Model):
     #: How long concurrent payloads are gathered into one batch (milliseconds).
     batch_window_ms: float = Field(1.0, ge=0, le=50)
     max_batch: int = Field(64, ge=1, le=4096)
+    #: ``process``: the detector runs in a child process of each worker (the loop never waits
+    #: behind spaCy for the GIL; a batch overrunning the deadline is killed). ``thread``: on a
+    #: thread of the worker (saves the child's ~50 MB; a runaway batch cannot be stopped).
+    isolation: Literal["process", "thread"] = "process"
     #: Minimum score per entity type ("default" for the rest).
     score_thresholds: dict[str, float] = Field(default_factory=lambda: {"default": 0.35})
     #: Named entities of the spaCy model mapped to our entity types.

@@ -1,23 +1,37 @@
 """Detection off the event loop, micro-batched.
 
 Payloads from concurrent requests are gathered for at most ``window`` seconds (or until
-``max_batch`` texts wait), handed to the detector in one call on its own thread, and the
-findings are routed back to each caller. The loop never runs spaCy. A caller that waits longer
-than the deadline gets :class:`DetectionTimeout` and must fail closed.
+``max_batch`` texts wait), handed to the detector in one call, and the findings are routed back
+to each caller. The loop never runs spaCy. A caller that waits longer than the deadline gets
+:class:`DetectionTimeout` and must fail closed.
+
+Where the detector runs is a *backend*:
+
+- :class:`ProcessBackend` (the default, ``detection.isolation: process``): a child process per
+  worker (:mod:`proxy.detection_child`). The event loop never waits for the GIL behind a batch,
+  and a batch that overruns the deadline is stopped by killing the child, which is restarted.
+- :class:`ThreadBackend` (``isolation: thread``): one thread in the worker. Less memory and no
+  copying, but the loop shares the GIL with spaCy, and a runaway batch cannot be stopped.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+import socket
+import sys
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Protocol
+from typing import Any, Protocol
 
 from proxy import metrics
+from proxy.detection_child import HEADER, MAX_FRAME, encode_frame
 from recognizers.types import DetectionError, Finding
+
+log = logging.getLogger("proxy.detection")
 
 
 class Analyzer(Protocol):
@@ -28,28 +42,198 @@ class DetectionTimeout(DetectionError):
     """Detection did not answer within the deadline."""
 
 
+class Backend(Protocol):
+    """Runs one batch at a time; the service never overlaps two calls of ``run``."""
+
+    @property
+    def ready(self) -> bool: ...
+
+    async def start(self) -> None: ...
+
+    async def run(self, texts: list[str]) -> list[list[Finding]]: ...
+
+    async def close(self) -> None: ...
+
+
+class ThreadBackend:
+    """The detector on one thread of the worker process."""
+
+    def __init__(self, factory: Callable[[], Analyzer]) -> None:
+        self._factory = factory
+        self._executor = ThreadPoolExecutor(1, thread_name_prefix="detect")
+        self.detector: Analyzer | None = None
+
+    @property
+    def ready(self) -> bool:
+        return self.detector is not None
+
+    async def start(self) -> None:
+        self.detector = await asyncio.get_running_loop().run_in_executor(self._executor, self._factory)
+
+    async def run(self, texts: list[str]) -> list[list[Finding]]:
+        assert self.detector is not None
+        return await asyncio.get_running_loop().run_in_executor(self._executor, self.detector.analyze_many, texts)
+
+    async def close(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+
+class ProcessBackend:
+    """The detector in a child process (:mod:`proxy.detection_child`), restarted when it dies
+    or when a batch is abandoned half-way (deadline, shutdown): its answer could no longer be
+    told apart from the next one's."""
+
+    def __init__(self, spec: dict[str, Any], *, start_timeout: float = 300.0) -> None:
+        self.spec = spec
+        self.start_timeout = start_timeout
+        self._proc: asyncio.subprocess.Process | None = None
+        self._reader: asyncio.StreamReader | None = None
+        self._writer: asyncio.StreamWriter | None = None
+        self._restart: asyncio.Task[None] | None = None
+        self._failures = 0  # consecutive failed starts / crashes, for back-off
+        self._closed = False
+        self.pid: int | None = None
+
+    @property
+    def ready(self) -> bool:
+        return self._writer is not None
+
+    async def start(self) -> None:
+        """Start the child and wait until its model is loaded; raise DetectionError if it cannot."""
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "proxy.detection_child", "--fd", str(theirs.fileno()),
+                pass_fds=(theirs.fileno(),), stdin=asyncio.subprocess.DEVNULL,
+            )  # fmt: skip
+        except BaseException:
+            ours.close()
+            raise
+        finally:
+            theirs.close()
+        reader, writer = await asyncio.open_unix_connection(sock=ours, limit=2**16)
+        try:
+            async with asyncio.timeout(self.start_timeout):
+                writer.write(encode_frame(self.spec))
+                await writer.drain()
+                answer = await _read_frame(reader)
+        except BaseException as exc:
+            writer.close()
+            await _reap(proc)
+            if isinstance(exc, (OSError, asyncio.IncompleteReadError, TimeoutError, ValueError)):
+                raise DetectionError(f"the detection process did not start ({exc.__class__.__name__})") from None
+            raise
+        if not (isinstance(answer, tuple) and answer and answer[0] == "ready"):
+            writer.close()
+            await _reap(proc)
+            why = answer[1] if isinstance(answer, tuple) and len(answer) > 1 else "no answer"
+            raise DetectionError(f"the detection process did not start: {why}")
+        self._proc, self._reader, self._writer, self.pid = proc, reader, writer, proc.pid
+        log.info("detection process %d ready", proc.pid)
+
+    async def run(self, texts: list[str]) -> list[list[Finding]]:
+        reader, writer = self._reader, self._writer
+        if reader is None or writer is None:
+            raise DetectionError("the detection process is restarting")
+        try:
+            writer.write(encode_frame(texts))
+            await writer.drain()
+            answer = await _read_frame(reader)
+        except (OSError, asyncio.IncompleteReadError, ValueError) as exc:
+            self._lost(f"it went away ({exc.__class__.__name__})")
+            raise DetectionError("the detection process exited") from None
+        except asyncio.CancelledError:
+            self._lost("a batch was abandoned (deadline or shutdown)")
+            raise
+        self._failures = 0
+        if not isinstance(answer, tuple) or len(answer) != 2:
+            self._lost("it sent a malformed answer")
+            raise DetectionError("malformed answer from the detection process")
+        status, body = answer
+        if status != "ok":
+            raise DetectionError(str(body))
+        return [[Finding(*f) for f in found] for found in body]
+
+    def _lost(self, why: str) -> None:
+        """Drop the child (killing it if it still runs) and start a new one in the background."""
+        proc, writer = self._proc, self._writer
+        self._proc = self._reader = self._writer = None
+        if writer is not None:
+            writer.close()
+        if proc is not None and proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+        if self._closed:
+            return
+        log.warning("detection process %s stopped: %s; restarting it", proc.pid if proc else "-", why)
+        metrics.DETECTION_RESTARTS.inc()
+        if self._restart is None or self._restart.done():
+            self._restart = asyncio.get_running_loop().create_task(self._restart_loop(proc), name="detection-restart")
+
+    async def _restart_loop(self, old: asyncio.subprocess.Process | None) -> None:
+        if old is not None:
+            await _reap(old)
+        while not self._closed and self._writer is None:
+            self._failures += 1
+            await asyncio.sleep(min(30.0, 0.25 * 2 ** (self._failures - 1)))
+            try:
+                await self.start()
+            except DetectionError as exc:
+                log.error("%s", exc)
+
+    async def close(self) -> None:
+        self._closed = True
+        if self._restart is not None:
+            self._restart.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._restart
+        proc, writer = self._proc, self._writer
+        self._proc = self._reader = self._writer = None
+        if writer is not None:
+            writer.close()  # the child exits at end of file
+        if proc is not None:
+            await _reap(proc, grace=5.0)
+
+
+async def _read_frame(reader: asyncio.StreamReader) -> Any:
+    import marshal
+
+    (size,) = HEADER.unpack(await reader.readexactly(HEADER.size))
+    if size > MAX_FRAME:
+        raise ValueError("frame too large")
+    return marshal.loads(await reader.readexactly(size))
+
+
+async def _reap(proc: asyncio.subprocess.Process, grace: float = 0.0) -> None:
+    """Wait for the child to exit, killing it after ``grace`` seconds."""
+    if grace:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(proc.wait(), grace)
+    if proc.returncode is None:
+        with contextlib.suppress(ProcessLookupError):
+            proc.kill()
+        await proc.wait()
+
+
 class DetectionService:
     def __init__(
         self,
-        factory: Callable[[], Analyzer],
+        backend: Backend,
         *,
         window: float = 0.001,
         max_batch: int = 64,
         deadline: float = 2.0,
     ) -> None:
-        self._factory = factory
+        self.backend = backend
         self.window = window
         self.max_batch = max_batch
         self.deadline = deadline
-        self._executor = ThreadPoolExecutor(1, thread_name_prefix="detect")
         self._pending: deque[tuple[Sequence[str], asyncio.Future[list[list[Finding]]]]] = deque()
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        self.detector: Analyzer | None = None
 
     async def start(self) -> None:
-        loop = asyncio.get_running_loop()
-        self.detector = await loop.run_in_executor(self._executor, self._factory)
+        await self.backend.start()
         self._task = asyncio.get_running_loop().create_task(self._run(), name="detection-batcher")
 
     async def close(self) -> None:
@@ -60,11 +244,11 @@ class DetectionService:
         for _, fut in self._pending:
             if not fut.done():
                 fut.set_exception(DetectionError("detection stopped"))
-        self._executor.shutdown(wait=False, cancel_futures=True)
+        await self.backend.close()
 
     @property
     def ready(self) -> bool:
-        return self.detector is not None and self._task is not None and not self._task.done()
+        return self.backend.ready and self._task is not None and not self._task.done()
 
     async def analyze(self, texts: Sequence[str]) -> list[list[Finding]]:
         """Findings for ``texts``; raises DetectionError / DetectionTimeout (fail closed)."""
@@ -85,7 +269,6 @@ class DetectionService:
             metrics.DETECTION_WAIT_SECONDS.observe(time.perf_counter() - start)
 
     async def _run(self) -> None:
-        loop = asyncio.get_running_loop()
         busy = False  # did payloads arrive while the previous batch ran?
         while True:
             await self._wakeup.wait()
@@ -108,13 +291,18 @@ class DetectionService:
             flat = [t for texts, _ in batch for t in texts]
             started = time.perf_counter()
             try:
-                assert self.detector is not None
-                results = await loop.run_in_executor(self._executor, self.detector.analyze_many, flat)
+                # A batch that overruns the deadline is abandoned (the process backend kills and
+                # restarts its child): every caller of the batch gets DetectionTimeout.
+                results = await asyncio.wait_for(self.backend.run(flat), self.deadline)
                 if len(results) != len(flat):
                     raise DetectionError("detector returned a wrong number of results")
             except Exception as exc:
-                metrics.DETECTION_FAILURES.labels("error").inc()
-                err = exc if isinstance(exc, DetectionError) else DetectionError(exc.__class__.__name__)
+                if isinstance(exc, TimeoutError):
+                    metrics.DETECTION_FAILURES.labels("batch_deadline").inc()
+                    err: DetectionError = DetectionTimeout(f"detection exceeded its deadline of {self.deadline:g}s")
+                else:
+                    metrics.DETECTION_FAILURES.labels("error").inc()
+                    err = exc if isinstance(exc, DetectionError) else DetectionError(exc.__class__.__name__)
                 for _, fut in batch:
                     if not fut.done():
                         fut.set_exception(err)

@@ -11,7 +11,7 @@ REQUESTS = Counter("proxy_requests_total", "Requests handled, by route and statu
 FINDINGS = Counter("proxy_findings_total", "PII findings and field decisions", ["destination", "entity", "operator"])
 DETECTION_SECONDS = Histogram(
     "proxy_detection_seconds",
-    "Time of one detection batch in the detection thread",
+    "Time of one detection batch, as the worker waits for it",
     buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0),
 )
 DETECTION_WAIT_SECONDS = Histogram(
@@ -23,6 +23,9 @@ BATCH_TEXTS = Histogram(
     "proxy_detection_batch_texts", "Texts per detection batch", buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 1024)
 )
 DETECTION_FAILURES = Counter("proxy_detection_failures_total", "Detection failures (fail closed)", ["reason"])
+DETECTION_RESTARTS = Counter(
+    "proxy_detection_restarts_total", "Detection processes restarted (crashed, or killed after a batch overran)"
+)
 UPSTREAM_ERRORS = Counter("proxy_upstream_errors_total", "Upstream errors", ["upstream", "kind"])
 OPEN_STREAMS = Gauge("proxy_open_streams", "Streamed bodies in flight", ["kind"], multiprocess_mode="livesum")
 OPEN_SOCKETS = Gauge("proxy_open_websockets", "WebSocket relays open", multiprocess_mode="livesum")

@@ -6,7 +6,7 @@ import asyncio
 import logging
 import time
 import traceback
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 
 import aiohttp
 from aiohttp import web
@@ -14,7 +14,7 @@ from aiohttp.abc import AbstractAccessLogger
 
 from proxy import metrics
 from proxy.config import DEMO_ECHO, ProxyConfig
-from proxy.detection import Analyzer, DetectionService
+from proxy.detection import Analyzer, Backend, DetectionService, ProcessBackend, ThreadBackend
 from proxy.http.echo import start_echo
 from proxy.http.errors import ProxyError, error_response
 from proxy.http.forward import Forwarder
@@ -41,24 +41,32 @@ class AccessLogger(AbstractAccessLogger):
         )
 
 
-def default_detector_factory(cfg: ProxyConfig) -> Callable[[], Analyzer]:
+def detection_backend(cfg: ProxyConfig) -> Backend:
+    """Where this worker's detector runs (``detection.isolation``)."""
+    d = cfg.detection
+    if d.isolation == "process":
+        spec = {
+            "model": d.model,
+            "recognizers": str(cfg.recognizers_path()),
+            "ner_entities": dict(d.ner_entities),
+            "score_thresholds": dict(d.score_thresholds),
+        }
+        return ProcessBackend(spec)
+
     def make() -> Analyzer:
         from recognizers.engine import Detector
 
         return Detector(
-            cfg.detection.model,
-            cfg.recognizers_path(),
-            ner_entities=cfg.detection.ner_entities,
-            score_thresholds=cfg.detection.score_thresholds,
+            d.model, cfg.recognizers_path(), ner_entities=d.ner_entities, score_thresholds=d.score_thresholds
         )
 
-    return make
+    return ThreadBackend(make)
 
 
-def build_app(cfg: ProxyConfig, detector_factory: Callable[[], Analyzer] | None = None) -> web.Application:
+def build_app(cfg: ProxyConfig) -> web.Application:
     app = web.Application(client_max_size=cfg.limits.max_body_bytes)
     detection = DetectionService(
-        detector_factory or default_detector_factory(cfg),
+        detection_backend(cfg),
         window=cfg.detection.batch_window_ms / 1000,
         max_batch=cfg.detection.max_batch,
         deadline=cfg.timeouts.detection_deadline,

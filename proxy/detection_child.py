@@ -1,0 +1,129 @@
+"""The detection process: one per worker, started by :class:`proxy.detection.ProcessBackend`.
+
+    python -m proxy.detection_child --fd N
+
+It talks over one end of a socket pair (file descriptor ``N``) in length-prefixed ``marshal``
+frames (only str, int, float, tuple, list and dict travel; both ends are our own code):
+
+1. the worker sends the detector's settings (a dict); the child loads the model and answers
+   ``("ready", pid)`` or ``("error", message)``;
+2. then, for every batch: a list of texts in, ``("ok", [[(start, end, entity, score, recognizer,
+   reason), ...], ...])`` or ``("error", message)`` out.
+
+Why a process of its own: spaCy and the recognizers hold the GIL for ~2 ms per text, so in one
+process the event loop waited behind every batch. Here the loop and detection are scheduled by
+the kernel, and a batch that runs away (a pathological regex in an ops-written rule) can be
+killed: the worker kills and restarts this process when a batch overruns its deadline.
+
+The child ignores SIGINT/SIGTERM: the worker drains its requests first (they still need
+detection), then closes the socket, and the child exits on end of file. If the worker dies, the
+socket closes with it, so the child never outlives it. Messages never carry a text's content.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import marshal
+import os
+import signal
+import socket
+import struct
+import sys
+from collections.abc import Sequence
+from typing import IO, Any
+
+HEADER = struct.Struct("!I")
+#: Sanity bound for one frame (a batch is at most max_batch texts of at most the body limit).
+MAX_FRAME = 1 << 30
+
+log = logging.getLogger("proxy.detection")
+
+
+def read_frame(rfile: IO[bytes]) -> Any:
+    """The next frame, or None at end of file."""
+    head = rfile.read(HEADER.size)
+    if len(head) < HEADER.size:
+        return None
+    (size,) = HEADER.unpack(head)
+    if size > MAX_FRAME:
+        raise ValueError("frame too large")
+    data = rfile.read(size)
+    if len(data) < size:
+        return None
+    return marshal.loads(data)
+
+
+def encode_frame(obj: Any) -> bytes:
+    data = marshal.dumps(obj)
+    return HEADER.pack(len(data)) + data
+
+
+def _safe_message(exc: BaseException) -> str:
+    """Our own errors carry value-free messages; anything else is named by its class only."""
+    from proxy.yamlload import ConfigError
+    from recognizers.types import DetectionError
+
+    if isinstance(exc, ConfigError):
+        return "; ".join(exc.problems)
+    if isinstance(exc, DetectionError):
+        return str(exc)
+    return f"{exc.__class__.__name__} while loading the detector"
+
+
+def serve(sock: socket.socket) -> int:
+    rfile = sock.makefile("rb")
+    spec = read_frame(rfile)
+    if not isinstance(spec, dict):
+        return 0  # the worker went away before sending the settings
+    try:
+        from recognizers.engine import Detector
+
+        detector = Detector(
+            spec["model"],
+            spec["recognizers"],
+            ner_entities=spec["ner_entities"],
+            score_thresholds=spec["score_thresholds"],
+        )
+    except Exception as exc:
+        sock.sendall(encode_frame(("error", _safe_message(exc))))
+        return 1
+    sock.sendall(encode_frame(("ready", os.getpid())))
+    while True:
+        texts = read_frame(rfile)
+        if texts is None:
+            return 0
+        try:
+            results: Sequence[Sequence[Any]] = detector.analyze_many(texts)
+            reply: tuple[str, Any] = (
+                "ok",
+                [[(f.start, f.end, f.entity, f.score, f.recognizer, f.reason) for f in found] for found in results],
+            )
+        except Exception as exc:  # DetectionError: its message is value-free; anything else by class
+            reply = ("error", _safe_message(exc))
+        sock.sendall(encode_frame(reply))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description="detection process of one proxy worker (internal)")
+    ap.add_argument("--fd", type=int, required=True)
+    args = ap.parse_args(argv)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    logging.basicConfig(
+        level=os.environ.get("PROXY_LOG_LEVEL", "INFO"),
+        format="%(asctime)s %(levelname)s %(name)s[%(process)d]: %(message)s",
+        stream=sys.stderr,
+    )
+    logging.getLogger("presidio-analyzer").setLevel(logging.WARNING)
+    sock = socket.socket(fileno=args.fd)
+    try:
+        return serve(sock)
+    except (BrokenPipeError, ConnectionResetError):
+        return 0  # the worker is gone
+    finally:
+        sock.close()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import re
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -203,12 +203,16 @@ class Detector:
         # Warm up: the first call of every recognizer compiles its patterns.
         self.analyze_many(["warm up john@example.com 94107"])
 
-    def _needs_ner(self, text: str) -> bool:
+    def _suspects(self, text: str) -> list[tuple[int, int]] | None:
+        """Spans of the words NER could add a name on; None: run NER whatever the text."""
         if not _HAS_LETTER.search(text):
-            return False
+            return []
         if not self.ner_precheck or self.person is None:
-            return True
-        return self.person.needs_ner(text)
+            return None
+        return self.person.suspects(text)
+
+    def _needs_ner(self, text: str) -> bool:
+        return self._suspects(text) != []
 
     def _keep(self, r: RecognizerResult) -> bool:
         return bool(r.score >= self.thresholds.get(r.entity_type, self.default_threshold))
@@ -300,23 +304,34 @@ class Detector:
             # vocabulary does not grow with every new word a stream brings (spaCy >= 3.8). Only
             # plain Findings leave the zone.
             with self.nlp.memory_zone():
-                return list(self._analyze_many(texts))
+                return self._analyze_many(texts)
         except DetectionError:
             raise
         except Exception as exc:  # fail closed, without the text in the message
             raise DetectionError(f"detection failed: {exc.__class__.__name__}") from None
 
-    def _analyze_many(self, texts: Sequence[str]) -> Iterable[list[Finding]]:
-        need_nlp = [i for i, t in enumerate(texts) if self._needs_ner(t)]
-        docs: dict[int, Doc] = {}
-        if need_nlp:
-            for i, doc in zip(need_nlp, self.nlp.pipe(texts[i] for i in need_nlp), strict=True):
-                docs[i] = doc
+    def _analyze_many(self, texts: Sequence[str]) -> list[list[Finding]]:
+        """NER runs only where it could add something: a text with no word that could be a name
+        the rules miss skips it, and so does a text whose every such word the rules (or another
+        recognizer) already put inside a finding. The rest go through ``nlp.pipe`` together."""
+        out: list[list[Finding]] = [[] for _ in texts]
+        need: list[int] = []
         for i, text in enumerate(texts):
             if not text.strip():
-                yield []
                 continue
-            yield [_finding(r) for r in self._results(text, docs.get(i), explain=False)]
+            suspects = self._suspects(text)
+            if suspects is None:
+                need.append(i)
+                continue
+            found = self._results(text, None, explain=False)
+            if suspects and not all(any(r.start <= s and e <= r.end for r in found) for s, e in suspects):
+                need.append(i)
+                continue
+            out[i] = [_finding(r) for r in found]
+        if need:
+            for i, doc in zip(need, self.nlp.pipe(texts[i] for i in need), strict=True):
+                out[i] = [_finding(r) for r in self._results(texts[i], doc, explain=False)]
+        return out
 
     def explain(self, text: str) -> list[tuple[Finding, str]]:
         """Findings of one text with a value-free account of how each was decided."""

@@ -163,7 +163,11 @@ class PersonRecognizer(LocalRecognizer):  # type: ignore[misc]
 
     def needs_ner(self, text: str) -> bool:
         """Cheap pre-check: may spaCy's NER find a name in ``text`` that the rules would miss?"""
-        return _context(text, self.lex).needs_ner()
+        return bool(self.suspects(text))
+
+    def suspects(self, text: str) -> list[tuple[int, int]]:
+        """The words of ``text`` that could be a name the rules miss (see ``_Ctx.suspects``)."""
+        return [(t.start, t.end) for t in _context(text, self.lex).suspects()]
 
     # ---- entry point ----------------------------------------------------------------------
     def analyze(
@@ -233,14 +237,14 @@ class _Ctx:
         self.caseless = caseless
         self.lex = lex
 
-    def needs_ner(self) -> bool:
-        """Whether spaCy's NER could add a name the rules miss: only where some capitalised word
-        is no common English word, or, in lower-case and all-caps text, where some word is a given
-        name or no English word at all. Texts of common words only skip the model."""
+    def suspects(self) -> list[_Tok]:
+        """The words on which spaCy's NER could add a name the rules miss: capitalised words that
+        are no common English word or are a given name, or, in lower-case and all-caps text, words
+        that are a given name or no English word at all (the small model still finds some
+        lower-case names). A text without any skips the model."""
         if self.caseless:
-            # the small model still finds some lower-case names: run it where a word could be one
-            return any(self.lex.is_any_given(t.low) or self.unknown_word(t) for t in self.toks)
-        return any(t.cap and (not self.lex.is_common(t.low) or self.lex.is_any_given(t.low)) for t in self.toks)
+            return [t for t in self.toks if self.lex.is_any_given(t.low) or self.unknown_word(t)]
+        return [t for t in self.toks if t.cap and (not self.lex.is_common(t.low) or self.lex.is_any_given(t.low))]
 
     # ---- word judgements ------------------------------------------------------------------
     def capitalised(self, t: _Tok) -> bool:
@@ -260,10 +264,14 @@ class _Ctx:
         """No common word and no code: in context, probably a name the dictionary lacks."""
         return len(t.low) >= 3 and t.low not in NOT_NAME and not self.lex.is_common(t.low)
 
-    def continues(self, t: _Tok, after_ambiguous: bool = False) -> bool:
-        """Could be the next word of a name already started (a surname, a second given name)."""
+    def continues(self, t: _Tok, after_ambiguous: bool = False, lower: bool = False) -> bool:
+        """Could be the next word of a name already started (a surname, a second given name).
+        ``lower``: the name started with a lower-case word in mixed-case text; then a lower-case
+        word continues it only if it is a given name or no English word at all."""
         if t.low in NOT_NAME or len(t.low) < 2:
             return False
+        if lower and not t.cap:
+            return self.lex.is_given(t.low) or not self.lex.is_common(t.low)
         if after_ambiguous and self.lex.is_common(t.low) and not self.lex.is_given(t.low):
             return False  # ``Grace period``, ``Nest Thermostat``
         if self.caseless:
@@ -288,6 +296,8 @@ class _Ctx:
         end = self.toks[i].end if first_end is None else first_end
         first = self.toks[i].low
         ambiguous = not self.lex.is_given(first) and (self.lex.is_common(first) or first in self.lex.ambiguous)
+        #: a name typed in lower case inside mixed-case text (``(ravi lucca edwards)``)
+        lower = not self.caseless and not self.toks[i].cap
         j = i + 1
         taken = 1
         while j < len(self.toks) and taken < 4:
@@ -315,7 +325,7 @@ class _Ctx:
                     taken += 1
                     continue
                 break
-            if not self.continues(t, after_ambiguous=ambiguous and taken == 1):
+            if not self.continues(t, after_ambiguous=ambiguous and taken == 1, lower=lower):
                 break
             end = t.end
             j += 1

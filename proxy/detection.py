@@ -1,9 +1,9 @@
 """Detection off the event loop, micro-batched.
 
-Payloads from concurrent requests are gathered for at most ``window`` seconds (or until
-``max_batch`` texts wait), handed to the detector in one call, and the findings are routed back
-to each caller. The loop never runs spaCy. A caller that waits longer than the deadline gets
-:class:`DetectionTimeout` and must fail closed.
+Payloads from concurrent requests are gathered while the previous batch runs (plus at most
+``window`` seconds, 0 by default; at most ``max_batch`` texts), handed to the detector in one
+call, and the findings are routed back to each caller. The loop never runs spaCy. A caller
+that waits longer than the deadline gets :class:`DetectionTimeout` and must fail closed.
 
 Where the detector runs is a *backend*:
 
@@ -220,7 +220,7 @@ class DetectionService:
         self,
         backend: Backend,
         *,
-        window: float = 0.001,
+        window: float = 0.0,
         max_batch: int = 64,
         deadline: float = 2.0,
     ) -> None:
@@ -272,7 +272,7 @@ class DetectionService:
         busy = False  # did payloads arrive while the previous batch ran?
         while True:
             await self._wakeup.wait()
-            # Under load, wait up to `window` for more payloads to share the batch; when the
+            # After a busy period, optionally wait up to `window` for more payloads; when the
             # detector was idle, a lone payload goes at once (no added latency at low rates).
             if busy and self.window > 0 and sum(len(t) for t, _ in self._pending) < self.max_batch:
                 await asyncio.sleep(self.window)

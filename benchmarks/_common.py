@@ -380,7 +380,7 @@ class DetectionStats:
 
     batches: float
     texts: float
-    busy_seconds: float  # summed time of batches in the detection threads
+    busy_seconds: float  # summed time of batches in the workers' detectors
     payloads: float
     wait_seconds: float  # summed time payloads waited for their findings
 
@@ -403,7 +403,7 @@ class DetectionStats:
         return (
             f"{self.texts / self.batches:.1f} texts per batch on average, "
             f"{1000 * self.busy_seconds / self.batches:.1f} ms per batch "
-            f"({1000 * self.busy_seconds / max(self.texts, 1):.2f} ms per text); detection threads busy "
+            f"({1000 * self.busy_seconds / max(self.texts, 1):.2f} ms per text); detectors busy "
             f"{100 * self.busy_seconds / (seconds * workers):.0f}% of the time; a payload waited "
             f"{1000 * self.wait_seconds / self.payloads:.1f} ms on average for its findings"
         )

@@ -15,7 +15,8 @@ closed-loop run (C connections, each sending its next message as soon as the pre
 is in: the maximum rate) and then (1) and (4) get an open-loop run at half of (4)'s maximum
 (a fixed arrival rate; each latency is counted from the *scheduled* send time, so a stalled
 server cannot hide its queue: no coordinated omission; outstanding requests are capped and the
-ones over the cap counted as dropped). RSS of every worker is read from ``/proc/<pid>/status``
+ones over the cap counted as dropped). RSS of every worker (with its detection process) is read
+from ``/proc/<pid>/status``
 when it is ready and after its run; ``--soak N`` then keeps (4) under a moderate open-loop rate
 of never-repeated messages for N minutes and samples RSS every 30 s.
 
@@ -564,7 +565,8 @@ def render(args: argparse.Namespace, cases: list[Case], soak: Soak | None, info:
         f"Closed loop: {args.concurrency} connections, {args.duration:g} s measured per case, in {args.rounds} "
         f"interleaved rounds ((1) (2) (3) (4), (1) (2) (3) (4) ...: the noise of a shared machine falls on every "
         f"case alike), each after a warm-up ({args.warmup:g} s, then 1 s). "
-        "*server CPU ms/msg* = CPU time of the server's worker processes (user+system, all threads) / "
+        "*server CPU ms/msg* = CPU time of the server's worker processes and their detection processes "
+        "(user+system, all threads) / "
         "messages answered: the cost of one message, the least noisy number here. *CPU cores* = average cores "
         "busy during the measured window: the server under test, this generator, the mock upstream, and "
         "**others** = every other process on the machine (other people's jobs): what the servers could not have.",

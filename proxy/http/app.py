@@ -101,6 +101,9 @@ async def _upstream_ctx(app: web.Application) -> AsyncIterator[None]:
         auto_decompress=False,
         connector=aiohttp.TCPConnector(limit=0, limit_per_host=256, keepalive_timeout=30),
         skip_auto_headers=("User-Agent", "Accept-Encoding", "Content-Type"),
+        # One session serves every visitor: a cookie the partner sets for one visitor must never
+        # be stored and sent with another's request (aiohttp's default jar would do just that).
+        cookie_jar=aiohttp.DummyCookieJar(),
     )
     echo_runner = None
     if rt.uses_demo_echo():

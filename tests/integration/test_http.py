@@ -8,12 +8,14 @@ import hmac
 import io
 import json
 import zlib
+from pathlib import Path
 from urllib.parse import parse_qsl
 
 import aiohttp
 import pytest
+from aiohttp import web
 
-from tests.helpers import TEST_KEY, ProxyProcess, Upstream
+from tests.helpers import TEST_KEY, ProxyProcess, Upstream, running_proxy, upstream_server
 
 CHAT = {
     "conversation_id": "c-42",
@@ -255,3 +257,24 @@ async def test_admin_endpoints(proxy: ProxyProcess) -> None:
     assert 'proxy_findings_total{destination="chat_partner",entity="EMAIL_ADDRESS",operator="tag"}' in text
     assert "proxy_detection_seconds_bucket" in text
     assert no_raw(text)
+
+
+async def test_upstream_cookies_never_reach_other_requests(tmp_path: Path) -> None:
+    """The upstream session is shared by every visitor: a cookie the partner sets for one must
+    not be stored by the proxy and sent with the next visitor's request. (The partner is named
+    by host name: aiohttp's default jar ignores cookies of bare IP addresses.)"""
+
+    async def set_cookie(request: web.Request, body: bytes) -> web.Response:
+        resp = web.json_response({"ok": True})
+        resp.set_cookie("sid", "visitor-a-session", path="/")
+        return resp
+
+    async with upstream_server(set_cookie) as up:
+        url = up.url.replace("127.0.0.1", "localhost")
+        with running_proxy(tmp_path, env={"CHAT_PARTNER_URL": url}) as p:
+            for visitor in ("c-a", "c-b"):
+                async with aiohttp.ClientSession() as s:
+                    r = await s.post(p.url + "/chat/messages", json={"conversation_id": visitor})
+                    assert r.status == 200
+    assert len(up.received) == 2
+    assert "cookie" not in up.received[1].headers

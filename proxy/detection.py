@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import socket
 import sys
 import time
@@ -104,7 +105,7 @@ class ProcessBackend:
         try:
             proc = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "proxy.detection_child", "--fd", str(theirs.fileno()),
-                pass_fds=(theirs.fileno(),), stdin=asyncio.subprocess.DEVNULL,
+                "--parent", str(os.getpid()), pass_fds=(theirs.fileno(),), stdin=asyncio.subprocess.DEVNULL,
             )  # fmt: skip
         except BaseException:
             ours.close()

@@ -17,12 +17,14 @@ killed: the worker kills and restarts this process when a batch overruns its dea
 
 The child ignores SIGINT/SIGTERM: the worker drains its requests first (they still need
 detection), then closes the socket, and the child exits on end of file. If the worker dies, the
-socket closes with it, so the child never outlives it. Messages never carry a text's content.
+kernel kills the child (``PR_SET_PDEATHSIG``), even one stuck in a runaway batch that would never
+read the end of file. Messages never carry a text's content.
 """
 
 from __future__ import annotations
 
 import argparse
+import ctypes
 import logging
 import marshal
 import os
@@ -34,6 +36,7 @@ from collections.abc import Sequence
 from typing import IO, Any
 
 HEADER = struct.Struct("!I")
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 #: Sanity bound for one frame (a batch is at most max_batch texts of at most the body limit).
 MAX_FRAME = 1 << 30
 
@@ -104,10 +107,23 @@ def serve(sock: socket.socket) -> int:
         sock.sendall(encode_frame(reply))
 
 
+def die_with_parent(parent: int) -> bool:
+    """Ask the kernel to SIGKILL this process when its parent dies; False if it already has."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):  # pragma: no cover - not Linux: end of file still ends us
+        pass
+    return os.getppid() == parent
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description="detection process of one proxy worker (internal)")
     ap.add_argument("--fd", type=int, required=True)
+    ap.add_argument("--parent", type=int, default=0, help="the worker's pid")
     args = ap.parse_args(argv)
+    if args.parent and not die_with_parent(args.parent):
+        return 0  # the worker died before we could tie ourselves to it
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     logging.basicConfig(

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import time
@@ -90,9 +91,13 @@ async def test_killed_detection_process_fails_closed_then_is_restarted(tmp_path:
             p.stop()
 
 
-async def test_runaway_batch_is_killed_at_the_deadline(tmp_path: Path) -> None:
-    """An ops-written rule with catastrophic backtracking: the batch overruns the deadline, the
-    callers get 503, and the stuck process is killed and replaced instead of blocking forever."""
+#: Catastrophic backtracking in Python's ``regex`` (as Presidio uses it) on a run of x's:
+#: minutes for 44 of them.
+RUNAWAY = {"conversation_id": "c-1", "text": "x" * 44}
+
+
+def runaway_config(tmp_path: Path, deadline: float) -> Path:
+    """The shipped config plus an ops-written rule with catastrophic backtracking."""
     rules = yaml.safe_load((ROOT / "config" / "recognizers.yaml").read_text())
     rules["recognizers"].append(
         {
@@ -108,16 +113,22 @@ async def test_runaway_batch_is_killed_at_the_deadline(tmp_path: Path) -> None:
 
     def edit(d: dict[str, Any]) -> None:
         d["detection"]["recognizers"] = str(rules_path)
-        d["timeouts"]["detection_deadline"] = 1.0
+        d["timeouts"]["detection_deadline"] = deadline
 
-    config = make_config(tmp_path / "cfg", edit)
+    return make_config(tmp_path / "cfg", edit)
+
+
+async def test_runaway_batch_is_killed_at_the_deadline(tmp_path: Path) -> None:
+    """An ops-written rule with catastrophic backtracking: the batch overruns the deadline, the
+    callers get 503, and the stuck process is killed and replaced instead of blocking forever."""
+    config = runaway_config(tmp_path, deadline=1.0)
     async with upstream_server() as up:
         p = start_proxy(tmp_path, config=config, env={"CHAT_PARTNER_URL": up.url})
         try:
             (old,) = detection_pids(p)
             async with aiohttp.ClientSession() as s:
                 started = time.monotonic()
-                status, body = await post(s, p, {"conversation_id": "c-1", "text": "x" * 44})
+                status, body = await post(s, p, RUNAWAY)
                 assert status == 503, body
                 assert body["error"]["code"] == "detection_timeout"
                 assert time.monotonic() - started < 10
@@ -144,5 +155,31 @@ async def test_thread_isolation_still_redacts(tmp_path: Path) -> None:
                 status, body = await post(s, p, MESSAGE)
             assert (status, body["text"]) == (200, REDACTED)
             assert b"maria" not in up.received[-1].body
+        finally:
+            p.stop()
+
+
+async def test_detection_process_dies_with_its_worker(tmp_path: Path) -> None:
+    """A worker killed while its detector is stuck in a runaway batch takes the detector along:
+    the kernel kills it (PR_SET_PDEATHSIG), so no orphan keeps burning a CPU."""
+    config = runaway_config(tmp_path, deadline=60.0)
+    async with upstream_server() as up:
+        p = start_proxy(tmp_path, config=config, env={"CHAT_PARTNER_URL": up.url})
+        try:
+            (old,) = detection_pids(p)
+            (worker,) = children(p.proc.pid)
+            async with aiohttp.ClientSession() as s:
+                stuck = asyncio.ensure_future(s.post(p.url + "/chat/messages", json=RUNAWAY))
+                await asyncio.sleep(1.0)  # the batch is running
+                assert alive(old)
+                os.kill(worker, signal.SIGKILL)
+                for _ in range(100):
+                    if not alive(old):
+                        break
+                    await asyncio.sleep(0.1)
+                assert not alive(old)
+                with contextlib.suppress(aiohttp.ClientError):  # its connection died with the worker
+                    await asyncio.wait_for(stuck, 10)
+            assert up.received == []
         finally:
             p.stop()

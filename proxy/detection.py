@@ -181,6 +181,8 @@ class ProcessBackend:
                 await self.start()
             except DetectionError as exc:
                 log.error("%s", exc)
+            except Exception as exc:  # e.g. fork failed (EAGAIN, ENOMEM): keep trying
+                log.error("could not start the detection process: %s", exc.__class__.__name__)
 
     async def close(self) -> None:
         self._closed = True
@@ -238,6 +240,9 @@ class DetectionService:
         self._task = asyncio.get_running_loop().create_task(self._run(), name="detection-batcher")
 
     async def close(self) -> None:
+        # The backend first: a batch still in flight then ends as a failure, not as an
+        # abandoned batch whose process would be "restarted" during shutdown.
+        await self.backend.close()
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -245,7 +250,6 @@ class DetectionService:
         for _, fut in self._pending:
             if not fut.done():
                 fut.set_exception(DetectionError("detection stopped"))
-        await self.backend.close()
 
     @property
     def ready(self) -> bool:

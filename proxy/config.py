@@ -51,7 +51,19 @@ class Timeouts(Model):
     upstream_connect: float = Field(5.0, gt=0)
     upstream_total: float = Field(30.0, gt=0)
     detection_deadline: float = Field(2.0, gt=0)
+    #: A detection batch still running this long after it started is stopped by killing the
+    #: detection process (isolation: process), which is then restarted. Callers have long had
+    #: their 503 by then (detection_deadline); this only bounds how long one runaway batch (an
+    #: ops rule that backtracks) holds up the worker's detector, without killing (and reloading
+    #: the model for) a legitimately large text that merely missed the deadline.
+    detection_kill: float = Field(10.0, gt=0)
     drain: float = Field(25.0, gt=0)
+
+    @model_validator(mode="after")
+    def _kill_after_deadline(self) -> Timeouts:
+        if self.detection_kill < self.detection_deadline:
+            raise ValueError("detection_kill must not be shorter than detection_deadline")
+        return self
 
 
 class Detection(Model):
@@ -63,6 +75,8 @@ class Detection(Model):
     #: ~2 ms of median latency at half load and gained no throughput, hence 0.
     batch_window_ms: float = Field(0.0, ge=0, le=50)
     max_batch: int = Field(64, ge=1, le=4096)
+    #: A batch also stops growing at this many characters (a larger text goes alone).
+    max_batch_chars: int = Field(65536, ge=1024)
     #: ``process``: the detector runs in a child process of each worker (the loop never waits
     #: behind spaCy for the GIL; a batch overrunning the deadline is killed). ``thread``: on a
     #: thread of the worker (saves the child's ~50 MB; a runaway batch cannot be stopped).

@@ -46,6 +46,9 @@ class DetectionTimeout(DetectionError):
 class Backend(Protocol):
     """Runs one batch at a time; the service never overlaps two calls of ``run``."""
 
+    #: Called with False when the backend stops being able to serve, True when it can again.
+    on_state: Callable[[bool], None] | None
+
     @property
     def ready(self) -> bool: ...
 
@@ -61,6 +64,7 @@ class ThreadBackend:
 
     def __init__(self, factory: Callable[[], Analyzer]) -> None:
         self._factory = factory
+        self.on_state: Callable[[bool], None] | None = None  # a thread is never restarted
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="detect")
         self.detector: Analyzer | None = None
 
@@ -81,17 +85,20 @@ class ThreadBackend:
 
 class ProcessBackend:
     """The detector in a child process (:mod:`proxy.detection_child`), restarted when it dies
-    or when a batch is abandoned half-way (deadline, shutdown): its answer could no longer be
-    told apart from the next one's."""
+    or when a batch is abandoned half-way (kill limit, shutdown): its answer could no longer be
+    told apart from the next one's, so the process goes with it."""
 
     def __init__(self, spec: dict[str, Any], *, start_timeout: float = 300.0) -> None:
         self.spec = spec
         self.start_timeout = start_timeout
+        #: Called with False when the process is lost and True when a restarted one is ready.
+        self.on_state: Callable[[bool], None] | None = None
         self._proc: asyncio.subprocess.Process | None = None
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
         self._restart: asyncio.Task[None] | None = None
-        self._failures = 0  # consecutive failed starts / crashes, for back-off
+        self._watch: asyncio.Task[None] | None = None
+        self._failures = 0  # consecutive failed starts, for back-off
         self._closed = False
         self.pid: int | None = None
 
@@ -130,66 +137,82 @@ class ProcessBackend:
             why = answer[1] if isinstance(answer, tuple) and len(answer) > 1 else "no answer"
             raise DetectionError(f"the detection process did not start: {why}")
         self._proc, self._reader, self._writer, self.pid = proc, reader, writer, proc.pid
+        self._failures = 0
+        # An idle process that dies is noticed at once, not by the next batch's callers.
+        self._watch = asyncio.get_running_loop().create_task(self._watch_exit(proc), name="detection-watch")
         log.info("detection process %d ready", proc.pid)
 
     async def run(self, texts: list[str]) -> list[list[Finding]]:
-        reader, writer = self._reader, self._writer
-        if reader is None or writer is None:
+        proc, reader, writer = self._proc, self._reader, self._writer
+        if proc is None or reader is None or writer is None:
             raise DetectionError("the detection process is restarting")
         try:
             writer.write(encode_frame(texts))
             await writer.drain()
             answer = await _read_frame(reader)
         except (OSError, asyncio.IncompleteReadError, ValueError) as exc:
-            self._lost(f"it went away ({exc.__class__.__name__})")
+            self._lost(proc, f"it went away ({exc.__class__.__name__})")
             raise DetectionError("the detection process exited") from None
         except asyncio.CancelledError:
-            self._lost("a batch was abandoned (deadline or shutdown)")
+            self._lost(proc, "a batch was abandoned (kill limit or shutdown)")
             raise
-        self._failures = 0
         if not isinstance(answer, tuple) or len(answer) != 2:
-            self._lost("it sent a malformed answer")
+            self._lost(proc, "it sent a malformed answer")
             raise DetectionError("malformed answer from the detection process")
         status, body = answer
         if status != "ok":
             raise DetectionError(str(body))
         return [[Finding(*f) for f in found] for found in body]
 
-    def _lost(self, why: str) -> None:
-        """Drop the child (killing it if it still runs) and start a new one in the background."""
-        proc, writer = self._proc, self._writer
+    async def _watch_exit(self, proc: asyncio.subprocess.Process) -> None:
+        code = await proc.wait()
+        self._lost(proc, f"it exited with status {code}")
+
+    def _lost(self, proc: asyncio.subprocess.Process, why: str) -> None:
+        """Drop ``proc`` (killing it if it still runs) and start a new one in the background;
+        nothing to do if it was dropped already."""
+        if proc is not self._proc:
+            return
+        writer = self._writer
         self._proc = self._reader = self._writer = None
         if writer is not None:
             writer.close()
-        if proc is not None and proc.returncode is None:
+        if proc.returncode is None:
             with contextlib.suppress(ProcessLookupError):
                 proc.kill()
         if self._closed:
             return
-        log.warning("detection process %s stopped: %s; restarting it", proc.pid if proc else "-", why)
+        log.warning("detection process %d stopped: %s; restarting it", proc.pid, why)
         metrics.DETECTION_RESTARTS.inc()
+        if self.on_state is not None:
+            self.on_state(False)
         if self._restart is None or self._restart.done():
             self._restart = asyncio.get_running_loop().create_task(self._restart_loop(proc), name="detection-restart")
 
-    async def _restart_loop(self, old: asyncio.subprocess.Process | None) -> None:
-        if old is not None:
-            await _reap(old)
+    async def _restart_loop(self, old: asyncio.subprocess.Process) -> None:
+        await _reap(old)
         while not self._closed and self._writer is None:
-            self._failures += 1
-            await asyncio.sleep(min(30.0, 0.25 * 2 ** (self._failures - 1)))
+            # at once after a loss; growing pauses only while starts keep failing
+            if self._failures:
+                await asyncio.sleep(min(30.0, 0.5 * 2 ** (self._failures - 1)))
             try:
                 await self.start()
             except DetectionError as exc:
+                self._failures += 1
                 log.error("%s", exc)
             except Exception as exc:  # e.g. fork failed (EAGAIN, ENOMEM): keep trying
+                self._failures += 1
                 log.error("could not start the detection process: %s", exc.__class__.__name__)
+        if self._writer is not None and self.on_state is not None:
+            self.on_state(True)
 
     async def close(self) -> None:
         self._closed = True
-        if self._restart is not None:
-            self._restart.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._restart
+        for task in (self._restart, self._watch):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         proc, writer = self._proc, self._writer
         self._proc = self._reader = self._writer = None
         if writer is not None:
@@ -225,12 +248,19 @@ class DetectionService:
         *,
         window: float = 0.0,
         max_batch: int = 64,
+        max_batch_chars: int = 65536,
         deadline: float = 2.0,
+        kill_after: float | None = None,
     ) -> None:
         self.backend = backend
         self.window = window
         self.max_batch = max_batch
+        self.max_batch_chars = max_batch_chars
+        #: How long a caller waits for its findings before it fails closed.
         self.deadline = deadline
+        #: How long one batch may run before it is abandoned (the process backend kills its
+        #: child): at least the deadline, so a large text that merely missed it is not killed.
+        self.kill_after = max(deadline, kill_after or deadline)
         self._pending: deque[tuple[Sequence[str], asyncio.Future[list[list[Finding]]]]] = deque()
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -281,42 +311,59 @@ class DetectionService:
             # detector was idle, a lone payload goes at once (no added latency at low rates).
             if busy and self.window > 0 and sum(len(t) for t, _ in self._pending) < self.max_batch:
                 await asyncio.sleep(self.window)
-            batch: list[tuple[Sequence[str], asyncio.Future[list[list[Finding]]]]] = []
-            count = 0
-            while self._pending and (not batch or count + len(self._pending[0][0]) <= self.max_batch):
-                texts, fut = self._pending.popleft()
-                if fut.done():  # its caller gave up (deadline): skip the work
-                    continue
-                batch.append((texts, fut))
-                count += len(texts)
+            batch = self._take_batch()
             if not self._pending:
                 self._wakeup.clear()
-            if not batch:
+            if batch:
+                busy = await self._run_batch(batch) and bool(self._pending)
+
+    def _take_batch(self) -> list[tuple[Sequence[str], asyncio.Future[list[list[Finding]]]]]:
+        """The waiting payloads, oldest first, up to ``max_batch`` texts and ``max_batch_chars``
+        characters (a payload larger than that goes alone)."""
+        batch: list[tuple[Sequence[str], asyncio.Future[list[list[Finding]]]]] = []
+        count = chars = 0
+        while self._pending:
+            texts, fut = self._pending[0]
+            size = sum(len(t) for t in texts)
+            if batch and (count + len(texts) > self.max_batch or chars + size > self.max_batch_chars):
+                break
+            self._pending.popleft()
+            if fut.done():  # its caller gave up (deadline): skip the work
                 continue
-            flat = [t for texts, _ in batch for t in texts]
-            started = time.perf_counter()
-            try:
-                # A batch that overruns the deadline is abandoned (the process backend kills and
-                # restarts its child): every caller of the batch gets DetectionTimeout.
-                results = await asyncio.wait_for(self.backend.run(flat), self.deadline)
-                if len(results) != len(flat):
-                    raise DetectionError("detector returned a wrong number of results")
-            except Exception as exc:
-                if isinstance(exc, TimeoutError):
-                    metrics.DETECTION_FAILURES.labels("batch_deadline").inc()
-                    err: DetectionError = DetectionTimeout(f"detection exceeded its deadline of {self.deadline:g}s")
-                else:
-                    metrics.DETECTION_FAILURES.labels("error").inc()
-                    err = exc if isinstance(exc, DetectionError) else DetectionError(exc.__class__.__name__)
-                for _, fut in batch:
-                    if not fut.done():
-                        fut.set_exception(err)
-                continue
-            busy = bool(self._pending)
+            batch.append((texts, fut))
+            count += len(texts)
+            chars += size
+        return batch
+
+    async def _run_batch(self, batch: list[tuple[Sequence[str], asyncio.Future[list[list[Finding]]]]]) -> bool:
+        """Run one batch and hand each caller its findings; every failure fails the whole batch
+        closed. True when the batch succeeded."""
+        flat = [t for texts, _ in batch for t in texts]
+        started = time.perf_counter()
+        try:
+            # A batch that overruns `kill_after` is abandoned (the process backend kills and
+            # restarts its child); its callers have had DetectionTimeout at their own deadline.
+            results = await asyncio.wait_for(self.backend.run(flat), self.kill_after)
+            if len(results) != len(flat):
+                raise DetectionError("detector returned a wrong number of results")
             metrics.DETECTION_SECONDS.observe(time.perf_counter() - started)
             metrics.BATCH_TEXTS.observe(len(flat))
-            at = 0
-            for texts, fut in batch:
+        except Exception as exc:
+            if isinstance(exc, TimeoutError):
+                err: DetectionError = DetectionTimeout(f"detection exceeded its deadline of {self.deadline:g}s")
+                reason = "batch_killed"
+            else:
+                err = exc if isinstance(exc, DetectionError) else DetectionError(exc.__class__.__name__)
+                reason = "error"
+            for _, fut in batch:
                 if not fut.done():
-                    fut.set_result(results[at : at + len(texts)])
-                at += len(texts)
+                    fut.set_exception(err)
+            with contextlib.suppress(Exception):  # metrics must never stop the batcher
+                metrics.DETECTION_FAILURES.labels(reason).inc()
+            return False
+        at = 0
+        for texts, fut in batch:
+            if not fut.done():
+                fut.set_result(results[at : at + len(texts)])
+            at += len(texts)
+        return True

@@ -79,6 +79,8 @@ def serve(sock: socket.socket) -> int:
     spec = read_frame(rfile)
     if not isinstance(spec, dict):
         return 0  # the worker went away before sending the settings
+    from recognizers.types import DetectionError
+
     try:
         from recognizers.engine import Detector
 
@@ -87,6 +89,7 @@ def serve(sock: socket.socket) -> int:
             spec["recognizers"],
             ner_entities=spec["ner_entities"],
             score_thresholds=spec["score_thresholds"],
+            recognizers_text=spec.get("recognizers_text"),
         )
     except Exception as exc:
         sock.sendall(encode_frame(("error", _safe_message(exc))))
@@ -103,7 +106,7 @@ def serve(sock: socket.socket) -> int:
                 [[(f.start, f.end, f.entity, f.score, f.recognizer, f.reason) for f in found] for found in results],
             )
         except Exception as exc:  # DetectionError: its message is value-free; anything else by class
-            reply = ("error", _safe_message(exc))
+            reply = ("error", str(exc) if isinstance(exc, DetectionError) else exc.__class__.__name__)
         sock.sendall(encode_frame(reply))
 
 

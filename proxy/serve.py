@@ -311,7 +311,7 @@ def worker_main(args: argparse.Namespace) -> int:
 async def _worker(cfg: ProxyConfig, host: str, port: int, ready_file: Path) -> int:
     from aiohttp import web
 
-    from proxy.http.app import AccessLogger, build_app
+    from proxy.http.app import RUNTIME, AccessLogger, build_app
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -336,6 +336,17 @@ async def _worker(cfg: ProxyConfig, host: str, port: int, ready_file: Path) -> i
         await runner.cleanup()
         return 1
     ready_file.write_text(str(os.getpid()))
+
+    def detection_state(ok: bool) -> None:
+        """/readyz follows the detection process: not ready while it restarts."""
+        if stop.is_set():
+            return
+        if ok:
+            ready_file.write_text(str(os.getpid()))
+        else:
+            ready_file.unlink(missing_ok=True)
+
+    app[RUNTIME].detection.backend.on_state = detection_state
     await stop.wait()
     with contextlib.suppress(FileNotFoundError):
         ready_file.unlink()

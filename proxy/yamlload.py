@@ -63,14 +63,16 @@ def interpolate(value: str, env: Mapping[str, str], missing: list[str]) -> str:
     return _VAR.sub(repl, value)
 
 
-def load_yaml(path: str | Path, env: Mapping[str, str] | None = None) -> LoadedYaml:
-    """Read ``path``; raise :class:`ConfigError` with ``FILE:LINE`` problems on any failure."""
+def load_yaml(path: str | Path, env: Mapping[str, str] | None = None, text: str | None = None) -> LoadedYaml:
+    """Read ``path`` (or parse ``text``, read from it earlier); raise :class:`ConfigError` with
+    ``FILE:LINE`` problems on any failure."""
     env = os.environ if env is None else env
     name = str(path)
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError([f"{name}:1: cannot read file: {exc.__class__.__name__}"]) from None
+    if text is None:
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError([f"{name}:1: cannot read file: {exc.__class__.__name__}"]) from None
     loader = yaml.SafeLoader(text)
     try:
         node = loader.get_single_node()

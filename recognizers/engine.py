@@ -57,9 +57,10 @@ def _lower_lemma(doc: Doc) -> Doc:
     return doc
 
 
-def load_registry_config(path: str | Path) -> dict[str, Any]:
-    """Read and validate a Presidio recognizer-registry YAML; errors as ``FILE:LINE: message``."""
-    loaded = load_yaml(path)
+def load_registry_config(path: str | Path, text: str | None = None) -> dict[str, Any]:
+    """Read and validate a Presidio recognizer-registry YAML (``text``: its content, read
+    earlier); errors as ``FILE:LINE: message``."""
+    loaded = load_yaml(path, text=text)
     if not isinstance(loaded.data, dict):
         raise ConfigError([f"{path}:1: the recognizer registry must be a mapping"])
     try:
@@ -154,8 +155,10 @@ class _DropMessages(logging.Filter):
         return not record.getMessage().startswith(self.prefix)
 
 
-def build_analyzer(model: str, recognizers_path: str | Path, ner_entities: dict[str, str]) -> AnalyzerEngine:
-    conf = load_registry_config(recognizers_path)
+def build_analyzer(
+    model: str, recognizers_path: str | Path, ner_entities: dict[str, str], recognizers_text: str | None = None
+) -> AnalyzerEngine:
+    conf = load_registry_config(recognizers_path, recognizers_text)
     nlp_engine = _LocalSpacyEngine(model, ner_entities)
     nlp_engine.load()
     presidio_log = logging.getLogger("presidio-analyzer")
@@ -186,8 +189,11 @@ class Detector:
         recognizers_path: str | Path,
         ner_entities: dict[str, str] | None = None,
         score_thresholds: dict[str, float] | None = None,
+        recognizers_text: str | None = None,
     ) -> None:
-        self.analyzer = build_analyzer(model, recognizers_path, ner_entities or {"PERSON": "PERSON"})
+        """``recognizers_text``: the recognizer file's content as read earlier (a restarted
+        detection process must use the rules its worker validated, not whatever is on disk now)."""
+        self.analyzer = build_analyzer(model, recognizers_path, ner_entities or {"PERSON": "PERSON"}, recognizers_text)
         self.nlp: Language = self.analyzer.nlp_engine.nlp["en"]
         self.thresholds = dict(score_thresholds or {"default": 0.35})
         self.default_threshold = self.thresholds.get("default", 0.35)

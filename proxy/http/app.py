@@ -7,6 +7,7 @@ import logging
 import time
 import traceback
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import aiohttp
 from aiohttp import web
@@ -45,9 +46,13 @@ def detection_backend(cfg: ProxyConfig) -> Backend:
     """Where this worker's detector runs (``detection.isolation``)."""
     d = cfg.detection
     if d.isolation == "process":
+        path = cfg.recognizers_path()
         spec = {
             "model": d.model,
-            "recognizers": str(cfg.recognizers_path()),
+            "recognizers": str(path),
+            # read now, once: a restarted detection process uses the rules this worker started
+            # with (validated at load or SIGHUP), not whatever the file holds by then
+            "recognizers_text": Path(path).read_text(encoding="utf-8"),
             "ner_entities": dict(d.ner_entities),
             "score_thresholds": dict(d.score_thresholds),
         }
@@ -69,7 +74,9 @@ def build_app(cfg: ProxyConfig) -> web.Application:
         detection_backend(cfg),
         window=cfg.detection.batch_window_ms / 1000,
         max_batch=cfg.detection.max_batch,
+        max_batch_chars=cfg.detection.max_batch_chars,
         deadline=cfg.timeouts.detection_deadline,
+        kill_after=cfg.timeouts.detection_kill,
     )
     rt = Runtime.build(cfg, detection)
     app[RUNTIME] = rt

@@ -59,6 +59,11 @@ async def wait_served(s: aiohttp.ClientSession, p: ProxyProcess, timeout: float 
     raise AssertionError("the worker did not serve again in time")
 
 
+async def readyz_status(p: ProxyProcess) -> int:
+    async with aiohttp.ClientSession() as s:
+        return (await s.get(p.admin + "/readyz")).status
+
+
 async def metric(p: ProxyProcess, name: str) -> float:
     async with aiohttp.ClientSession() as s:
         text = await (await s.get(p.admin + "/metrics")).text()
@@ -79,10 +84,12 @@ async def test_killed_detection_process_fails_closed_then_is_restarted(tmp_path:
                 os.kill(old, signal.SIGKILL)
                 status, body = await post(s, p, MESSAGE)
                 assert status == 503, body
+                assert (await readyz_status(p)) == 503  # not ready while detection restarts
                 assert body["error"]["code"] in ("detection_failed", "detection_timeout")
                 assert "maria" not in str(body)
                 assert up.received == []  # nothing went out while detection was down
                 assert (await wait_served(s, p))["text"] == REDACTED
+            assert (await readyz_status(p)) == 200
             (new,) = detection_pids(p)
             assert new != old
             assert await metric(p, "proxy_detection_restarts_total") >= 1
@@ -96,7 +103,7 @@ async def test_killed_detection_process_fails_closed_then_is_restarted(tmp_path:
 RUNAWAY = {"conversation_id": "c-1", "text": "x" * 44}
 
 
-def runaway_config(tmp_path: Path, deadline: float) -> Path:
+def runaway_config(tmp_path: Path, deadline: float, kill: float) -> Path:
     """The shipped config plus an ops-written rule with catastrophic backtracking."""
     rules = yaml.safe_load((ROOT / "config" / "recognizers.yaml").read_text())
     rules["recognizers"].append(
@@ -114,6 +121,7 @@ def runaway_config(tmp_path: Path, deadline: float) -> Path:
     def edit(d: dict[str, Any]) -> None:
         d["detection"]["recognizers"] = str(rules_path)
         d["timeouts"]["detection_deadline"] = deadline
+        d["timeouts"]["detection_kill"] = kill
 
     return make_config(tmp_path / "cfg", edit)
 
@@ -121,7 +129,7 @@ def runaway_config(tmp_path: Path, deadline: float) -> Path:
 async def test_runaway_batch_is_killed_at_the_deadline(tmp_path: Path) -> None:
     """An ops-written rule with catastrophic backtracking: the batch overruns the deadline, the
     callers get 503, and the stuck process is killed and replaced instead of blocking forever."""
-    config = runaway_config(tmp_path, deadline=1.0)
+    config = runaway_config(tmp_path, deadline=1.0, kill=2.0)
     async with upstream_server() as up:
         p = start_proxy(tmp_path, config=config, env={"CHAT_PARTNER_URL": up.url})
         try:
@@ -162,7 +170,7 @@ async def test_thread_isolation_still_redacts(tmp_path: Path) -> None:
 async def test_detection_process_dies_with_its_worker(tmp_path: Path) -> None:
     """A worker killed while its detector is stuck in a runaway batch takes the detector along:
     the kernel kills it (PR_SET_PDEATHSIG), so no orphan keeps burning a CPU."""
-    config = runaway_config(tmp_path, deadline=60.0)
+    config = runaway_config(tmp_path, deadline=60.0, kill=60.0)
     async with upstream_server() as up:
         p = start_proxy(tmp_path, config=config, env={"CHAT_PARTNER_URL": up.url})
         try:
@@ -181,5 +189,25 @@ async def test_detection_process_dies_with_its_worker(tmp_path: Path) -> None:
                 with contextlib.suppress(aiohttp.ClientError):  # its connection died with the worker
                     await asyncio.wait_for(stuck, 10)
             assert up.received == []
+        finally:
+            p.stop()
+
+
+async def test_slow_batch_misses_the_deadline_but_is_not_killed(tmp_path: Path) -> None:
+    """A batch that takes longer than the deadline but less than the kill limit: its caller gets
+    503 at the deadline, the detection process is kept (no model reload) and serves on."""
+    config = runaway_config(tmp_path, deadline=0.5, kill=60.0)
+    async with upstream_server() as up:
+        p = start_proxy(tmp_path, config=config, env={"CHAT_PARTNER_URL": up.url})
+        try:
+            (old,) = detection_pids(p)
+            async with aiohttp.ClientSession() as s:
+                # ~5 s of backtracking here: past the 0.5 s deadline, far from the kill limit
+                status, body = await post(s, p, {"conversation_id": "c-1", "text": "x" * 35})
+                assert (status, body["error"]["code"]) == (503, "detection_timeout")
+                assert (await wait_served(s, p, timeout=60))["text"] == REDACTED
+            assert detection_pids(p) == [old]
+            assert await metric(p, "proxy_detection_restarts_total") == 0
+            assert up.received and b"x" * 35 not in b"".join(r.body for r in up.received)
         finally:
             p.stop()

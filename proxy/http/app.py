@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 import traceback
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -134,7 +133,6 @@ async def _sinks_ctx(app: web.Application) -> AsyncIterator[None]:
 async def _dispatch(request: web.Request) -> web.StreamResponse:
     rt = request.app[RUNTIME]
     rid = request_id(request)
-    started = time.perf_counter()
     websocket = request.headers.get("Upgrade", "").lower() == "websocket"
     route = rt.route_for(request.path, websocket)
     request[ROUTE_NAME] = route.path if route else "-"
@@ -165,8 +163,7 @@ async def _dispatch(request: web.Request) -> web.StreamResponse:
         resp = error_response(ProxyError(500, "internal error; nothing was forwarded", code="internal"), rid)
     if not resp.prepared:
         resp.headers["X-Request-Id"] = rid
-    metrics.REQUESTS.labels(request[ROUTE_NAME], str(resp.status)).inc()
-    del started
+    metrics.count_request(request[ROUTE_NAME], resp.status)
     return resp
 
 

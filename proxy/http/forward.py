@@ -6,7 +6,7 @@ import asyncio
 import json
 import logging
 import zlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import aiohttp
@@ -40,20 +40,22 @@ def is_json(ct: str) -> bool:
     return ct in JSON_TYPES or (ct.startswith("application/") and ct.endswith("+json"))
 
 
-async def read_limited(stream: aiohttp.StreamReader, limit: int, too_large: ProxyError) -> bytes:
-    """Read a whole body, raising ``too_large`` as soon as it passes ``limit`` bytes."""
+async def read_limited(stream: aiohttp.StreamReader, limit: int, too_large: Callable[[], ProxyError]) -> bytes:
+    """Read a whole body, raising ``too_large()`` as soon as it passes ``limit`` bytes."""
     buf = bytearray()
     async for chunk in stream.iter_any():
         buf += chunk
         if len(buf) > limit:
-            raise too_large
+            raise too_large()
     return bytes(buf)
 
 
 async def read_body(request: web.BaseRequest, limit: int) -> bytes:
-    too_large = ProxyError(413, f"body larger than the limit of {limit} bytes")
+    def too_large() -> ProxyError:
+        return ProxyError(413, f"body larger than the limit of {limit} bytes")
+
     if request.content_length is not None and request.content_length > limit:
-        raise too_large
+        raise too_large()
     return await read_limited(request.content, limit, too_large)
 
 
@@ -160,7 +162,9 @@ class Forwarder:
         rt.record(events, rid=rid, destination=dest, direction="request")
         if has_body and ctype:
             headers["Content-Type"] = f"{ctype}; charset=utf-8" if ctype == TEXT else request.headers["Content-Type"]
-        url = URL(rt.upstream_url(route, request.rel_url.path)).with_query(query)
+        url = URL(rt.upstream_url(route, request.rel_url.path))
+        if query or url.raw_query_string:
+            url = url.with_query(query)
         return await self._send(request, route, rid, url, headers, body if has_body else None)
 
     async def _send(
@@ -244,7 +248,7 @@ class Forwarder:
         try:
             async with asyncio.timeout(remaining):
                 raw = await read_limited(
-                    up.content, limit, ProxyError(502, "upstream response larger than the redaction limit")
+                    up.content, limit, lambda: ProxyError(502, "upstream response larger than the redaction limit")
                 )
         except (TimeoutError, aiohttp.ClientError):
             raise ProxyError(502, "upstream response failed") from None

@@ -21,13 +21,18 @@ BODY_HEADERS = frozenset({"content-length", "content-encoding", "host"})
 CLIENT_ADDRESS = frozenset({"x-forwarded-for", "x-real-ip", "forwarded", "true-client-ip", "cf-connecting-ip"})
 
 
+_SKIP_WITH_BODY = HOP_BY_HOP | BODY_HEADERS
+
+
 def filtered(
     headers: CIMultiDictProxy[str] | CIMultiDict[str], drop: Iterable[str] = (), *, body_headers: bool = True
 ) -> CIMultiDict[str]:
-    connection_listed = {t.strip().lower() for v in headers.getall("Connection", []) for t in v.split(",") if t.strip()}
-    skip = HOP_BY_HOP | connection_listed | {d.lower() for d in drop}
-    if body_headers:
-        skip |= BODY_HEADERS
+    skip = _SKIP_WITH_BODY if body_headers else HOP_BY_HOP
+    if drop:
+        skip = skip | {d.lower() for d in drop}
+    connection = headers.getall("Connection", ())
+    if connection:  # headers the sender named hop-by-hop
+        skip = skip | {t.strip().lower() for v in connection for t in v.split(",") if t.strip()}
     out: CIMultiDict[str] = CIMultiDict()
     for k, v in headers.items():
         if k.lower() not in skip:

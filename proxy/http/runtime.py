@@ -92,6 +92,8 @@ class Runtime:
 
     def record(self, events: Iterable[AuditEvent], *, rid: str, destination: str, direction: str) -> None:
         events = list(events)
+        if not events:
+            return
         for e in events:
             metrics.FINDINGS.labels(destination, e.entity or "-", e.operator).inc()
         n = self.audit.write(events, request_id=rid, destination=destination, direction=direction)

@@ -207,18 +207,20 @@ def start_upstream(workdir: Path, processes: int = 1, events_file: Path | None =
     return server.wait_ready() if wait else server
 
 
-def start_naive(workdir: Path, upstream_url: str, workers: int, wait: bool = True) -> Server:
-    """The naive Presidio-in-the-handler baseline (``benchmarks.naive``)."""
+def start_naive(workdir: Path, upstream_url: str, workers: int, wait: bool = True, relay: bool = False) -> Server:
+    """The naive Presidio-in-the-handler baseline (``benchmarks.naive``); ``relay``: the same
+    handler without Presidio, the bare aiohttp hop."""
     workdir.mkdir(parents=True, exist_ok=True)
     port = free_port()
-    ready = Path(tempfile.mkdtemp(prefix="naive-ready-", dir=workdir))
+    name = "relay" if relay else "naive"
+    ready = Path(tempfile.mkdtemp(prefix=f"{name}-ready-", dir=workdir))
     cmd = [PYTHON, "-m", "benchmarks.naive", "--port", str(port), "--upstream", upstream_url,
-           "--workers", str(workers), "--ready-dir", str(ready)]  # fmt: skip
-    log_path = workdir / "naive.log"
+           "--workers", str(workers), "--ready-dir", str(ready)] + (["--relay"] if relay else [])  # fmt: skip
+    log_path = workdir / f"{name}.log"
     # The same one-BLAS-thread setting our proxy gives itself (proxy/__init__.py): the
     # comparison is of designs, not of a thread knob.
-    proc = spawn("naive", cmd, log_path=log_path, env=BLAS_ONE_THREAD)
-    server = Server("naive", proc, port, log_path, ready_dir=ready)
+    proc = spawn(name, cmd, log_path=log_path, env=BLAS_ONE_THREAD)
+    server = Server(name, proc, port, log_path, ready_dir=ready)
     server.ready_check = ready_files(ready, workers)
     return server.wait_ready() if wait else server
 

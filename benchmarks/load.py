@@ -7,12 +7,15 @@ corpus of ``benchmarks.corpus`` is posted in the INTERFACE.md chat shape to:
 
 1. the upstream directly;
 2. our proxy with redaction disabled (``chat_partner.directions: []``): pure forwarding cost;
+   (2b) next to it, the bare aiohttp relay (``benchmarks.naive --relay``: an aiohttp handler that
+   posts the body to the upstream with a pooled session, nothing else): the floor of any hop
+   built on aiohttp, so that (2) can be read against what the framework itself costs;
 3. the naive baseline (``benchmarks.naive``): Presidio inline in an aiohttp handler;
 4. our proxy as shipped (``config/proxy.yaml``);
 
-(2), (3) and (4) run as many worker processes as there are usable CPUs. Each case gets a
+(2), (2b), (3) and (4) run as many worker processes as there are usable CPUs. Each case gets a
 closed-loop run (C connections, each sending its next message as soon as the previous answer
-is in: the maximum rate) and then (1) and (4) get an open-loop run at half of (4)'s maximum
+is in: the maximum rate) and then (1), (2) and (4) get an open-loop run at half of (4)'s maximum
 (a fixed arrival rate; each latency is counted from the *scheduled* send time, so a stalled
 server cannot hide its queue: no coordinated omission; outstanding requests are capped and the
 ones over the cap counted as dropped). RSS of every worker (with its detection process) is read
@@ -439,6 +442,7 @@ def run_all(args: argparse.Namespace) -> tuple[list[Case], Soak | None, dict[str
     cases = {
         "direct": Case("direct", "(1) direct to upstream", 1),
         "forward": Case("forward", "(2) our proxy, redaction disabled", workers),
+        "relay": Case("relay", "(2b) bare aiohttp relay (the hop's floor)", workers),
         "naive": Case("naive", "(3) naive Presidio baseline", workers),
         "proxy": Case("proxy", "(4) our proxy", workers),
     }
@@ -452,6 +456,8 @@ def run_all(args: argparse.Namespace) -> tuple[list[Case], Soak | None, dict[str
         if "forward" in wanted:
             servers["forward"] = start_proxy(tmp / "forward", no_redaction_config(tmp / "forward"), up_url, workers,
                                              name="forward", wait=False)  # fmt: skip
+        if "relay" in wanted:
+            servers["relay"] = start_naive(tmp / "relay", up_url, workers, wait=False, relay=True)
         if "naive" in wanted:
             servers["naive"] = start_naive(tmp / "naive", up_url, workers, wait=False)
         if "proxy" in wanted:
@@ -481,7 +487,7 @@ def run_all(args: argparse.Namespace) -> tuple[list[Case], Soak | None, dict[str
         for k in wanted:
             cases[k].closed = merge(closed[k])
             log("all rounds: " + describe(cases[k].closed))  # type: ignore[arg-type]
-        p, d = cases["proxy"], cases["direct"]
+        p = cases["proxy"]
         if admin and p.closed is not None:
             after = scrape_metrics(admin)
             active = p.closed.seconds + args.warmup + (rounds - 1) * min(args.warmup, 1.0)  # warm-ups count here
@@ -490,17 +496,20 @@ def run_all(args: argparse.Namespace) -> tuple[list[Case], Soak | None, dict[str
         if "proxy" in wanted and p.closed is not None:
             rate = args.open_rate or max(p.closed.throughput / 2, 1.0)
             info["open_rate"] = rate
-            log(f"open loop at {rate:.0f} msg/s, {args.open_duration:.0f}s each in {rounds} rounds: direct, our proxy")
+            open_cases = [k for k in ("direct", "forward", "proxy") if k in wanted]
+            log(f"open loop at {rate:.0f} msg/s, {args.open_duration:.0f}s each in {rounds} rounds: {open_cases}")
             per_open = args.open_duration / rounds
-            opened: dict[str, list[Run]] = {"direct": [], "proxy": []}
+            opened: dict[str, list[Run]] = {k: [] for k in open_cases}
             for r in range(rounds):
-                for k, c in (("direct", d), ("proxy", p)):
+                for k in open_cases:
+                    c = cases[k]
                     rig = pids["direct"] if k != "direct" else []
                     run = aio(open_loop(c.label, servers[k].port, reqs[k], rate, per_open,
                                         args.max_outstanding, pids[k], rig))  # fmt: skip
                     opened[k].append(run)
                     log(f"round {r + 1}/{rounds} " + describe(run))
-            d.open, p.open = merge(opened["direct"]), merge(opened["proxy"])
+            for k in open_cases:
+                cases[k].open = merge(opened[k])
             if admin:
                 stats = DetectionStats.between(before, scrape_metrics(admin))
                 p.detection.append((f"open loop at {rate:.0f} msg/s", p.open.seconds, stats))
@@ -563,7 +572,7 @@ def render(args: argparse.Namespace, cases: list[Case], soak: Soak | None, info:
         "keep-alive) shares the CPUs with the servers: its CPU use is shown.",
         "",
         f"Closed loop: {args.concurrency} connections, {args.duration:g} s measured per case, in {args.rounds} "
-        f"interleaved rounds ((1) (2) (3) (4), (1) (2) (3) (4) ...: the noise of a shared machine falls on every "
+        f"interleaved rounds ((1) (2) (2b) (3) (4), (1) (2) ...: the noise of a shared machine falls on every "
         f"case alike), each after a warm-up ({args.warmup:g} s, then 1 s). "
         "*server CPU ms/msg* = CPU time of the server's worker processes and their detection processes "
         "(user+system, all threads) / "
@@ -589,17 +598,18 @@ def render(args: argparse.Namespace, cases: list[Case], soak: Soak | None, info:
     added: tuple[float, float, float] | None = None
     if d is not None and p is not None and d.open is not None and p.open is not None:
         rate = info["open_rate"]
+        rows = [c for c in cases if c.open is not None]
         lines += [
             "",
             f"Open loop at **{rate:.0f} msg/s** (half of (4)'s closed-loop maximum), {args.open_duration:g} s each, "
             f"at most {args.max_outstanding} outstanding; latency from each message's *scheduled* send time. "
-            "*send lag* = how late the generator itself sent (p99): it is in both rows alike.",
+            "*send lag* = how late the generator itself sent (p99): it is in every row alike.",
             "",
             "| case | sent | 2xx | non-2xx / errors | dropped (cap) | p50 ms | p95 ms | p99 ms | max ms | "
             "send lag p99 ms |",
             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
         ]
-        for c in (d, p):
+        for c in rows:
             r = c.open
             assert r is not None
             lines.append(
@@ -607,16 +617,18 @@ def render(args: argparse.Namespace, cases: list[Case], soak: Soak | None, info:
                 f"{ms(r.pct(50))} | {ms(r.pct(95))} | {ms(r.pct(99))} | {ms(r.pct(100))} | "
                 f"{ms(percentile(r.send_lag, 99))} |"
             )
-        assert d.open is not None and p.open is not None
-        added = (
-            p.open.pct(50) - d.open.pct(50),
-            p.open.pct(95) - d.open.pct(95),
-            p.open.pct(99) - d.open.pct(99),
-        )
-        lines.append(
-            f"| **added by (4)** (difference of percentiles) | | | | | **{ms(added[0])}** | {ms(added[1])} | "
-            f"**{ms(added[2])}** | | |"
-        )
+        base = d.open
+        for c in rows:
+            r = c.open
+            if c is d or r is None:
+                continue
+            diff = (r.pct(50) - base.pct(50), r.pct(95) - base.pct(95), r.pct(99) - base.pct(99))
+            if c is p:
+                added = diff
+            lines.append(
+                f"| **added by {c.label.split()[0]}** (difference of percentiles) | | | | | **{ms(diff[0])}** | "
+                f"{ms(diff[1])} | **{ms(diff[2])}** | | |"
+            )
     if p is not None and p.detection:
         lines += ["", "Inside (4), from its `/metrics` (all workers):", ""]
         lines += [f"- {phase}: {st.describe(secs, p.workers)}." for phase, secs, st in p.detection]
@@ -648,6 +660,19 @@ def render(args: argparse.Namespace, cases: list[Case], soak: Soak | None, info:
     if f is not None and dd is not None and f.closed and dd.closed and dd.closed.throughput:
         share = f.closed.throughput / dd.closed.throughput
         lines.append(f"| (2) >= 80% of (1) msgs/s | {100 * share:.0f}% | {verdict(share >= 0.8)} |")
+        b = by.get("relay")
+        if b is not None and b.closed and b.closed.ok and f.closed.ok:
+            floor = b.closed.throughput / dd.closed.throughput
+            ours = f.closed.throughput / b.closed.throughput if b.closed.throughput else float("nan")
+            cpu_f, cpu_b = 1000 * f.closed.cpu.server / f.closed.ok, 1000 * b.closed.cpu.server / b.closed.ok
+            lines.append(
+                f"| (context) (2b) bare aiohttp relay / (1) msgs/s: the most any aiohttp hop reaches on this rig "
+                f"| {100 * floor:.0f}% | n/a |"
+            )
+            lines.append(
+                f"| (context) (2) / (2b) msgs/s; server CPU ms per message (2) vs (2b) | {100 * ours:.0f}%; "
+                f"{cpu_f:.3f} vs {cpu_b:.3f} | n/a |"
+            )
     if p is not None and (p.rss_after or p.rss_start):
         peak = max([*p.rss_start, *p.rss_after])
         lines.append(f"| RSS <= 500 MB per worker (4) | max {peak:.0f} MB | {verdict(peak <= 500)} |")
@@ -697,8 +722,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--workers", type=int, default=0, help="server worker processes (default: CPU count)")
     ap.add_argument("--messages", type=int, default=2400, help="corpus size (messages are cycled)")
     ap.add_argument("--seed", type=int, default=20261125)
-    ap.add_argument("--cases", nargs="+", default=["direct", "forward", "naive", "proxy"],
-                    choices=["direct", "forward", "naive", "proxy"])  # fmt: skip
+    ap.add_argument("--cases", nargs="+", default=["direct", "forward", "relay", "naive", "proxy"],
+                    choices=["direct", "forward", "relay", "naive", "proxy"])  # fmt: skip
     ap.add_argument("--soak", type=float, default=0.0, metavar="MINUTES", help="then soak (4) for this long")
     ap.add_argument("--soak-rate", type=float, default=0.0, help="soak rate (default: a quarter of (4)'s max)")
     ap.add_argument("--no-write", action="store_true", help="print only; do not update RESULTS.md")

@@ -1,6 +1,6 @@
 """The naive baseline: Presidio called inline in an aiohttp handler, one process per worker.
 
-    python -m benchmarks.naive --port P --upstream URL [--workers N] [--ready-dir D]
+    python -m benchmarks.naive --port P --upstream URL [--workers N] [--ready-dir D] [--relay]
 
 What a user who wires Presidio into a web handler gets: per request, ``AnalyzerEngine.analyze``
 and ``AnonymizerEngine.anonymize`` on the message's ``text`` (default recognizer registry, the
@@ -12,6 +12,11 @@ which costs nothing), the session is pooled, and the engines are built once per 
 N processes sharing the port with ``SO_REUSEPORT``, like the proxy. Each writes
 ``<ready-dir>/ready-<pid>`` once its model is loaded and it listens. Never downloads anything:
 the model is an installed package, and ``tldextract`` is pinned to its bundled snapshot.
+
+``--relay`` is the same handler with nothing but the hop: no model, the body read and posted
+as it came with the same pooled session, the answer relayed. It is the floor of any proxy built
+on an aiohttp server and client (the load benchmark's case (2b)), against which the forwarding
+cost of our proxy with redaction disabled (case (2)) can be read.
 """
 
 from __future__ import annotations
@@ -69,6 +74,16 @@ SESSION = web.AppKey("session", aiohttp.ClientSession)
 
 
 def build_app(upstream: str, analyzer: Any, anonymizer: Any) -> web.Application:
+    """``analyzer`` None: the bare relay (``--relay``)."""
+
+    async def relay(request: web.Request) -> web.StreamResponse:
+        body = await request.read()
+        tail = request.path.removeprefix("/chat")
+        headers = {"Content-Type": request.headers.get("Content-Type", "application/octet-stream")}
+        async with request.app[SESSION].post(upstream + tail, data=body, headers=headers) as up:
+            answer = await up.read()
+            return web.Response(status=up.status, body=answer, content_type="application/json")
+
     async def handle(request: web.Request) -> web.StreamResponse:
         try:
             msg = json.loads(await request.read())
@@ -91,12 +106,12 @@ def build_app(upstream: str, analyzer: Any, anonymizer: Any) -> web.Application:
 
     app = web.Application(client_max_size=1024 * 1024)
     app.cleanup_ctx.append(session_ctx)
-    app.router.add_route("*", "/{tail:.*}", handle)
+    app.router.add_route("*", "/{tail:.*}", handle if analyzer is not None else relay)
     return app
 
 
-async def serve_worker(port: int, upstream: str, ready_dir: Path | None) -> None:
-    analyzer, anonymizer = build_engines()
+async def serve_worker(port: int, upstream: str, ready_dir: Path | None, relay: bool) -> None:
+    analyzer, anonymizer = build_engines() if not relay else (None, None)
     await serve_until_signalled(build_app(upstream, analyzer, anonymizer), port, ready_dir)
 
 
@@ -106,18 +121,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--upstream", required=True, help="base URL of the upstream, e.g. http://127.0.0.1:9000")
     ap.add_argument("--workers", type=int, default=len(os.sched_getaffinity(0)))
     ap.add_argument("--ready-dir", type=Path)
+    ap.add_argument("--relay", action="store_true", help="no Presidio: the bare aiohttp relay (the hop's floor)")
     ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     import uvloop
 
     if args.worker:
-        uvloop.run(serve_worker(args.port, args.upstream.rstrip("/"), args.ready_dir))
+        uvloop.run(serve_worker(args.port, args.upstream.rstrip("/"), args.ready_dir, args.relay))
         return 0
     # The parent only supervises: N workers, all stopped on SIGTERM.
     base = [sys.executable, "-m", "benchmarks.naive", "--port", str(args.port), "--upstream", args.upstream]
     if args.ready_dir is not None:
         base += ["--ready-dir", str(args.ready_dir)]
+    if args.relay:
+        base.append("--relay")
     kids = [subprocess.Popen([*base, "--worker"], stdin=subprocess.DEVNULL) for _ in range(max(args.workers, 1))]
     stopped = False
 

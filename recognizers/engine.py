@@ -9,6 +9,7 @@ email recognizer) is pinned to its bundled public-suffix snapshot.
 
 from __future__ import annotations
 
+import copy
 import logging
 import re
 import warnings
@@ -25,7 +26,7 @@ from spacy.tokens import Doc
 from thinc.api import Model, NumpyOps
 
 from proxy.yamlload import ConfigError, load_yaml
-from recognizers.custom import custom_recognizers
+from recognizers.custom import RuleRecognizer, custom_recognizers
 from recognizers.names import Lexicon
 from recognizers.person import PersonRecognizer
 from recognizers.types import DetectionError, Finding
@@ -33,9 +34,10 @@ from recognizers.types import DetectionError, Finding
 # No outbound call for the public suffix list, ever: the snapshot bundled with tldextract.
 _tldx.TLD_EXTRACTOR = _tldx.TLDExtract(suffix_list_urls=(), cache_dir=None, fallback_to_snapshot=True)
 
-from presidio_analyzer import AnalyzerEngine, EntityRecognizer, RecognizerResult  # noqa: E402
+from presidio_analyzer import AnalyzerEngine, EntityRecognizer, PatternRecognizer, RecognizerResult  # noqa: E402
 from presidio_analyzer.input_validation import RecognizerRegistryConfig  # noqa: E402
 from presidio_analyzer.nlp_engine import NerModelConfiguration, SpacyNlpEngine  # noqa: E402
+from presidio_analyzer.predefined_recognizers import IbanRecognizer  # noqa: E402
 from presidio_analyzer.recognizer_registry import RecognizerRegistryProvider  # noqa: E402
 
 log = logging.getLogger("proxy.detection")
@@ -46,6 +48,36 @@ _BASE_HOOK = EntityRecognizer.enhance_using_context
 _HAS_LETTER = re.compile(r"[^\W\d_]")
 
 _LEMMA_COMPONENT = "proxy_lower_lemma"
+
+#: Presidio's own pattern recognizers cannot match a text that this regex does not find: each
+#: is a necessary condition of every one of the recognizer's default patterns (read off
+#: Presidio's ``PATTERNS``). They are used only while a recognizer has exactly its default
+#: patterns, and case-insensitively when the registry's flags are.
+_PRESIDIO_TRIGGERS = {
+    "EmailRecognizer": "@",
+    "UsSsnRecognizer": r"\d{3}",  # every SSN pattern holds a run of at least three digits
+    "UsPassportRecognizer": r"\d{8}",  # nine digits, or a capital letter and eight digits
+    "IbanRecognizer": r"[A-Z]{2}\d{2}",  # country code and check digits
+    "IpRecognizer": r"\d\.\d|:",  # an IPv4 address has digit.digit, every IPv6 form a colon
+}
+
+#: ``analyze`` methods known not to read spaCy's output (entities): their results on a text
+#: are the same with or without NER, so a text that goes on to NER reuses them.
+_NER_FREE_ANALYZE = (PatternRecognizer.analyze, IbanRecognizer.analyze)
+
+RawResults = dict[str, list[RecognizerResult]]
+
+
+def presidio_trigger(rec: EntityRecognizer) -> re.Pattern[str] | None:
+    """The pre-filter of one of Presidio's pattern recognizers (``_PRESIDIO_TRIGGERS``); None
+    for any other recognizer, or one whose patterns are not Presidio's defaults."""
+    cls = type(rec)
+    pattern = _PRESIDIO_TRIGGERS.get(cls.__name__)
+    if pattern is None or not cls.__module__.startswith("presidio_analyzer.") or not isinstance(rec, PatternRecognizer):
+        return None
+    if [p.regex for p in rec.patterns] != [p.regex for p in getattr(cls, "PATTERNS", [])]:
+        return None
+    return re.compile(pattern, (rec.global_regex_flags or 0) & re.IGNORECASE)
 
 
 @Language.component(_LEMMA_COMPONENT)
@@ -223,11 +255,24 @@ class Detector:
     def _keep(self, r: RecognizerResult) -> bool:
         return bool(r.score >= self.thresholds.get(r.entity_type, self.default_threshold))
 
-    def _results(self, text: str, doc: Doc | None, explain: bool) -> list[RecognizerResult]:
+    def _plain_doc(self, text: str) -> Doc:
+        """Tokens and lemmas, no NER."""
+        return self.nlp.get_pipe(_LEMMA_COMPONENT)(self.nlp.make_doc(text))
+
+    def _results(
+        self,
+        text: str,
+        doc: Doc | None,
+        explain: bool,
+        *,
+        keep: RawResults | None = None,
+        reuse: RawResults | None = None,
+    ) -> list[RecognizerResult]:
+        """``keep``: filled with the raw results of the recognizers NER cannot change;
+        ``reuse``: such results from an earlier pass over the same text (fast path only)."""
         engine: _LocalSpacyEngine = self.analyzer.nlp_engine
         if doc is None:
-            doc = self.nlp.make_doc(text)
-            doc = self.nlp.get_pipe(_LEMMA_COMPONENT)(doc)
+            doc = self._plain_doc(text)
         artifacts = engine._doc_to_nlp_artifact(doc, "en")
         results: list[RecognizerResult]
         if explain or not self.fast_path:
@@ -239,7 +284,7 @@ class Detector:
                 return_decision_process=explain,
             )
         else:
-            results = self._fast_analyze(text, artifacts)
+            results = self._fast_analyze(text, artifacts, keep, reuse)
         return [_trimmed(text, r) for r in results if self._keep(r) and _plausible(text, r)]
 
     def _prepare_fast_path(self) -> None:
@@ -248,40 +293,45 @@ class Detector:
         self._entities: list[str] = analyzer.get_supported_entities(language="en")
         self._hooked = [r for r in self._recognizers if type(r).enhance_using_context is not _BASE_HOOK]
         self._with_context = {r.id for r in self._recognizers if r.context}
-        # Presidio's own pattern recognizers cannot match a text without these characters (an
-        # e-mail has an @, an SSN, passport number, IBAN or IPv4 has digits, an IPv6 a digit or a
-        # colon): skip them there. Ops-written recognizers always run.
-        triggers = {
-            "EmailRecognizer": "@",
-            "UsSsnRecognizer": r"\d",
-            "UsPassportRecognizer": r"\d",
-            "IbanRecognizer": r"\d",
-            "IpRecognizer": r"[\d:]",
-        }
-        self._triggers: dict[str, re.Pattern[str]] = {
-            r.id: re.compile(triggers[type(r).__name__])
-            for r in self._recognizers
-            if type(r).__module__.startswith("presidio_analyzer.") and type(r).__name__ in triggers
+        # Presidio's own pattern recognizers are skipped on texts they cannot match (see
+        # _PRESIDIO_TRIGGERS). Ops-written recognizers always run.
+        self._triggers: dict[str, re.Pattern[str]] = {}
+        for r in self._recognizers:
+            trigger = presidio_trigger(r)
+            if trigger is not None:
+                self._triggers[r.id] = trigger
+        self._ner_free = {
+            r.id for r in self._recognizers if isinstance(r, RuleRecognizer) or type(r).analyze in _NER_FREE_ANALYZE
         }
 
-    def _fast_analyze(self, text: str, artifacts: Any) -> list[RecognizerResult]:
+    def _fast_analyze(
+        self, text: str, artifacts: Any, keep: RawResults | None = None, reuse: RawResults | None = None
+    ) -> list[RecognizerResult]:
         """What ``AnalyzerEngine.analyze`` computes, without its per-call overhead: the recognizer
         list and entity list are resolved once, and the context enhancer (which deep-copies what it
         is given) only sees results of recognizers that have context words, the only ones it can
-        change. ``tests/unit/test_recognizers.py`` checks both paths agree on a corpus."""
+        change. ``tests/unit/test_recognizers.py`` checks both paths agree on a corpus.
+
+        ``keep`` / ``reuse``: see ``_results``; copies are kept and handed out, since later steps
+        may change a result in place."""
         raw: list[RecognizerResult] = []
         for rec in self._recognizers:
+            if reuse is not None and rec.id in reuse:
+                raw.extend(copy.copy(r) for r in reuse[rec.id])
+                continue
             trigger = self._triggers.get(rec.id)
             if trigger is not None and not trigger.search(text):
-                continue
-            found = rec.analyze(text=text, entities=self._entities, nlp_artifacts=artifacts)
-            if found:
-                for r in found:
-                    meta = r.recognition_metadata or {}
-                    meta.setdefault(RecognizerResult.RECOGNIZER_NAME_KEY, rec.name)
-                    meta.setdefault(RecognizerResult.RECOGNIZER_IDENTIFIER_KEY, rec.id)
-                    r.recognition_metadata = meta
-                raw.extend(found)
+                found: list[RecognizerResult] = []
+            else:
+                found = rec.analyze(text=text, entities=self._entities, nlp_artifacts=artifacts) or []
+            for r in found:
+                meta = r.recognition_metadata or {}
+                meta.setdefault(RecognizerResult.RECOGNIZER_NAME_KEY, rec.name)
+                meta.setdefault(RecognizerResult.RECOGNIZER_IDENTIFIER_KEY, rec.id)
+                r.recognition_metadata = meta
+            if keep is not None and rec.id in self._ner_free:
+                keep[rec.id] = [copy.copy(r) for r in found]
+            raw.extend(found)
         if not raw:
             return []
         for rec in self._hooked:  # recognizer-level context hooks, as Presidio runs them
@@ -319,9 +369,11 @@ class Detector:
     def _analyze_many(self, texts: Sequence[str]) -> list[list[Finding]]:
         """NER runs only where it could add something: a text with no word that could be a name
         the rules miss skips it, and so does a text whose every such word the rules (or another
-        recognizer) already put inside a finding. The rest go through ``nlp.pipe`` together."""
+        recognizer) already put inside a finding. The rest go through ``nlp.pipe`` together,
+        reusing the first pass: its tokens, and the results of the recognizers NER cannot change."""
         out: list[list[Finding]] = [[] for _ in texts]
         need: list[int] = []
+        first: dict[int, tuple[Doc, RawResults]] = {}
         for i, text in enumerate(texts):
             if not text.strip():
                 continue
@@ -329,14 +381,19 @@ class Detector:
             if suspects is None:
                 need.append(i)
                 continue
-            found = self._results(text, None, explain=False)
+            doc = self._plain_doc(text)
+            kept: RawResults = {}
+            found = self._results(text, doc, explain=False, keep=kept)
             if suspects and not all(any(r.start <= s and e <= r.end for r in found) for s, e in suspects):
                 need.append(i)
+                first[i] = (doc, kept)
                 continue
             out[i] = [_finding(r) for r in found]
         if need:
-            for i, doc in zip(need, self.nlp.pipe(texts[i] for i in need), strict=True):
-                out[i] = [_finding(r) for r in self._results(texts[i], doc, explain=False)]
+            inputs = (first[i][0] if i in first else texts[i] for i in need)
+            for i, doc in zip(need, self.nlp.pipe(inputs), strict=True):
+                reuse = first[i][1] if i in first and self.fast_path else None
+                out[i] = [_finding(r) for r in self._results(texts[i], doc, explain=False, reuse=reuse)]
         return out
 
     def explain(self, text: str) -> list[tuple[Finding, str]]:

@@ -255,3 +255,71 @@ def test_fast_path_finds_exactly_what_presidio_analyze_finds(detector: Any) -> N
     differing = [i for i, (a, b) in enumerate(zip(fast, slow, strict=True)) if key(a) != key(b)]
     assert differing == []
     assert sum(len(f) for f in fast) > 300
+
+
+# Values each of Presidio's triggered recognizers finds, in forms its patterns allow.
+_TRIGGER_SAMPLES = [
+    "ssn 078-05-1120 on file", "ssn 078 05 1120", "id 078051120", "ref 07805-1120", "ref 078-051120",
+    "passport 912803456", "passport A12345678", "iban DE89370400440532013000", "iban GB29 NWBK 6016 1331 9268 19",
+    "from 192.168.0.1", "from 10.0.0.1/24", "ip ::1 and ::", "ip 2001:db8:85a3:8d3:1319:8a2e:370:7348",
+    "ip 2001:db8::7348", "mapped ::ffff:10.0.0.1", "embedded 64:ff9b::192.0.2.33", "mail jo.doe@example.com",
+    "fe80::1%eth0 link-local", "ip 1:2:3:4:5:6:7:8",
+]  # fmt: skip
+
+
+def test_presidio_triggers_are_necessary_conditions(detector: Any) -> None:
+    """A recognizer is skipped on a text its trigger does not find: that is only safe if it
+    would have found nothing there."""
+    from benchmarks.corpus import generate
+
+    texts = _TRIGGER_SAMPLES + [m.text for m in generate(600, 11)]
+    triggered = {r.id: r for r in detector._recognizers if r.id in detector._triggers}
+    assert {type(r).__name__ for r in triggered.values()} == {
+        "EmailRecognizer", "UsSsnRecognizer", "UsPassportRecognizer", "IbanRecognizer", "IpRecognizer",
+    }  # fmt: skip
+    hits = 0
+    for rid, rec in triggered.items():
+        for text in texts:
+            if rec.analyze(text=text, entities=detector._entities, nlp_artifacts=None):
+                hits += 1
+                assert detector._triggers[rid].search(text), (type(rec).__name__, len(text))
+    assert hits >= len(_TRIGGER_SAMPLES)
+
+
+def test_presidio_trigger_follows_flags_and_patterns() -> None:
+    import re
+
+    from presidio_analyzer import Pattern
+    from presidio_analyzer.predefined_recognizers import IbanRecognizer, IpRecognizer
+
+    from recognizers.engine import presidio_trigger
+
+    iban = IbanRecognizer()
+    iban.global_regex_flags = re.DOTALL | re.MULTILINE  # as the registry's YAML sets them
+    plain = presidio_trigger(iban)
+    assert plain is not None and not plain.search("de89 3704") and plain.search("DE89 3704")
+    iban.global_regex_flags = re.DOTALL | re.IGNORECASE
+    folded = presidio_trigger(iban)
+    assert folded is not None and folded.search("de89 3704")
+    # other patterns than Presidio's own: no trigger, the recognizer always runs
+    assert presidio_trigger(IpRecognizer(patterns=[Pattern("any", r"\bhost-\w+\b", 0.5)])) is None
+
+
+def test_texts_that_need_ner_get_the_findings_of_a_full_pass(detector: Any) -> None:
+    """A text that goes on to NER reuses its first pass (tokens, rule results): the findings
+    must be those of running every recognizer again on the NER output."""
+    texts = [
+        "hi this is maria kowalski, my card 4111 1111 1111 1111 and zip 94107",
+        "Ship it to Dariusz Wróblewski at 221 Baker Street, phone (415) 555-0134 ext 12",
+        "ask tomasz about the invoice, email tomasz.nowak@example.com, ip 10.1.2.3",
+    ]
+    fast = detector.analyze_many(texts)
+    detector.fast_path = False
+    try:
+        slow = detector.analyze_many(texts)
+    finally:
+        detector.fast_path = True
+    key = lambda found: sorted((f.start, f.end, f.entity, f.score) for f in found)  # noqa: E731
+    assert [key(f) for f in fast] == [key(f) for f in slow]
+    assert all(any(f.entity == "PERSON" for f in found) for found in fast)
+    assert all(len(found) >= 2 for found in fast)

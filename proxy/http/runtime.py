@@ -95,7 +95,7 @@ class Runtime:
         if not events:
             return
         for e in events:
-            metrics.FINDINGS.labels(destination, e.entity or "-", e.operator).inc()
+            metrics.count_finding(destination, e.entity or "-", e.operator)
         n = self.audit.write(events, request_id=rid, destination=destination, direction=direction)
         if n:
             metrics.AUDIT_RECORDS.inc(n)

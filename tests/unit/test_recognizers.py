@@ -236,11 +236,9 @@ def test_lexicon_knows_names_and_words(detector: Any) -> None:
     assert not lex.is_common("garcia")
 
 
-def test_fast_path_finds_exactly_what_presidio_analyze_finds(detector: Any) -> None:
-    """The detector's own recognizer loop must agree with ``AnalyzerEngine.analyze``."""
-    from benchmarks.corpus import generate
-
-    texts = [m.text for m in generate(400, 7)]
+def _fast_and_slow(detector: Any, texts: list[str]) -> tuple[list[Any], list[Any], list[Any]]:
+    """Findings of the detector's own loop and of ``AnalyzerEngine.analyze`` (``fast_path``
+    off), and the comparable keys of each."""
     assert detector.fast_path
     fast = detector.analyze_many(texts)
     detector.fast_path = False
@@ -248,12 +246,19 @@ def test_fast_path_finds_exactly_what_presidio_analyze_finds(detector: Any) -> N
         slow = detector.analyze_many(texts)
     finally:
         detector.fast_path = True
+    keys = [
+        (sorted((f.start, f.end, f.entity, f.score) for f in a), sorted((f.start, f.end, f.entity, f.score) for f in b))
+        for a, b in zip(fast, slow, strict=True)
+    ]
+    return fast, slow, keys
 
-    def key(found: list[Any]) -> list[tuple[int, int, str, float]]:
-        return sorted((f.start, f.end, f.entity, f.score) for f in found)
 
-    differing = [i for i, (a, b) in enumerate(zip(fast, slow, strict=True)) if key(a) != key(b)]
-    assert differing == []
+def test_fast_path_finds_exactly_what_presidio_analyze_finds(detector: Any) -> None:
+    """The detector's own recognizer loop must agree with ``AnalyzerEngine.analyze``."""
+    from benchmarks.corpus import generate
+
+    fast, _, keys = _fast_and_slow(detector, [m.text for m in generate(400, 7)])
+    assert [i for i, (a, b) in enumerate(keys) if a != b] == []
     assert sum(len(f) for f in fast) > 300
 
 
@@ -313,13 +318,7 @@ def test_texts_that_need_ner_get_the_findings_of_a_full_pass(detector: Any) -> N
         "Ship it to Dariusz Wróblewski at 221 Baker Street, phone (415) 555-0134 ext 12",
         "ask tomasz about the invoice, email tomasz.nowak@example.com, ip 10.1.2.3",
     ]
-    fast = detector.analyze_many(texts)
-    detector.fast_path = False
-    try:
-        slow = detector.analyze_many(texts)
-    finally:
-        detector.fast_path = True
-    key = lambda found: sorted((f.start, f.end, f.entity, f.score) for f in found)  # noqa: E731
-    assert [key(f) for f in fast] == [key(f) for f in slow]
+    fast, _, keys = _fast_and_slow(detector, texts)
+    assert all(a == b for a, b in keys)
     assert all(any(f.entity == "PERSON" for f in found) for found in fast)
     assert all(len(found) >= 2 for found in fast)

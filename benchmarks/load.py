@@ -375,6 +375,7 @@ class Case:
     workers: int
     closed: Run | None = None
     open: Run | None = None
+    open_rounds: list[Run] = field(default_factory=list)
     rss_start: list[float] = field(default_factory=list)
     rss_after: list[float] = field(default_factory=list)
     hwm_after: list[float] = field(default_factory=list)
@@ -509,7 +510,7 @@ def run_all(args: argparse.Namespace) -> tuple[list[Case], Soak | None, dict[str
                     opened[k].append(run)
                     log(f"round {r + 1}/{rounds} " + describe(run))
             for k in open_cases:
-                cases[k].open = merge(opened[k])
+                cases[k].open, cases[k].open_rounds = merge(opened[k]), opened[k]
             if admin:
                 stats = DetectionStats.between(before, scrape_metrics(admin))
                 p.detection.append((f"open loop at {rate:.0f} msg/s", p.open.seconds, stats))
@@ -629,6 +630,12 @@ def render(args: argparse.Namespace, cases: list[Case], soak: Soak | None, info:
                 f"| **added by {c.label.split()[0]}** (difference of percentiles) | | | | | **{ms(diff[0])}** | "
                 f"{ms(diff[1])} | **{ms(diff[2])}** | | |"
             )
+        if len(p.open_rounds) > 1 and len(d.open_rounds) == len(p.open_rounds):
+            each = ", ".join(
+                f"{ms(a.pct(50) - b.pct(50))} / {ms(a.pct(99) - b.pct(99))}"
+                for a, b in zip(p.open_rounds, d.open_rounds, strict=True)
+            )
+            lines += ["", f"Added by (4), p50 / p99 ms, round by round (how much the machine moved): {each}."]
     if p is not None and p.detection:
         lines += ["", "Inside (4), from its `/metrics` (all workers):", ""]
         lines += [f"- {phase}: {st.describe(secs, p.workers)}." for phase, secs, st in p.detection]

@@ -360,11 +360,17 @@ class Detector:
             # vocabulary does not grow with every new word a stream brings (spaCy >= 3.8). Only
             # plain Findings leave the zone.
             with self.nlp.memory_zone():
+                if self.person is not None:
+                    self.person.remember = self.fast_path  # the second pass reuses the rule hits
                 return self._analyze_many(texts)
         except DetectionError:
             raise
         except Exception as exc:  # fail closed, without the text in the message
             raise DetectionError(f"detection failed: {exc.__class__.__name__}") from None
+        finally:
+            if self.person is not None:
+                self.person.remember = False
+                self.person.forget()
 
     def _analyze_many(self, texts: Sequence[str]) -> list[list[Finding]]:
         """NER runs only where it could add something: a text with no word that could be a name

@@ -156,7 +156,15 @@ class PersonRecognizer(LocalRecognizer):  # type: ignore[misc]
     def __init__(self, lexicon: Lexicon, ner_labels: frozenset[str] = frozenset({"PERSON", "PER"})) -> None:
         self.lex = lexicon
         self.ner_labels = ner_labels
+        #: While on, the rule hits of each text are kept for a second pass over the same text
+        #: with spaCy's entities, which then only adds those (the detector turns this on for
+        #: one batch at a time and calls ``forget`` after it).
+        self.remember = False
+        self._rule_hits: dict[str, tuple[_Ctx, list[_Hit]]] = {}
         super().__init__(supported_entities=[self.ENTITY], name="PersonRecognizer", supported_language="en")
+
+    def forget(self) -> None:
+        self._rule_hits.clear()
 
     def load(self) -> None:
         return None
@@ -173,9 +181,23 @@ class PersonRecognizer(LocalRecognizer):  # type: ignore[misc]
     def analyze(
         self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None
     ) -> list[RecognizerResult]:
-        ctx = _context(text, self.lex)
-        if not ctx.toks:
-            return []
+        kept = self._rule_hits.pop(text, None) if self.remember else None
+        if kept is not None:
+            ctx, hits = kept[0], list(kept[1])
+        else:
+            ctx = _context(text, self.lex)
+            if not ctx.toks:
+                return []
+            hits = self._rule_hits_of(ctx)
+            if self.remember:
+                self._rule_hits[text] = (ctx, list(hits))
+        doc = getattr(nlp_artifacts, "tokens", None) if nlp_artifacts is not None else None
+        if doc is not None:
+            hits += ctx.from_ner(doc, self.ner_labels)
+        return [self._result(h) for h in _best([h for h in hits if ctx.not_a_place(h)])]
+
+    @staticmethod
+    def _rule_hits_of(ctx: _Ctx) -> list[_Hit]:
         hits: list[_Hit] = []
         hits += ctx.after_context(_TITLE_CONTEXT, "strong", 0.85, "title")
         hits += ctx.after_context(_STRONG, "strong", 0.9, "name is")
@@ -185,10 +207,7 @@ class PersonRecognizer(LocalRecognizer):  # type: ignore[misc]
         hits += ctx.name_lines()
         hits += ctx.given_names()
         hits += ctx.capitalised_pairs()
-        doc = getattr(nlp_artifacts, "tokens", None) if nlp_artifacts is not None else None
-        if doc is not None:
-            hits += ctx.from_ner(doc, self.ner_labels)
-        return [self._result(h) for h in _best([h for h in hits if ctx.not_a_place(h)])]
+        return hits
 
     def _result(self, h: _Hit) -> RecognizerResult:
         explanation = AnalysisExplanation(

@@ -311,8 +311,9 @@ def test_presidio_trigger_follows_flags_and_patterns() -> None:
 
 
 def test_texts_that_need_ner_get_the_findings_of_a_full_pass(detector: Any) -> None:
-    """A text that goes on to NER reuses its first pass (tokens, rule results): the findings
-    must be those of running every recognizer again on the NER output."""
+    """A text that goes on to NER reuses its first pass (tokens, rule results, the person
+    rules' hits): the findings must be those of running every recognizer again on the NER
+    output."""
     texts = [
         "hi this is maria kowalski, my card 4111 1111 1111 1111 and zip 94107",
         "Ship it to Dariusz Wróblewski at 221 Baker Street, phone (415) 555-0134 ext 12",
@@ -320,5 +321,6 @@ def test_texts_that_need_ner_get_the_findings_of_a_full_pass(detector: Any) -> N
     ]
     fast, _, keys = _fast_and_slow(detector, texts)
     assert all(a == b for a, b in keys)
+    assert detector.person._rule_hits == {} and not detector.person.remember  # nothing outlives a batch
     assert all(any(f.entity == "PERSON" for f in found) for found in fast)
     assert all(len(found) >= 2 for found in fast)

@@ -133,6 +133,9 @@ class Supervisor:
         self.loaded_generation = 0
         self.stopping = False
         self.reloading = False
+        #: Set once every first worker is ready and dead workers are restarted: /readyz says
+        #: ready only from then on (before it, a worker that dies makes the proxy refuse to serve).
+        self.started = False
         self._stop = asyncio.Event()
         self._tasks: set[asyncio.Task[Any]] = set()
         self.restarts = 0
@@ -251,7 +254,7 @@ class Supervisor:
     # ---- admin ---------------------------------------------------------------------------
     def readiness(self) -> tuple[bool, dict[str, Any]]:
         ready = sum(1 for w in self.workers.values() if w.ready)
-        ok = not self.stopping and len(self.workers) == self.n and ready == self.n
+        ok = self.started and not self.stopping and len(self.workers) == self.n and ready == self.n
         return ok, {
             "workers": self.n,
             "workers_ready": ready,
@@ -281,6 +284,7 @@ class Supervisor:
             await admin.cleanup()
             return 1
         watcher = loop.create_task(self._watch())
+        self.started = True
         log.info("serving on http://%s:%d (admin %s:%d), %d worker(s)", self.host, self.port, self.admin_host,
                  self.admin_port, self.n)  # fmt: skip
         await self._stop.wait()

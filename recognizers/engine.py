@@ -262,7 +262,7 @@ class Detector:
     def _results(
         self,
         text: str,
-        doc: Doc | None,
+        doc: Doc,
         explain: bool,
         *,
         keep: RawResults | None = None,
@@ -271,8 +271,6 @@ class Detector:
         """``keep``: filled with the raw results of the recognizers NER cannot change;
         ``reuse``: such results from an earlier pass over the same text (fast path only)."""
         engine: _LocalSpacyEngine = self.analyzer.nlp_engine
-        if doc is None:
-            doc = self._plain_doc(text)
         artifacts = engine._doc_to_nlp_artifact(doc, "en")
         results: list[RecognizerResult]
         if explain or not self.fast_path:
@@ -398,7 +396,7 @@ class Detector:
         if need:
             inputs = (first[i][0] if i in first else texts[i] for i in need)
             for i, doc in zip(need, self.nlp.pipe(inputs), strict=True):
-                reuse = first[i][1] if i in first and self.fast_path else None
+                reuse = first[i][1] if i in first else None
                 out[i] = [_finding(r) for r in self._results(texts[i], doc, explain=False, reuse=reuse)]
         return out
 

@@ -183,7 +183,7 @@ class PersonRecognizer(LocalRecognizer):  # type: ignore[misc]
     ) -> list[RecognizerResult]:
         kept = self._rule_hits.pop(text, None) if self.remember else None
         if kept is not None:
-            ctx, hits = kept[0], list(kept[1])
+            ctx, hits = kept  # popped: nobody else holds this list
         else:
             ctx = _context(text, self.lex)
             if not ctx.toks:

@@ -8,20 +8,13 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any, TextIO
 
+from proxy.checks import config_problems
 from proxy.config import DEFAULT_CONFIG, ProxyConfig, load_config, pseudonym_key
 from proxy.yamlload import ConfigError
 
 EXIT_CONFIG = 2
-
-
-def _cpus() -> int:
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # pragma: no cover - not Linux
-        return os.cpu_count() or 1
 
 
 def parser() -> argparse.ArgumentParser:
@@ -89,29 +82,6 @@ def _load_or_exit(path: str) -> ProxyConfig | None:
         for problem in exc.problems:
             print(problem, file=sys.stderr)
         return None
-
-
-def config_problems(path: str) -> list[str]:
-    """Every problem of ``proxy.yaml`` and the recognizer file it names, as ``FILE:LINE: msg``."""
-    from proxy.yamlload import load_yaml
-
-    try:
-        cfg = load_config(path)
-    except ConfigError as exc:
-        return exc.problems
-    problems: list[str] = []
-    from recognizers.engine import load_registry_config
-
-    try:
-        load_registry_config(cfg.recognizers_path())
-    except ConfigError as exc:
-        problems.extend(exc.problems)
-    import spacy.util
-
-    if not spacy.util.is_package(cfg.detection.model) and not Path(cfg.detection.model).exists():
-        loaded = load_yaml(path)
-        problems.append(loaded.problem(("detection", "model"), f"spaCy model {cfg.detection.model!r} is not installed"))
-    return problems
 
 
 def check_config(path: str) -> int:

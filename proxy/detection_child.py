@@ -125,6 +125,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--fd", type=int, required=True)
     ap.add_argument("--parent", type=int, default=0, help="the worker's pid")
     args = ap.parse_args(argv)
+    from proxy.checks import limit_blas_threads
+
+    limit_blas_threads()  # before the detector imports numpy (inherited from the worker anyway)
     if args.parent and not die_with_parent(args.parent):
         return 0  # the worker died before we could tie ourselves to it
     signal.signal(signal.SIGINT, signal.SIG_IGN)

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from proxy.cli import _cpus, config_problems
+from proxy.checks import config_problems, usable_cpus
 from proxy.config import ProxyConfig, load_config
 from proxy.yamlload import ConfigError
 
@@ -72,7 +72,7 @@ def serve(args: argparse.Namespace) -> int:
     if refusal:
         print(refusal, file=sys.stderr)
         return 2
-    workers = args.workers if args.workers is not None else _cpus()
+    workers = args.workers if args.workers is not None else usable_cpus()
     if workers < 1:
         print("--workers must be at least 1", file=sys.stderr)
         return 2

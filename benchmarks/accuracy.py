@@ -242,16 +242,13 @@ def run_ours(
     corpus: Sequence[LabeledMessage], batch: int, precheck: bool = True, repeat: int = 1
 ) -> tuple[list[list[Pred]], float]:
     from proxy.config import load_config
+    from proxy.detection import make_detector
     from proxy.policy import merge_overlaps
     from recognizers.engine import Detector
 
     cfg = load_config(ROOT / "config" / "proxy.yaml", env={k: v for k, v in os.environ.items() if k != "SPACY_MODEL"})
-    det = Detector(
-        cfg.detection.model,
-        cfg.recognizers_path(),
-        ner_entities=cfg.detection.ner_entities,
-        score_thresholds=cfg.detection.score_thresholds,
-    )
+    det = make_detector(cfg)
+    assert isinstance(det, Detector)
     det.ner_precheck = precheck
     texts = [m.text for m in corpus]
     det.analyze_many(texts[: 2 * batch])  # warm up (regex compilation, caches), untimed

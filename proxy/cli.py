@@ -111,20 +111,15 @@ def _policy_or_exit(cfg: ProxyConfig, destination: str, *, need_key: bool = True
 
 
 def _detector(cfg: ProxyConfig) -> Any:
-    from recognizers.engine import Detector
+    from proxy.detection import make_detector
 
-    return Detector(
-        cfg.detection.model,
-        cfg.recognizers_path(),
-        ner_entities=cfg.detection.ner_entities,
-        score_thresholds=cfg.detection.score_thresholds,
-    )
+    return make_detector(cfg)
 
 
 def redact(cfg: ProxyConfig, destination: str, fmt: str, audit: bool, stdin: Any, stdout: TextIO) -> int:
     """stdin to stdout, exactly one output line per input line, in order."""
     from proxy.audit import AuditLog
-    from proxy.redaction import PayloadError, Redactor
+    from proxy.redaction import PayloadError, Redaction
 
     policy = _policy_or_exit(cfg, destination)
     if policy is None:
@@ -134,7 +129,7 @@ def redact(cfg: ProxyConfig, destination: str, fmt: str, audit: bool, stdin: Any
     except Exception as exc:
         print(f"error: detection could not start: {exc.__class__.__name__}: {exc}", file=sys.stderr)
         return EXIT_CONFIG
-    redactor = Redactor(policy)
+    red = Redaction(policy)
     log = AuditLog(cfg.audit.file if audit else None)
     bad = "null" if fmt == "ndjson" else ""
     for number, raw in enumerate(iter(stdin.readline, b""), start=1):
@@ -144,10 +139,7 @@ def redact(cfg: ProxyConfig, destination: str, fmt: str, audit: bool, stdin: Any
             stdout.flush()
             continue
         try:
-            if fmt == "ndjson":
-                plan = redactor.json_bytes(line)
-            else:
-                plan = redactor.text_bytes(line)
+            plan = red.plan_line(line) if fmt == "ndjson" else red.plan_body("text/plain", "utf-8", line)
             (out, events) = plan.finish(detector.analyze_many(plan.texts))
         except PayloadError as exc:
             print(f"line {number}: {exc}", file=sys.stderr)
@@ -188,7 +180,7 @@ def explain(cfg: ProxyConfig, destination: str, data: bytes) -> int:
             "score": f.score,
             "recognizer": f.recognizer,
             "operator": policy.operator_for(f.entity),
-            "allow_listed": text[f.start : f.end].casefold() in policy.allow,
+            "allow_listed": policy.allowed(text[f.start : f.end]),
             "why": why,
         }
         print(json.dumps(rec))

@@ -119,17 +119,9 @@ class Headers(Model):
     scan: tuple[str, ...] = ()
 
 
-class Route(Model):
+class _RouteBase(Model):
     path: str
-    kind: Literal["http", "websocket", "log_ingest"]
     destination: str
-    upstream: str | None = None
-    sink: str | None = None
-    #: Prefix removed from the request path before it is appended to the upstream URL.
-    strip_prefix: str = ""
-    accept: tuple[str, ...] = ()
-    headers: Headers = Headers()
-    binary_messages: Literal["drop", "pass"] = "drop"
 
     @field_validator("path")
     @classmethod
@@ -138,13 +130,39 @@ class Route(Model):
             raise ValueError("route path must start with /")
         return v
 
-    @model_validator(mode="after")
-    def _target(self) -> Route:
-        if self.kind in ("http", "websocket") and not self.upstream:
-            raise ValueError(f"a {self.kind} route needs an upstream")
-        if self.kind == "log_ingest" and not self.sink:
-            raise ValueError("a log_ingest route needs a sink")
-        return self
+
+class _Upstreamed(_RouteBase):
+    upstream: str
+    #: Prefix removed from the request path before it is appended to the upstream URL.
+    strip_prefix: str = ""
+    headers: Headers = Headers()
+
+
+class HttpRoute(_Upstreamed):
+    """Any method, forwarded to ``upstream``; request bodies of the ``accept`` types only."""
+
+    kind: Literal["http"]
+    accept: tuple[str, ...] = ()
+
+
+class WebSocketRoute(_Upstreamed):
+    """WebSocket upgrades, relayed message by message."""
+
+    kind: Literal["websocket"]
+    binary_messages: Literal["drop", "pass"] = "drop"
+
+
+class LogIngestRoute(_RouteBase):
+    """``POST`` of log records, redacted into the durable spool of ``sink``."""
+
+    kind: Literal["log_ingest"]
+    sink: str
+    accept: tuple[str, ...] = ()
+
+
+#: A route, tagged by ``kind``.
+Route = Annotated[HttpRoute | WebSocketRoute | LogIngestRoute, Field(discriminator="kind")]
+ROUTE_KINDS = ("http", "websocket", "log_ingest")
 
 
 class FieldRule(Model):
@@ -292,9 +310,9 @@ class ProxyConfig(Model):
         for i, route in enumerate(self.routes):
             if route.destination not in self.destinations:
                 problems.append(f"routes.{i}: unknown destination {route.destination!r}")
-            if route.upstream and route.upstream not in self.upstreams:
+            if not isinstance(route, LogIngestRoute) and route.upstream not in self.upstreams:
                 problems.append(f"routes.{i}: unknown upstream {route.upstream!r}")
-            if route.sink:
+            if isinstance(route, LogIngestRoute):
                 if route.sink not in self.sinks:
                     problems.append(f"routes.{i}: unknown sink {route.sink!r}")
                 elif self.sinks[route.sink].chosen is None:
@@ -313,8 +331,16 @@ class ProxyConfig(Model):
 
 
 def _loc_to_path(loc: tuple[int | str, ...]) -> tuple[str | int, ...]:
-    # pydantic puts union member names ("literal[...]", "FieldRule") into loc: skip them.
-    return tuple(p for p in loc if isinstance(p, int) or (not any(c in p for c in "[]'") and p != "FieldRule"))
+    # pydantic puts union member names ("literal[...]", "FieldRule") and the tag of a tagged
+    # union (a route's kind, right after its index) into loc: skip them.
+    out: list[str | int] = []
+    for i, p in enumerate(loc):
+        if isinstance(p, str) and (any(c in p for c in "[]'") or p == "FieldRule"):
+            continue
+        if p in ROUTE_KINDS and i >= 2 and loc[i - 2] == "routes" and isinstance(loc[i - 1], int):
+            continue
+        out.append(p)
+    return tuple(out)
 
 
 def _message(err: Any) -> str:

@@ -29,18 +29,16 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol
 
 from proxy import metrics
-from proxy.detection_child import HEADER, MAX_FRAME, encode_frame
-from recognizers.types import DetectionError, Finding
+from proxy.config import ProxyConfig
+from proxy.detection_child import HEADER, MAX_FRAME, build_detector, encode_frame
+from proxy.errors import DetectionError, DetectionTimeout
+from recognizers.types import Finding
 
 log = logging.getLogger("proxy.detection")
 
 
 class Analyzer(Protocol):
     def analyze_many(self, texts: Sequence[str]) -> list[list[Finding]]: ...
-
-
-class DetectionTimeout(DetectionError):
-    """Detection did not answer within the deadline."""
 
 
 class Backend(Protocol):
@@ -367,3 +365,33 @@ class DetectionService:
                 fut.set_result(results[at : at + len(texts)])
             at += len(texts)
         return True
+
+
+# ---- the detector of a config ----------------------------------------------------------------
+def detector_spec(cfg: ProxyConfig, *, freeze_rules: bool = True) -> dict[str, Any]:
+    """What a detector is built from (plain data: it crosses to the detection process).
+
+    ``freeze_rules``: read the recognizer file now, once, so that a restarted detection process
+    uses the rules its worker validated at start or SIGHUP, not whatever the file holds by then."""
+    d = cfg.detection
+    path = cfg.recognizers_path()
+    return {
+        "model": d.model,
+        "recognizers": str(path),
+        "recognizers_text": path.read_text(encoding="utf-8") if freeze_rules else None,
+        "ner_entities": dict(d.ner_entities),
+        "score_thresholds": dict(d.score_thresholds),
+    }
+
+
+def make_detector(cfg: ProxyConfig) -> Analyzer:
+    """The config's detector, in this process (the CLI, tests, benchmarks, the thread backend)."""
+    detector: Analyzer = build_detector(detector_spec(cfg, freeze_rules=False))
+    return detector
+
+
+def detection_backend(cfg: ProxyConfig) -> Backend:
+    """Where this worker's detector runs (``detection.isolation``)."""
+    if cfg.detection.isolation == "process":
+        return ProcessBackend(detector_spec(cfg))
+    return ThreadBackend(lambda: make_detector(cfg))

@@ -74,6 +74,20 @@ def _safe_message(exc: BaseException) -> str:
     return f"{exc.__class__.__name__} while loading the detector"
 
 
+def build_detector(spec: dict[str, Any]) -> Any:
+    """The detector a spec describes (:func:`proxy.detection.detector_spec`): the one place a
+    :class:`recognizers.engine.Detector` is built."""
+    from recognizers.engine import Detector
+
+    return Detector(
+        spec["model"],
+        spec["recognizers"],
+        ner_entities=spec["ner_entities"],
+        score_thresholds=spec["score_thresholds"],
+        recognizers_text=spec.get("recognizers_text"),
+    )
+
+
 def serve(sock: socket.socket) -> int:
     rfile = sock.makefile("rb")
     spec = read_frame(rfile)
@@ -82,15 +96,7 @@ def serve(sock: socket.socket) -> int:
     from recognizers.types import DetectionError
 
     try:
-        from recognizers.engine import Detector
-
-        detector = Detector(
-            spec["model"],
-            spec["recognizers"],
-            ner_entities=spec["ner_entities"],
-            score_thresholds=spec["score_thresholds"],
-            recognizers_text=spec.get("recognizers_text"),
-        )
+        detector = build_detector(spec)
     except Exception as exc:
         sock.sendall(encode_frame(("error", _safe_message(exc))))
         return 1
@@ -103,7 +109,7 @@ def serve(sock: socket.socket) -> int:
             results: Sequence[Sequence[Any]] = detector.analyze_many(texts)
             reply: tuple[str, Any] = (
                 "ok",
-                [[(f.start, f.end, f.entity, f.score, f.recognizer, f.reason) for f in found] for found in results],
+                [[(f.start, f.end, f.entity, f.score, f.recognizer) for f in found] for found in results],
             )
         except Exception as exc:  # DetectionError: its message is value-free; anything else by class
             reply = ("error", str(exc) if isinstance(exc, DetectionError) else exc.__class__.__name__)

@@ -13,7 +13,10 @@ from typing import Any
 
 from proxy import operators as ops
 from proxy.config import Destination, FieldRule
+from proxy.errors import PolicyError
 from recognizers.types import Finding
+
+__all__ = ["AuditEvent", "PathPart", "Policy", "PolicyError", "merge_overlaps", "render_path"]
 
 #: A concrete path component: a key, or an array index.
 PathPart = str | int
@@ -33,10 +36,6 @@ class AuditEvent:
             ("field", self.path), ("entity", self.entity), ("operator", self.operator),
             ("score", self.score), ("recognizer", self.recognizer), ("reason", self.reason),
         ) if v is not None}  # fmt: skip
-
-
-class PolicyError(ValueError):
-    """The policy cannot be applied as configured (e.g. ``hash`` without a key)."""
 
 
 def render_path(path: Sequence[PathPart]) -> str:
@@ -135,8 +134,12 @@ class Policy:
     def operator_for(self, entity: str) -> str:
         return self.dest.entities.get(entity, self.dest.entities["default"])
 
+    def allowed(self, value: str) -> bool:
+        """Whether a found value is on the destination's allow-list (never redacted)."""
+        return value.casefold() in self.allow
+
     def redact_text(self, text: str, findings: Sequence[Finding], path: str) -> tuple[str, list[AuditEvent]]:
-        spans = merge_overlaps([f for f in findings if text[f.start : f.end].casefold() not in self.allow])
+        spans = merge_overlaps([f for f in findings if not self.allowed(text[f.start : f.end])])
         events: list[AuditEvent] = []
         out = text
         for f in reversed(spans):

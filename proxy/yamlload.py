@@ -16,17 +16,13 @@ from typing import Any
 
 import yaml
 
+from proxy.errors import ConfigError
+
+__all__ = ["ConfigError", "LoadedYaml", "interpolate", "load_yaml"]
+
 Path_ = tuple[str | int, ...]
 
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
-
-
-class ConfigError(ValueError):
-    """A config file is invalid. ``problems`` holds ``FILE:LINE: message`` strings."""
-
-    def __init__(self, problems: list[str]) -> None:
-        super().__init__("\n".join(problems))
-        self.problems = problems
 
 
 @dataclass

@@ -249,9 +249,6 @@ class Detector:
             return None
         return self.person.suspects(text)
 
-    def _needs_ner(self, text: str) -> bool:
-        return self._suspects(text) != []
-
     def _keep(self, r: RecognizerResult) -> bool:
         return bool(r.score >= self.thresholds.get(r.entity_type, self.default_threshold))
 

@@ -14,8 +14,6 @@ class Finding:
     entity: str
     score: float
     recognizer: str
-    #: Short, value-free explanation (pattern name, context words that raised the score).
-    reason: str = ""
 
 
 class DetectionError(RuntimeError):

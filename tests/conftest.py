@@ -13,12 +13,6 @@ ROOT = Path(__file__).resolve().parent.parent
 def detector() -> object:
     """The real detector (spaCy model, Presidio, our recognizers) as the shipped config builds it."""
     from proxy.config import load_config
-    from recognizers.engine import Detector
+    from proxy.detection import make_detector
 
-    cfg = load_config(ROOT / "config" / "proxy.yaml", env={})
-    return Detector(
-        cfg.detection.model,
-        cfg.recognizers_path(),
-        ner_entities=cfg.detection.ner_entities,
-        score_thresholds=cfg.detection.score_thresholds,
-    )
+    return make_detector(load_config(ROOT / "config" / "proxy.yaml", env={}))

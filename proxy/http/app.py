@@ -6,24 +6,28 @@ import asyncio
 import logging
 import traceback
 from collections.abc import AsyncIterator
-from pathlib import Path
 
-import aiohttp
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 
 from proxy import metrics
-from proxy.config import DEMO_ECHO, ProxyConfig
-from proxy.detection import Analyzer, Backend, DetectionService, ProcessBackend, ThreadBackend
-from proxy.http.echo import start_echo
-from proxy.http.errors import ProxyError, error_response
+from proxy.config import LogIngestRoute, ProxyConfig, WebSocketRoute
+from proxy.detection import DetectionService, detection_backend
+from proxy.http.errors import ProxyError, answer_for, error_response
 from proxy.http.forward import Forwarder
-from proxy.http.runtime import Runtime, request_id
+from proxy.http.logs import LogIngest
+from proxy.http.runtime import Runtime, Upstreams, request_id
+from proxy.http.ws import relay
+from proxy.sinks import start_sinks
+
+__all__ = ["FORWARDER", "LOGS", "ROUTE_NAME", "RUNTIME", "UPSTREAMS", "AccessLogger", "build_app"]
 
 log = logging.getLogger("proxy.http")
 
 RUNTIME = web.AppKey("runtime", Runtime)
+UPSTREAMS = web.AppKey("upstreams", Upstreams)
 FORWARDER = web.AppKey("forwarder", Forwarder)
+LOGS = web.AppKey("logs", LogIngest)
 ROUTE_NAME = "proxy_route"
 
 
@@ -41,32 +45,6 @@ class AccessLogger(AbstractAccessLogger):
         )
 
 
-def detection_backend(cfg: ProxyConfig) -> Backend:
-    """Where this worker's detector runs (``detection.isolation``)."""
-    d = cfg.detection
-    if d.isolation == "process":
-        path = cfg.recognizers_path()
-        spec = {
-            "model": d.model,
-            "recognizers": str(path),
-            # read now, once: a restarted detection process uses the rules this worker started
-            # with (validated at load or SIGHUP), not whatever the file holds by then
-            "recognizers_text": Path(path).read_text(encoding="utf-8"),
-            "ner_entities": dict(d.ner_entities),
-            "score_thresholds": dict(d.score_thresholds),
-        }
-        return ProcessBackend(spec)
-
-    def make() -> Analyzer:
-        from recognizers.engine import Detector
-
-        return Detector(
-            d.model, cfg.recognizers_path(), ner_entities=d.ner_entities, score_thresholds=d.score_thresholds
-        )
-
-    return ThreadBackend(make)
-
-
 def build_app(cfg: ProxyConfig) -> web.Application:
     app = web.Application(client_max_size=cfg.limits.max_body_bytes)
     detection = DetectionService(
@@ -78,8 +56,10 @@ def build_app(cfg: ProxyConfig) -> web.Application:
         kill_after=cfg.timeouts.detection_kill,
     )
     rt = Runtime.build(cfg, detection)
+    upstreams = Upstreams(cfg)
     app[RUNTIME] = rt
-    app[FORWARDER] = Forwarder(rt)
+    app[UPSTREAMS] = upstreams
+    app[FORWARDER] = Forwarder(rt, upstreams)
     app.cleanup_ctx.append(_detection_ctx)
     app.cleanup_ctx.append(_upstream_ctx)
     app.cleanup_ctx.append(_sinks_ctx)
@@ -98,35 +78,16 @@ async def _detection_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _upstream_ctx(app: web.Application) -> AsyncIterator[None]:
-    rt = app[RUNTIME]
-    t = rt.cfg.timeouts
-    rt.session = aiohttp.ClientSession(
-        # The total per exchange is applied by the forwarder (streams may outlive it);
-        # here: connecting, and the longest silence while reading.
-        timeout=aiohttp.ClientTimeout(total=None, connect=t.upstream_connect, sock_read=t.upstream_total),
-        auto_decompress=False,
-        connector=aiohttp.TCPConnector(limit=0, limit_per_host=256, keepalive_timeout=30),
-        skip_auto_headers=("User-Agent", "Accept-Encoding", "Content-Type"),
-        # One session serves every visitor: a cookie the partner sets for one visitor must never
-        # be stored and sent with another's request (aiohttp's default jar would do just that).
-        cookie_jar=aiohttp.DummyCookieJar(),
-    )
-    echo_runner = None
-    if rt.uses_demo_echo():
-        echo_runner, url = await start_echo()
-        rt.upstream_urls = {k: (url if v == DEMO_ECHO else v) for k, v in rt.upstream_urls.items()}
-        log.info("no upstream URL set: /chat/ goes to the built-in demo echo upstream")
+    upstreams = app[UPSTREAMS]
+    await upstreams.start()
     yield
-    await rt.session.close()
-    if echo_runner is not None:
-        await echo_runner.cleanup()
+    await upstreams.close()
 
 
 async def _sinks_ctx(app: web.Application) -> AsyncIterator[None]:
-    from proxy.sinks import start_sinks
-
-    async with start_sinks(app[RUNTIME]) as sinks:
-        app[SINKS] = sinks
+    rt = app[RUNTIME]
+    async with start_sinks(rt.cfg) as sinks:
+        app[LOGS] = LogIngest(rt, sinks)
         yield
 
 
@@ -139,32 +100,28 @@ async def _dispatch(request: web.Request) -> web.StreamResponse:
     try:
         if route is None:
             raise ProxyError(404, "no route for this path")
-        if route.kind == "websocket":
-            from proxy.http.ws import relay
-
-            resp = await relay(request, rt, route, rid)
-        elif route.kind == "log_ingest":
-            resp = await request.app[SINKS].ingest(request, route, rid)
+        if isinstance(route, WebSocketRoute):
+            resp = await relay(request, rt, request.app[UPSTREAMS], route, rid)
+        elif isinstance(route, LogIngestRoute):
+            resp = await request.app[LOGS].handle(request, route, rid)
         else:
             resp = await request.app[FORWARDER].handle(request, route, rid)
-    except ProxyError as err:
-        resp = error_response(err, rid)
     except (asyncio.CancelledError, web.HTTPException):
         raise
     except Exception as exc:
-        # Fail closed, and log where it happened without the exception's message (which may
-        # quote the payload).
-        log.error(
-            "internal error rid=%s: %s\n%s",
-            rid,
-            exc.__class__.__name__,
-            "".join(traceback.format_tb(exc.__traceback__)),
-        )
-        resp = error_response(ProxyError(500, "internal error; nothing was forwarded", code="internal"), rid)
+        err = answer_for(exc, retry_after=rt.cfg.spool.retry_after)
+        if err is None:
+            # A bug: fail closed, and log where it happened without the exception's message
+            # (which may quote the payload).
+            log.error(
+                "internal error rid=%s: %s\n%s",
+                rid,
+                exc.__class__.__name__,
+                "".join(traceback.format_tb(exc.__traceback__)),
+            )
+            err = ProxyError(500, "internal error; nothing was forwarded", code="internal")
+        resp = error_response(err, rid)
     if not resp.prepared:
         resp.headers["X-Request-Id"] = rid
     metrics.count_request(request[ROUTE_NAME], resp.status)
     return resp
-
-
-from proxy.sinks import SINKS  # noqa: E402

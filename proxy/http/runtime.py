@@ -1,29 +1,36 @@
-"""What one worker holds for its whole life: config, policies, detection, audit, upstream pool."""
+"""What one worker holds for its whole life: config, one :class:`~proxy.redaction.Redaction` per
+destination, detection, audit (:class:`Runtime`, immutable once built); and the upstream pool
+(:class:`Upstreams`, opened and closed by the app's ``cleanup_ctx``)."""
 
 from __future__ import annotations
 
 import itertools
+import logging
 import re
 import uuid
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Iterable
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import TYPE_CHECKING
 
 import aiohttp
 from aiohttp import web
 
 from proxy import metrics
 from proxy.audit import AuditLog
-from proxy.config import DEMO_ECHO, ProxyConfig, Route, pseudonym_key
-from proxy.detection import DetectionService, DetectionTimeout
-from proxy.http.errors import ProxyError
+from proxy.config import DEMO_ECHO, HttpRoute, ProxyConfig, Route, WebSocketRoute, pseudonym_key
+from proxy.detection import DetectionService
 from proxy.policy import AuditEvent, Policy
-from proxy.redaction import PayloadError, Plan, Redactor, finish_all
-from recognizers.types import DetectionError
+from proxy.redaction import Detect, Limits, OnMessage, Redaction
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+__all__ = ["Runtime", "Upstreams", "request_id"]
+
+log = logging.getLogger("proxy.http")
 
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
-
-
 _RID_PREFIX = uuid.uuid4().hex[:12]  # unique per process (and per restart)
 _RID_COUNTER = itertools.count(1)
 
@@ -34,30 +41,37 @@ def request_id(request: web.BaseRequest) -> str:
     return given if _SAFE_ID.match(given) else f"{_RID_PREFIX}{next(_RID_COUNTER):08x}"
 
 
-@dataclass
+@dataclass(frozen=True, slots=True)
 class Runtime:
     cfg: ProxyConfig
     detection: DetectionService
     audit: AuditLog
-    policies: dict[str, Policy]
-    redactors: dict[str, Redactor]
-    session: aiohttp.ClientSession | None = None
-    upstream_urls: dict[str, str] = field(default_factory=dict)
-    routes: list[Route] = field(default_factory=list)
+    redactions: Mapping[str, Redaction]
+    #: Longest path first: the first match wins.
+    routes: tuple[Route, ...]
 
     @classmethod
     def build(cls, cfg: ProxyConfig, detection: DetectionService) -> Runtime:
         key = pseudonym_key(cfg)
-        policies = {name: Policy(name, d, key) for name, d in cfg.destinations.items() if _needed(cfg, name, key)}
+        limits = Limits(cfg.limits.max_message_bytes, cfg.limits.stream_window_bytes)
+        # Only the destinations a route uses: one that hashes without a key is refused by its
+        # Policy (``serve`` refuses earlier, with the same rule: destinations_needing_key).
+        used = {r.destination for r in cfg.routes}
+        redactions = {
+            name: Redaction(Policy(name, d, key), limits) for name, d in cfg.destinations.items() if name in used
+        }
         return cls(
             cfg=cfg,
             detection=detection,
             audit=AuditLog(cfg.audit.file if cfg.audit.enabled else None),
-            policies=policies,
-            redactors={n: Redactor(p) for n, p in policies.items()},
-            upstream_urls={n: u.url for n, u in cfg.upstreams.items()},
-            routes=sorted(cfg.routes, key=lambda r: len(r.path), reverse=True),
+            redactions=MappingProxyType(redactions),
+            routes=tuple(sorted(cfg.routes, key=lambda r: len(r.path), reverse=True)),
         )
+
+    @property
+    def detect(self) -> Detect:
+        """Detection as the core takes it (raises DetectionError / DetectionTimeout)."""
+        return self.detection.analyze
 
     def route_for(self, path: str, websocket: bool) -> Route | None:
         for r in self.routes:
@@ -67,28 +81,6 @@ class Runtime:
                     continue
                 return r
         return None
-
-    def upstream_url(self, route: Route, path: str) -> str:
-        assert route.upstream is not None
-        base = self.upstream_urls[route.upstream]
-        tail = path[len(route.strip_prefix) :] if route.strip_prefix and path.startswith(route.strip_prefix) else path
-        return base + tail
-
-    def uses_demo_echo(self) -> bool:
-        return any(u == DEMO_ECHO for u in self.upstream_urls.values())
-
-    async def redact(self, plans: Sequence[Plan]) -> list[tuple[Any, list[AuditEvent]]]:
-        """One detection call for all the plans of one payload; fail closed on any failure."""
-        texts = [t for p in plans for t in p.texts]
-        try:
-            findings = await self.detection.analyze(texts)
-            return finish_all(plans, findings)
-        except DetectionTimeout as exc:
-            raise ProxyError(503, str(exc), code="detection_timeout") from None
-        except DetectionError:
-            raise ProxyError(503, "detection failed; nothing was forwarded", code="detection_failed") from None
-        except PayloadError as exc:
-            raise ProxyError(400, str(exc)) from None
 
     def record(self, events: Iterable[AuditEvent], *, rid: str, destination: str, direction: str) -> None:
         events = list(events)
@@ -100,9 +92,60 @@ class Runtime:
         if n:
             metrics.AUDIT_RECORDS.inc(n)
 
+    def on_message(self, *, rid: str, destination: str, direction: str, kind: str) -> OnMessage:
+        """What a stream redactor calls per message: count it, record its decisions."""
+        counter = metrics.STREAM_MESSAGES.labels(kind, direction)
 
-def _needed(cfg: ProxyConfig, name: str, key: bytes | None) -> bool:
-    """A destination that needs a key no route uses is skipped rather than refused."""
-    if key is not None or not cfg.destinations[name].uses("hash"):
-        return True
-    return name in {r.destination for r in cfg.routes}
+        def done(events: list[AuditEvent]) -> None:
+            counter.inc()
+            self.record(events, rid=rid, destination=destination, direction=direction)
+
+        return done
+
+
+class Upstreams:
+    """The shared client session and the base URL of each upstream (the demo echo upstream is
+    started here when a URL says ``demo:echo``)."""
+
+    def __init__(self, cfg: ProxyConfig) -> None:
+        self._cfg = cfg
+        self._urls = {n: u.url for n, u in cfg.upstreams.items()}
+        self._session: aiohttp.ClientSession | None = None
+        self._echo: web.AppRunner | None = None
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            raise RuntimeError("the upstream session is not open")
+        return self._session
+
+    def url(self, route: HttpRoute | WebSocketRoute, path: str) -> str:
+        base = self._urls[route.upstream]
+        strip = route.strip_prefix
+        return base + (path[len(strip) :] if strip and path.startswith(strip) else path)
+
+    async def start(self) -> None:
+        t = self._cfg.timeouts
+        self._session = aiohttp.ClientSession(
+            # The total per exchange is applied by the forwarder (streams may outlive it);
+            # here: connecting, and the longest silence while reading.
+            timeout=aiohttp.ClientTimeout(total=None, connect=t.upstream_connect, sock_read=t.upstream_total),
+            auto_decompress=False,
+            connector=aiohttp.TCPConnector(limit=0, limit_per_host=256, keepalive_timeout=30),
+            skip_auto_headers=("User-Agent", "Accept-Encoding", "Content-Type"),
+            # One session serves every visitor: a cookie the partner sets for one visitor must never
+            # be stored and sent with another's request (aiohttp's default jar would do just that).
+            cookie_jar=aiohttp.DummyCookieJar(),
+        )
+        if DEMO_ECHO in self._urls.values():
+            from proxy.http.echo import start_echo
+
+            self._echo, url = await start_echo()
+            self._urls = {k: (url if v == DEMO_ECHO else v) for k, v in self._urls.items()}
+            log.info("no upstream URL set: /chat/ goes to the built-in demo echo upstream")
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+        if self._echo is not None:
+            await self._echo.cleanup()

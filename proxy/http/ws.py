@@ -10,18 +10,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 
 import aiohttp
 from aiohttp import WSCloseCode, WSMsgType, web
 
 from proxy import metrics
-from proxy.config import Route
-from proxy.http.errors import ProxyError
+from proxy.config import WebSocketRoute
+from proxy.errors import DetectionError, RedactionError
+from proxy.http.errors import ProxyError, answer_for, ws_close_code
 from proxy.http.headers import CLIENT_ADDRESS, filtered
-from proxy.http.runtime import Runtime
-from proxy.redaction import Plan
+from proxy.http.runtime import Runtime, Upstreams
+from proxy.redaction import Direction
+
+__all__ = ["relay"]
 
 log = logging.getLogger("proxy.ws")
 
@@ -36,31 +38,17 @@ _HANDSHAKE = (
 )
 
 
-def message_plan(rt: Runtime, destination: str, data: str) -> Plan:
-    """A JSON text message follows the destination's field rules; other text is scanned whole."""
-    redactor = rt.redactors[destination]
-    stripped = data.lstrip()
-    if stripped[:1] in ("{", "["):
-        try:
-            value = json.loads(data)
-        except ValueError:
-            pass
-        else:
-            plan = redactor.json_value(value)
-            plan.render = lambda v: json.dumps(v, ensure_ascii=False, separators=(",", ":"))
-            return plan
-    return redactor.text(data, "message")
-
-
-async def relay(request: web.Request, rt: Runtime, route: Route, rid: str) -> web.StreamResponse:
-    assert rt.session is not None
+async def relay(
+    request: web.Request, rt: Runtime, upstreams: Upstreams, route: WebSocketRoute, rid: str
+) -> web.StreamResponse:
     max_msg = rt.cfg.limits.max_message_bytes
-    url = rt.upstream_url(route, request.rel_url.path).replace("http://", "ws://", 1).replace("https://", "wss://", 1)
+    red = rt.redactions[route.destination]
+    url = upstreams.url(route, request.rel_url.path).replace("http://", "ws://", 1).replace("https://", "wss://", 1)
     protocols = [p.strip() for p in request.headers.get("Sec-WebSocket-Protocol", "").split(",") if p.strip()]
     headers = filtered(request.headers, [*route.headers.drop, *CLIENT_ADDRESS, *_HANDSHAKE])
     headers["X-Request-Id"] = rid
     try:
-        upstream = await rt.session.ws_connect(
+        upstream = await upstreams.session.ws_connect(
             url,
             protocols=protocols,
             headers=headers,
@@ -87,32 +75,28 @@ async def relay(request: web.Request, rt: Runtime, route: Route, rid: str) -> we
         await upstream.close()
         raise
     metrics.OPEN_SOCKETS.inc()
-    dest_cfg = rt.cfg.destinations[route.destination]
     closing: dict[str, tuple[int, bytes]] = {}  # the first close (code, reason) wins
 
     async def pump(src: aiohttp.ClientWebSocketResponse | web.WebSocketResponse,
                    dst: aiohttp.ClientWebSocketResponse | web.WebSocketResponse,
                    direction: str) -> None:  # fmt: skip
-        redact = direction in dest_cfg.directions
+        d: Direction = "request" if direction == "request" else "response"
+        on_message = rt.on_message(rid=rid, destination=route.destination, direction=d, kind="websocket")
+        redactor = red.messages(d, rt.detect, on_message)
+        binary = red.passes_binary(d, route.binary_messages == "pass")
         while True:
             msg = await src.receive()
             if msg.type == WSMsgType.TEXT:
-                text: str = msg.data
-                if redact:
-                    try:
-                        plan = message_plan(rt, route.destination, text)
-                        ((out, events),) = await rt.redact([plan])
-                    except ProxyError as err:
-                        code = WSCloseCode.INTERNAL_ERROR if err.status >= 500 else WSCloseCode.INVALID_TEXT
-                        closing["reason"] = (code, err.code.encode())
-                        return
-                    rt.record(events, rid=rid, destination=route.destination, direction=direction)
-                    metrics.STREAM_MESSAGES.labels("websocket", direction).inc()
-                    text = str(out)
-                await dst.send_str(text)
+                try:
+                    out = await redactor.feed(msg.data.encode("utf-8"))
+                except (RedactionError, DetectionError) as err:
+                    ans = answer_for(err)
+                    closing["reason"] = (ws_close_code(err), (ans.code if ans else "error").encode())
+                    return
+                await dst.send_str(out.decode("utf-8"))
             elif msg.type == WSMsgType.BINARY:
                 # Binary cannot be scanned: in a redacted direction it is dropped whatever the route says.
-                if route.binary_messages == "pass" and not redact:
+                if binary:
                     await dst.send_bytes(msg.data)
                 else:
                     metrics.STREAM_MESSAGES.labels("websocket_binary_dropped", direction).inc()

@@ -1,5 +1,33 @@
-"""The redaction core: payload walkers and stream redactors (pure, no I/O)."""
+"""The redaction core: pure (no aiohttp, no sockets, no files). The transport hands it bytes, a
+content type and a direction; detection is injected as ``detect(texts) -> findings``.
 
-from proxy.redaction.plan import PayloadError, Plan, Redactor, finish_all, parse_json
+See :mod:`proxy.redaction.core` for the API and ``docs/ARCHITECTURE.md`` for the layers.
+"""
 
-__all__ = ["PayloadError", "Plan", "Redactor", "finish_all", "parse_json"]
+from proxy.errors import PayloadError, PolicyError, RedactionError, TooLarge, UnsupportedContent
+from proxy.redaction.core import Direction, Limits, Redaction, RequestParts, RequestPlan, ResponseMode, StreamRedactor
+from proxy.redaction.decode import ContentDecoder, decode_body
+from proxy.redaction.plan import Batch, Detect, OnMessage, Plan, parse_json, run
+
+__all__ = [
+    "Batch",
+    "ContentDecoder",
+    "Detect",
+    "Direction",
+    "Limits",
+    "OnMessage",
+    "PayloadError",
+    "Plan",
+    "PolicyError",
+    "Redaction",
+    "RedactionError",
+    "RequestParts",
+    "RequestPlan",
+    "ResponseMode",
+    "StreamRedactor",
+    "TooLarge",
+    "UnsupportedContent",
+    "decode_body",
+    "parse_json",
+    "run",
+]

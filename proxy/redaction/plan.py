@@ -1,10 +1,12 @@
 """Payload walkers: turn a payload into the texts to scan, then rebuild it from the findings.
 
-Sans-io, two phases, so that the transport can await detection in between::
+Sans-io, two phases, so that the caller can await detection in between::
 
-    plan = redactor.json(value)            # walks the payload, applies field rules
+    plan = walker.json_value(value)        # walks the payload, applies field rules
     findings = await detect(plan.texts)    # one call for all segments of the payload
     value, events = plan.finish(findings)  # rewrites the scanned texts
+
+(:func:`proxy.redaction.core.run` does the middle step; the transport only supplies ``detect``.)
 
 Field rules that need no detection (``keep``, ``drop``, ``hash``, ``zip3`` ...) are applied
 in the first phase; every string under a ``scan`` rule becomes a segment.
@@ -13,17 +15,40 @@ in the first phase; every string under a ``scan`` rule becomes a segment.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol, TypeVar
 from urllib.parse import parse_qsl, urlencode
 
+from proxy.errors import PayloadError
 from proxy.policy import AuditEvent, PathPart, Policy, render_path
 from recognizers.types import Finding
 
+__all__ = ["Batch", "Detect", "OnMessage", "Plan", "Walker", "decode_text", "parse_json", "run"]
 
-class PayloadError(ValueError):
-    """The payload cannot be parsed; the message never contains the payload itself."""
+#: Detection, injected: one call for all the texts of one payload, findings per text.
+Detect = Callable[[list[str]], Awaitable[list[list[Finding]]]]
+#: Called once per redacted stream message with its audit events (the transport records them).
+OnMessage = Callable[[list[AuditEvent]], None]
+
+R = TypeVar("R", covariant=True)
+
+
+class Finishable(Protocol[R]):
+    """Anything planned: the texts to scan, and how to finish from their findings."""
+
+    @property
+    def texts(self) -> list[str]: ...
+
+    def finish(self, findings: Sequence[Sequence[Finding]]) -> R: ...
+
+
+async def run(plan: Finishable[R], detect: Detect) -> R:
+    """The one way to run a plan: one detection call for all its texts, then finish it.
+    Detection errors propagate unchanged (the transport fails closed on them)."""
+    texts = plan.texts
+    findings = await detect(texts) if texts else []
+    return plan.finish(findings)
 
 
 @dataclass(eq=False)
@@ -69,7 +94,27 @@ def _fill(node: Any, texts: list[str]) -> Any:
     return node
 
 
-class Redactor:
+class Batch:
+    """Several plans finished from one detection call (e.g. a request's query, headers and
+    body; the lines of one stream chunk)."""
+
+    def __init__(self, plans: Sequence[Plan]) -> None:
+        self.plans = list(plans)
+        self.texts = [t for p in self.plans for t in p.texts]
+
+    def finish(self, findings: Sequence[Sequence[Finding]]) -> list[tuple[Any, list[AuditEvent]]]:
+        if len(findings) != len(self.texts):
+            raise ValueError("findings do not match the batch's texts")
+        out = []
+        at = 0
+        for p in self.plans:
+            n = len(p.texts)
+            out.append(p.finish(findings[at : at + n]))
+            at += n
+        return out
+
+
+class Walker:
     """Builds plans for one destination's policy."""
 
     def __init__(self, policy: Policy) -> None:
@@ -86,7 +131,7 @@ class Redactor:
     def json_bytes(self, body: bytes, root: Sequence[PathPart] = ()) -> Plan:
         value = parse_json(body)
         plan = self.json_value(value, root)
-        plan.render = lambda v: json.dumps(v, ensure_ascii=False, separators=(",", ":")).encode()
+        plan.render = lambda v: _dumps(v).encode()
         return plan
 
     def _walk(self, value: Any, path: tuple[PathPart, ...], plan: Plan, inherited: str | None) -> Any:
@@ -188,6 +233,27 @@ class Redactor:
         plan.render = lambda v: [(k, val) for k, val in v]
         return plan
 
+    def headers(self, pairs: Sequence[tuple[str, str]]) -> Plan:
+        """Header values scanned as text; renders ``[(name, value), ...]``."""
+        plan = Plan(self.policy)
+        plan.template = [[k, plan.slot(v, f"header.{k.lower()}")] for k, v in pairs]
+        plan.render = lambda v: [(k, val) for k, val in v]
+        return plan
+
+    def message(self, data: str) -> Plan:
+        """A chat message (WebSocket text, SSE data): JSON follows the field rules, other text
+        is scanned whole. Renders a ``str``."""
+        if data.lstrip()[:1] in ("{", "["):
+            try:
+                value = _loads(data)
+            except PayloadError:
+                pass
+            else:
+                plan = self.json_value(value)
+                plan.render = _dumps
+                return plan
+        return self.text(data, "message")
+
 
 class _Dropped:
     def __repr__(self) -> str:
@@ -197,14 +263,27 @@ class _Dropped:
 _DROPPED = _Dropped()
 
 
-def parse_json(body: bytes) -> Any:
-    text = decode_text(body, "utf-8")
+def _no_constants(name: str) -> Any:
+    raise PayloadError("malformed JSON: NaN and Infinity are not valid JSON")
+
+
+def _loads(text: str) -> Any:
+    """The one JSON rule set of the proxy: RFC 8259 (no ``NaN``/``Infinity``), any top-level
+    value. Errors name the place, never the content."""
     try:
-        return json.loads(text)
+        return json.loads(text, parse_constant=_no_constants)
     except json.JSONDecodeError as exc:
         raise PayloadError(f"malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
     except RecursionError:
         raise PayloadError("JSON nested too deeply") from None
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+
+
+def parse_json(body: bytes | str) -> Any:
+    return _loads(body if isinstance(body, str) else decode_text(body, "utf-8"))
 
 
 def decode_text(body: bytes, charset: str) -> str:
@@ -214,14 +293,3 @@ def decode_text(body: bytes, charset: str) -> str:
         raise PayloadError(f"invalid {charset or 'utf-8'} at byte {exc.start}") from None
     except LookupError:
         raise PayloadError("unknown charset") from None
-
-
-def finish_all(plans: Sequence[Plan], findings: Sequence[Sequence[Finding]]) -> list[tuple[Any, list[AuditEvent]]]:
-    """Split one detection call's findings back over the plans that contributed texts."""
-    out = []
-    at = 0
-    for p in plans:
-        n = len(p.texts)
-        out.append(p.finish(findings[at : at + n]))
-        at += n
-    return out

@@ -1,21 +1,41 @@
-"""Stream framers: pure objects that cut a byte stream into messages, holding back only the
-incomplete tail, with a bound on how much they may hold.
+"""Stream redactors, and the framers under them.
 
-Contract (as mitmproxy's stream callables and httpx's incremental decoders): ``feed(chunk)``
-returns the messages completed by ``chunk``; ``flush()`` returns what is left at the end of the
-stream. A message over the limit raises :class:`StreamError` as soon as the limit is passed, so
-nothing of it is ever forwarded.
+Every stream redactor keeps the contract of :class:`proxy.redaction.core.StreamRedactor`:
+``await feed(chunk) -> bytes`` gives the redacted bytes of every message ``chunk`` completed,
+``await flush() -> bytes`` the rest at the end of the stream; ``held`` is what waits for the rest
+of its message. They are made by :meth:`proxy.redaction.core.Redaction.stream` (NDJSON, SSE,
+chunked text) and :meth:`~proxy.redaction.core.Redaction.messages` (WebSocket text).
+
+The framers below them are pure and synchronous: they cut bytes into messages, holding back only
+the incomplete tail, with a bound on how much they may hold. A message over the limit raises
+:class:`~proxy.redaction.errors.TooLarge` as soon as the limit is passed, so nothing of it is
+ever forwarded.
 """
 
 from __future__ import annotations
 
+import codecs
+from typing import TYPE_CHECKING
+
+from proxy.errors import PayloadError, RedactionError, TooLarge
+from proxy.redaction.plan import Batch, Detect, OnMessage, Plan, run
 from recognizers.types import Finding
 
+if TYPE_CHECKING:
+    from proxy.redaction.core import Redaction
 
-class StreamError(ValueError):
-    def __init__(self, message: str, *, too_large: bool = False) -> None:
-        super().__init__(message)
-        self.too_large = too_large
+__all__ = [
+    "LineFramer",
+    "MessageRedactor",
+    "NdjsonRedactor",
+    "Passthrough",
+    "SseEvent",
+    "SseFramer",
+    "SseRedactor",
+    "TextRedactor",
+    "TextStream",
+    "safe_cut",
+]
 
 
 class LineFramer:
@@ -60,8 +80,8 @@ class LineFramer:
         self._buf.clear()
         return line
 
-    def _too_long(self) -> StreamError:
-        return StreamError(f"line {self.line_no + 1} is longer than {self.max_line} bytes", too_large=True)
+    def _too_long(self) -> TooLarge:
+        return TooLarge(f"line {self.line_no + 1} is longer than {self.max_line} bytes")
 
 
 class SseFramer:
@@ -98,7 +118,7 @@ class SseFramer:
                 continue
             self._size += len(line) + 1
             if self._size > self.max_event:
-                raise StreamError(f"event larger than {self.max_event} bytes", too_large=True)
+                raise TooLarge(f"event larger than {self.max_event} bytes")
             self._event.append(line)
         return events
 
@@ -161,12 +181,10 @@ class TextStream:
     again with what follows. At most ``max_held`` bytes are ever held."""
 
     def __init__(self, window: int, max_held: int, charset: str = "utf-8", holdback: int = 256) -> None:
-        import codecs
-
         try:
             self._decoder = codecs.getincrementaldecoder(charset)("strict")
         except LookupError:
-            raise StreamError("unknown charset") from None
+            raise PayloadError("unknown charset") from None
         self.window = window
         self.max_held = max_held
         self.holdback = min(holdback, max(window // 2, 1))
@@ -180,7 +198,7 @@ class TextStream:
         try:
             self.buf += self._decoder.decode(chunk, final)
         except UnicodeDecodeError:
-            raise StreamError("invalid text in stream") from None
+            raise PayloadError("invalid text in stream") from None
 
     def ready(self, final: bool = False) -> bool:
         return bool(self.buf) and (final or len(self.buf) >= self.window)
@@ -190,6 +208,186 @@ class TextStream:
         findings); the rest stays held."""
         cut = len(self.buf) if final else safe_cut(self.buf, [(f.start, f.end) for f in findings], self.holdback)
         if cut == 0 and len(self.buf.encode("utf-8")) > self.max_held:
-            raise StreamError(f"no safe place to cut the text within {self.max_held} bytes", too_large=True)
+            raise TooLarge(f"no safe place to cut the text within {self.max_held} bytes")
         prefix, self.buf = self.buf[:cut], self.buf[cut:]
         return prefix, [f for f in findings if f.end <= cut]
+
+
+# ---- stream redactors ----------------------------------------------------------------------------
+class Passthrough:
+    """A direction the destination does not redact: bytes out as they came in."""
+
+    held = 0
+
+    async def feed(self, chunk: bytes) -> bytes:
+        return chunk
+
+    async def flush(self) -> bytes:
+        return b""
+
+
+def _cut(err: RedactionError, partial: bytearray) -> RedactionError:
+    err.partial = bytes(partial)
+    return err
+
+
+class NdjsonRedactor:
+    """One JSON value a line; the lines one chunk completes go to detection in one call. A bad
+    line ends the stream: the lines before it are redacted and carried as ``partial``."""
+
+    def __init__(self, redaction: Redaction, detect: Detect, on_message: OnMessage) -> None:
+        self._red = redaction
+        self._detect = detect
+        self._on_message = on_message
+        self._framer = LineFramer(redaction.limits.max_message_bytes)
+
+    @property
+    def held(self) -> int:
+        return self._framer.held
+
+    async def feed(self, chunk: bytes) -> bytes:
+        return await self._lines(self._framer.feed(chunk))
+
+    async def flush(self) -> bytes:
+        tail = self._framer.flush()
+        return await self._lines([tail] if tail is not None else [])
+
+    async def _lines(self, lines: list[bytes]) -> bytes:
+        if not lines:
+            return b""
+        first = self._framer.line_no - len(lines) + 1
+        plans: list[Plan | None] = []
+        err: RedactionError | None = None
+        for i, line in enumerate(lines):
+            if not line.strip():
+                plans.append(None)
+                continue
+            try:
+                plans.append(self._red.plan_line(line))
+            except PayloadError as exc:
+                err = PayloadError(f"line {first + i}: {exc.message}")
+                break
+        results = iter(await run(Batch([p for p in plans if p is not None]), self._detect))
+        out = bytearray()
+        for line, plan in zip(lines, plans, strict=False):
+            if plan is None:
+                out += line + b"\n"
+                continue
+            value, events = next(results)
+            self._on_message(events)
+            out += value + b"\n"
+        if err is not None:
+            raise _cut(err, out)
+        return bytes(out)
+
+
+class SseRedactor:
+    """``text/event-stream``: each event's data redacted as a chat message (JSON by the field
+    rules, other text whole); the events one chunk completes go to detection in one call."""
+
+    def __init__(self, redaction: Redaction, detect: Detect, on_message: OnMessage) -> None:
+        self._red = redaction
+        self._detect = detect
+        self._on_message = on_message
+        self._framer = SseFramer(redaction.limits.max_message_bytes)
+
+    @property
+    def held(self) -> int:
+        return self._framer.held
+
+    async def feed(self, chunk: bytes) -> bytes:
+        return await self._events(self._framer.feed(chunk))
+
+    async def flush(self) -> bytes:
+        return await self._events(self._framer.flush())
+
+    async def _events(self, raw: list[list[bytes]]) -> bytes:
+        if not raw:
+            return b""
+        events = [SseEvent(e) for e in raw]
+        plans: list[Plan | None] = []
+        err: RedactionError | None = None
+        for ev in events:
+            if ev.data is None:
+                plans.append(None)
+                continue
+            try:
+                plans.append(self._red.plan_message(ev.data.decode("utf-8")))
+            except UnicodeDecodeError:
+                err = PayloadError("event data is not valid UTF-8")
+                break
+        results = iter(await run(Batch([p for p in plans if p is not None]), self._detect))
+        out = bytearray()
+        for ev, plan in zip(events, plans, strict=False):
+            if plan is None:
+                out += ev.render(None)
+                continue
+            value, decisions = next(results)
+            self._on_message(decisions)
+            out += ev.render(str(value))
+        if err is not None:
+            raise _cut(err, out)
+        return bytes(out)
+
+
+class TextRedactor:
+    """Chunked text, boundary-safe (see :class:`TextStream`): forwarded as UTF-8."""
+
+    def __init__(self, redaction: Redaction, detect: Detect, on_message: OnMessage, charset: str = "utf-8") -> None:
+        lim = redaction.limits
+        self._red = redaction
+        self._detect = detect
+        self._on_message = on_message
+        self._text = TextStream(lim.stream_window_bytes, lim.max_message_bytes, charset)
+
+    @property
+    def held(self) -> int:
+        return self._text.held
+
+    async def feed(self, chunk: bytes) -> bytes:
+        self._text.feed(chunk)
+        return await self._drain(False)
+
+    async def flush(self) -> bytes:
+        self._text.feed(b"", final=True)
+        return await self._drain(True)
+
+    async def _drain(self, final: bool) -> bytes:
+        out = bytearray()
+        ts = self._text
+        while ts.ready(final):
+            (findings,) = await self._detect([ts.buf])
+            try:
+                prefix, inside = ts.take(findings, final)
+            except RedactionError as err:
+                raise _cut(err, out) from None
+            if not prefix:
+                break  # no safe cut yet: wait for more of the stream
+            text, events = self._red.finish_text(prefix, inside, "body")
+            self._on_message(events)
+            out += text.encode("utf-8")
+        return bytes(out)
+
+
+class MessageRedactor:
+    """WebSocket text messages: each ``feed`` is one whole message (aiohttp reassembles
+    fragments and checks UTF-8 and the size limit), redacted as a chat message."""
+
+    held = 0
+
+    def __init__(self, redaction: Redaction, detect: Detect, on_message: OnMessage) -> None:
+        self._red = redaction
+        self._detect = detect
+        self._on_message = on_message
+
+    async def feed(self, chunk: bytes) -> bytes:
+        try:
+            data = chunk.decode("utf-8")
+        except UnicodeDecodeError:
+            raise PayloadError("message is not valid UTF-8") from None
+        value, events = await run(self._red.plan_message(data), self._detect)
+        self._on_message(events)
+        return str(value).encode("utf-8")
+
+    async def flush(self) -> bytes:
+        return b""

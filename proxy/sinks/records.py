@@ -16,31 +16,26 @@ import json
 import uuid
 from typing import Any
 
+from proxy.errors import PayloadError, TooLarge
+from proxy.redaction import parse_json
+
+__all__ = ["RECORD_ID", "encode_record", "new_record_id", "parse_records", "record_id_of"]
+
 RECORD_ID = "_record_id"
 
 
-class RecordError(ValueError):
-    """A line cannot be turned into a record. ``status`` is the HTTP status it deserves."""
-
-    def __init__(self, line: int, problem: str, status: int = 400) -> None:
-        super().__init__(f"line {line}: {problem}")
-        self.line = line
-        self.status = status
-
-
-def _no_constants(name: str) -> Any:
-    raise ValueError("NaN and Infinity are not valid JSON")
-
-
 def parse_records(body: bytes, kind: str, charset: str | None = None, max_line_bytes: int | None = None) -> list[Any]:
-    """Split ``body`` into records (``kind``: ``ndjson`` or ``text``); all or nothing."""
+    """Split ``body`` into records (``kind``: ``ndjson`` or ``text``); all or nothing.
+
+    Raises :class:`~proxy.errors.PayloadError` or :class:`~proxy.errors.TooLarge` (a line over
+    ``max_line_bytes``) naming the line: ``line N: problem``."""
     if kind not in ("ndjson", "text"):
         raise ValueError(f"unknown record format {kind!r}")
     encoding = (charset or "utf-8") if kind == "text" else "utf-8"
     try:
         "".encode(encoding)
     except LookupError:
-        raise RecordError(1, "unknown charset") from None
+        raise PayloadError("line 1: unknown charset") from None
     records: list[Any] = []
     lines = body.split(b"\n")
     if lines and lines[-1] == b"":
@@ -49,24 +44,20 @@ def parse_records(body: bytes, kind: str, charset: str | None = None, max_line_b
         if raw.endswith(b"\r"):
             raw = raw[:-1]
         if max_line_bytes is not None and len(raw) > max_line_bytes:
-            raise RecordError(number, f"line longer than the limit of {max_line_bytes} bytes", status=413)
+            raise TooLarge(f"line {number}: line longer than the limit of {max_line_bytes} bytes")
         try:
             text = raw.decode(encoding, errors="strict")
         except UnicodeDecodeError as exc:
-            raise RecordError(number, f"invalid {encoding} at byte {exc.start}") from None
+            raise PayloadError(f"line {number}: invalid {encoding} at byte {exc.start}") from None
         if not text.strip():
             continue
         if kind == "text":
             records.append({"message": text})
             continue
         try:
-            value = json.loads(text, parse_constant=_no_constants)
-        except json.JSONDecodeError as exc:
-            raise RecordError(number, f"malformed JSON at column {exc.colno}: {exc.msg}") from None
-        except ValueError as exc:  # NaN / Infinity
-            raise RecordError(number, f"malformed JSON: {exc}") from None
-        except RecursionError:
-            raise RecordError(number, "JSON nested too deeply") from None
+            value = parse_json(text)
+        except PayloadError as exc:
+            raise PayloadError(f"line {number}: {exc.message}") from None
         records.append(value if isinstance(value, dict) else {"message": value})
     return records
 

@@ -12,7 +12,7 @@ import pytest
 
 from proxy.config import Destination, load_config
 from proxy.policy import Policy, PolicyError, merge_overlaps
-from proxy.redaction import PayloadError, Redactor
+from proxy.redaction import PayloadError, Redaction
 from recognizers.types import Finding
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -38,7 +38,7 @@ def fake_detect(texts: list[str]) -> list[list[Finding]]:
 
 
 def run(policy: Policy, value: object) -> tuple[object, list[dict[str, object]]]:
-    plan = Redactor(policy).json_value(value)
+    plan = Redaction(policy).plan_record(value)
     out, events = plan.finish(fake_detect(plan.texts))
     return out, [e.as_dict() for e in events]
 
@@ -161,7 +161,7 @@ def test_hash_without_key_is_refused() -> None:
 )
 def test_entity_operators_in_text(op: str, expected: str) -> None:
     policy = Policy("d", Destination(entities={"default": "tag", "EMAIL_ADDRESS": op}, mask_keep_last=3), KEY)  # type: ignore[dict-item]
-    plan = Redactor(policy).text("mail ab12@example.com now")
+    plan = Redaction(policy).plan_text("mail ab12@example.com now")
     out, events = plan.finish(fake_detect(plan.texts))
     assert out == expected
     assert events[0].operator == op
@@ -169,7 +169,7 @@ def test_entity_operators_in_text(op: str, expected: str) -> None:
 
 def test_generaliser_failure_in_text_falls_back_to_tag() -> None:
     policy = Policy("d", Destination(entities={"default": "tag", "PERSON": "zip3"}), None)  # type: ignore[dict-item]
-    plan = Redactor(policy).text("hi John Smith")
+    plan = Redaction(policy).plan_text("hi John Smith")
     out, events = plan.finish(fake_detect(plan.texts))
     assert out == "hi <PERSON>"
     assert events[0].operator == "tag"
@@ -177,7 +177,7 @@ def test_generaliser_failure_in_text_falls_back_to_tag() -> None:
 
 def test_allow_list() -> None:
     policy = Policy("d", Destination(allow_list=("John Smith",)), None)
-    plan = Redactor(policy).text("John Smith helps Maria Garcia")
+    plan = Redaction(policy).plan_text("John Smith helps Maria Garcia")
     out, _ = plan.finish(fake_detect(plan.texts))
     assert out == "John Smith helps <PERSON>"
 
@@ -190,11 +190,13 @@ def test_overlaps_merge_to_union() -> None:
 
 
 def test_form_and_query_plans(shipped: dict[str, Policy]) -> None:
-    r = Redactor(shipped["chat_partner"])
-    plan = r.form_bytes(b"text=I+am+John+Smith&conversation_id=c-1&password=hunter2")
+    r = Redaction(shipped["chat_partner"])
+    plan = r.plan_body(
+        "application/x-www-form-urlencoded", None, b"text=I+am+John+Smith&conversation_id=c-1&password=hunter2"
+    )
     out, _ = plan.finish(fake_detect(plan.texts))
     assert out == b"text=I+am+%3CPERSON%3E&conversation_id=c-1"
-    q = r.query([("q", "mail maria@example.com"), ("page", "2")])
+    q = r.walker.query([("q", "mail maria@example.com"), ("page", "2")])
     out_q, _ = q.finish(fake_detect(q.texts))
     assert out_q == [("q", "mail <EMAIL_ADDRESS>"), ("page", "2")]
 
@@ -202,13 +204,13 @@ def test_form_and_query_plans(shipped: dict[str, Policy]) -> None:
 @pytest.mark.parametrize("body", [b"{", b'{"a": }', b"\xff\xfe", b'{"a": "\xc3"}'])
 def test_bad_json_is_payload_error_without_echo(shipped: dict[str, Policy], body: bytes) -> None:
     with pytest.raises(PayloadError) as info:
-        Redactor(shipped["chat_partner"]).json_bytes(body)
+        Redaction(shipped["chat_partner"]).plan_line(body)
     assert body.decode("latin-1") not in str(info.value) or len(body) < 3
 
 
 def test_bad_form_and_text() -> None:
-    r = Redactor(Policy("d", Destination(), None))
+    r = Redaction(Policy("d", Destination(), None))
     with pytest.raises(PayloadError):
-        r.text_bytes(b"caf\xe9")
+        r.plan_body("text/plain", "utf-8", b"caf\xe9")
     with pytest.raises(PayloadError):
-        r.form_bytes(b"a=%ZZ&&b")
+        r.plan_body("application/x-www-form-urlencoded", "utf-8", b"a=%ZZ&&b")

@@ -9,8 +9,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from proxy.config import Destination
+from proxy.errors import PayloadError, TooLarge
 from proxy.policy import Policy
-from proxy.redaction.stream import LineFramer, SseEvent, SseFramer, StreamError, TextStream, safe_cut
+from proxy.redaction.stream import LineFramer, SseEvent, SseFramer, TextStream, safe_cut
 from recognizers.types import Finding
 
 PII = ["Maria Garcia", "maria.garcia@example.com", "4111 1111 1111 1111", "Jean-Luc Picard", "203.0.113.57"]
@@ -49,9 +50,8 @@ def test_line_framer_any_split(cuts: list[int]) -> None:
 def test_line_framer_limit_before_newline() -> None:
     framer = LineFramer(10)
     assert framer.feed(b"0123456789\n") == [b"0123456789"]
-    with pytest.raises(StreamError) as info:
+    with pytest.raises(TooLarge) as info:
         framer.feed(b"0123456789A")
-    assert info.value.too_large
     assert "line 2" in str(info.value)
 
 
@@ -82,7 +82,7 @@ def test_sse_event_render_keeps_other_lines() -> None:
 
 def test_sse_event_too_large() -> None:
     framer = SseFramer(20)
-    with pytest.raises(StreamError):
+    with pytest.raises(TooLarge):
         framer.feed(b"data: 0123456789\ndata: 0123456789\n")
 
 
@@ -142,13 +142,12 @@ def test_text_stream_multibyte_split() -> None:
 
 def test_text_stream_invalid_utf8() -> None:
     ts = TextStream(window=10, max_held=100)
-    with pytest.raises(StreamError):
+    with pytest.raises(PayloadError):
         ts.feed(b"\xff\xfe", final=True)
 
 
 def test_text_stream_holds_at_most_max() -> None:
     ts = TextStream(window=8, max_held=64, holdback=4)
     ts.feed(b"x" * 65)
-    with pytest.raises(StreamError) as info:
+    with pytest.raises(TooLarge):
         ts.take([])
-    assert info.value.too_large

@@ -1,0 +1,237 @@
+"""The redaction API of one destination: the transport hands it bytes, a content type and a
+direction; it answers with plans, stream redactors and redacted bytes. Sans-io: detection is
+injected as an awaitable ``detect(texts) -> findings`` and awaited only by :func:`run` and the
+stream redactors.
+
+::
+
+    red = Redaction(policy, limits)
+    red.request_mode(ctype)            # "stream" | "buffer"   (which path the transport takes)
+    red.response_mode(ctype, length)   # "relay" | "buffer" | "stream"
+    plan = red.plan_request(query=..., headers=..., ctype=..., charset=..., body=...)
+    parts, events = await run(plan, detect)                 # RequestParts: query, headers, body
+    body, events = await run(red.plan_response(ctype, charset, body), detect)
+    s = red.stream(ctype, "request", detect, on_message)    # feed(bytes) -> bytes, flush()
+    m = red.messages("request", detect, on_message)         # WebSocket text messages
+
+Every "does this destination redact this direction?" is answered here (:meth:`redacts`): a
+direction that is not redacted gets pass-through plans and streams, whatever the content.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
+
+from proxy.errors import PayloadError, UnsupportedContent
+from proxy.policy import AuditEvent, Policy
+from proxy.redaction import stream as s
+from proxy.redaction.plan import Batch, Detect, OnMessage, Plan, Walker, decode_text, run
+from recognizers.types import Finding
+
+__all__ = [
+    "Detect",
+    "Direction",
+    "Limits",
+    "OnMessage",
+    "Redaction",
+    "RequestParts",
+    "RequestPlan",
+    "ResponseMode",
+    "StreamRedactor",
+    "run",
+]
+
+Direction = Literal["request", "response"]
+ResponseMode = Literal["relay", "buffer", "stream"]
+
+JSON = "application/json"
+FORM = "application/x-www-form-urlencoded"
+TEXT = "text/plain"
+NDJSON = "application/x-ndjson"
+SSE = "text/event-stream"
+#: Content types streamed message by message (never held whole).
+STREAMED = (NDJSON, SSE)
+
+
+def is_json(ctype: str) -> bool:
+    return ctype == JSON or (ctype.startswith("application/") and ctype.endswith("+json"))
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """The bounds the core applies while redacting streams."""
+
+    max_message_bytes: int = 1 << 20
+    stream_window_bytes: int = 16 << 10
+
+
+@dataclass(slots=True)
+class RequestParts:
+    """What a request becomes: its query, the values of its scanned headers, its body."""
+
+    query: list[tuple[str, str]]
+    headers: list[tuple[str, str]]
+    body: bytes | None
+    #: The Content-Type to send upstream (text is forwarded as UTF-8), or None to keep the client's.
+    content_type: str | None = None
+
+
+class RequestPlan:
+    """A request's query, headers and buffered body, redacted by one detection call."""
+
+    def __init__(self, parts: RequestParts, plans: dict[str, Plan]) -> None:
+        self._parts = parts
+        self._plans = plans
+        self._batch = Batch(list(plans.values()))
+
+    @property
+    def texts(self) -> list[str]:
+        return self._batch.texts
+
+    def finish(self, findings: Sequence[Sequence[Finding]]) -> tuple[RequestParts, list[AuditEvent]]:
+        results = dict(zip(self._plans, self._batch.finish(findings), strict=True))
+        events = [e for _, evs in results.values() for e in evs]
+        p = self._parts
+        query = list(results["query"][0]) if "query" in results else p.query
+        headers = list(results["headers"][0]) if "headers" in results else p.headers
+        body = bytes(results["body"][0]) if "body" in results else p.body
+        return RequestParts(query, headers, body, p.content_type), events
+
+
+class Redaction:
+    """One destination's redaction (its policy, its directions, the stream limits)."""
+
+    def __init__(self, policy: Policy, limits: Limits | None = None) -> None:
+        self.policy = policy
+        self.name = policy.name
+        self.limits = limits or Limits()
+        self.walker = Walker(policy)
+        self._directions = frozenset(policy.dest.directions)
+
+    # ---- decisions -----------------------------------------------------------------------------
+    def redacts(self, direction: Direction) -> bool:
+        """The one direction check of the proxy."""
+        return direction in self._directions
+
+    def request_mode(self, ctype: str) -> Literal["stream", "buffer"]:
+        return "stream" if ctype in STREAMED else "buffer"
+
+    def response_mode(self, ctype: str, has_length: bool) -> ResponseMode:
+        """``relay`` passes the answer through as it comes; ``stream`` redacts it message by
+        message (SSE, NDJSON, text without a length); ``buffer`` reads it whole first."""
+        if not self.redacts("response"):
+            return "relay"
+        if ctype in STREAMED or (ctype == TEXT and not has_length):
+            return "stream"
+        return "buffer"
+
+    def accept_encoding(self) -> str | None:
+        """The ``Accept-Encoding`` to ask the upstream for: codings the core can decode, when
+        it must read the answer; None to pass the client's choice on."""
+        return "gzip, deflate" if self.redacts("response") else None
+
+    # ---- plans ---------------------------------------------------------------------------------
+    def plan_body(self, ctype: str, charset: str | None, body: bytes) -> Plan:
+        """A whole body of a redactable type (JSON, form, text); renders bytes."""
+        if is_json(ctype):
+            return self.walker.json_bytes(body)
+        if ctype == FORM:
+            return self.walker.form_bytes(body, charset or "utf-8")
+        if ctype == TEXT:
+            return self.walker.text_bytes(body, charset or "utf-8")
+        raise UnsupportedContent("content type not redactable")
+
+    def plan_request(
+        self,
+        *,
+        query: Sequence[tuple[str, str]],
+        headers: Sequence[tuple[str, str]],
+        ctype: str,
+        charset: str | None,
+        body: bytes | None,
+    ) -> RequestPlan:
+        """The query, the headers to scan and the buffered body of a request: one plan, one
+        detection call. A destination that does not redact requests gets them back unchanged."""
+        parts = RequestParts(list(query), list(headers), body)
+        plans: dict[str, Plan] = {}
+        if self.redacts("request"):
+            if query:
+                plans["query"] = self.walker.query(parts.query)
+            if headers:
+                plans["headers"] = self.walker.headers(parts.headers)
+            if body is not None and ctype:
+                plans["body"] = self.plan_body(ctype, charset, body)
+                if ctype == TEXT:
+                    parts.content_type = "text/plain; charset=utf-8"
+        return RequestPlan(parts, plans)
+
+    def plan_response(self, ctype: str, charset: str | None, body: bytes) -> Plan:
+        """A buffered answer (``response_mode`` said ``buffer``)."""
+        return self.plan_body(ctype, charset, body)
+
+    def plan_message(self, data: str) -> Plan:
+        """A chat message: WebSocket text, SSE data. Renders a ``str``."""
+        return self.walker.message(data)
+
+    def plan_record(self, value: Any) -> Plan:
+        """A log record (any JSON value): the destination's field rules."""
+        return self.walker.json_value(value)
+
+    def plan_line(self, line: bytes) -> Plan:
+        """One NDJSON line; renders bytes."""
+        return self.walker.json_bytes(line)
+
+    def plan_text(self, text: str, path: str = "body") -> Plan:
+        return self.walker.text(text, path)
+
+    def finish_text(self, text: str, findings: Sequence[Finding], path: str = "body") -> tuple[str, list[AuditEvent]]:
+        return self.policy.redact_text(text, findings, path)
+
+    # ---- streams -------------------------------------------------------------------------------
+    def stream(
+        self, ctype: str, direction: Direction, detect: Detect, on_message: OnMessage, charset: str | None = None
+    ) -> StreamRedactor:
+        """The stream redactor for a body of ``ctype`` (NDJSON, SSE, or chunked text) in
+        ``direction``: a pass-through when that direction is not redacted."""
+        if not self.redacts(direction):
+            return s.Passthrough()
+        if ctype == NDJSON:
+            return s.NdjsonRedactor(self, detect, on_message)
+        if ctype == SSE:
+            return s.SseRedactor(self, detect, on_message)
+        if ctype == TEXT:
+            try:
+                decode_text(b"", charset or "utf-8")
+            except PayloadError:
+                raise UnsupportedContent("unknown charset") from None
+            return s.TextRedactor(self, detect, on_message, charset or "utf-8")
+        raise UnsupportedContent("content type not redactable as a stream")
+
+    def messages(self, direction: Direction, detect: Detect, on_message: OnMessage) -> StreamRedactor:
+        """WebSocket text messages, one whole message per ``feed`` (UTF-8 bytes in and out)."""
+        if not self.redacts(direction):
+            return s.Passthrough()
+        return s.MessageRedactor(self, detect, on_message)
+
+    def passes_binary(self, direction: Direction, route_allows: bool) -> bool:
+        """Binary WebSocket messages cannot be scanned: dropped in a redacted direction."""
+        return route_allows and not self.redacts(direction)
+
+
+class StreamRedactor(Protocol):
+    """The one stream contract (httpx decoders, mitmproxy stream callables): ``feed`` a chunk,
+    get the redacted bytes of every message it completed; ``flush`` at the end of the stream.
+    ``held`` is how many bytes wait for the rest of their message.
+
+    A bad or oversized message raises a :class:`~proxy.redaction.errors.RedactionError` whose
+    ``partial`` holds the redacted messages before it (safe to forward); a detection failure
+    raises the detection error (nothing of that chunk is forwarded)."""
+
+    @property
+    def held(self) -> int: ...
+
+    async def feed(self, chunk: bytes) -> bytes: ...
+
+    async def flush(self) -> bytes: ...

@@ -313,9 +313,8 @@ def worker_main(args: argparse.Namespace) -> int:
 
 
 async def _worker(cfg: ProxyConfig, host: str, port: int, ready_file: Path) -> int:
-    from aiohttp import web
-
     from proxy.http.app import RUNTIME, AccessLogger, build_app
+    from proxy.http.server import limits_from_env, serve_app
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -323,21 +322,23 @@ async def _worker(cfg: ProxyConfig, host: str, port: int, ready_file: Path) -> i
         loop.add_signal_handler(sig, stop.set)
     loop.add_signal_handler(signal.SIGHUP, lambda: None)  # the supervisor handles reloads
     app = build_app(cfg)
-    runner = web.AppRunner(
-        app,
-        access_log_class=AccessLogger,
-        access_log=logging.getLogger("proxy.access") if cfg.listen.access_log else None,
-        shutdown_timeout=cfg.timeouts.drain,
-        handle_signals=False,
-        auto_decompress=False,  # we decode ourselves, with the body limit applied to the decoded size
-    )
     try:
-        await runner.setup()
-        site = web.TCPSite(runner, host, port, reuse_port=True, backlog=1024)
-        await site.start()
+        # Header-read and keep-alive timeouts, connection cap: the module defaults, which
+        # PROXY_HEADER_TIMEOUT / PROXY_KEEPALIVE_TIMEOUT / PROXY_MAX_CONNECTIONS override.
+        runner = await serve_app(
+            app,
+            host,
+            port,
+            limits=limits_from_env(),
+            reuse_port=True,
+            access_log_class=AccessLogger,
+            access_log=logging.getLogger("proxy.access") if cfg.listen.access_log else None,
+            shutdown_timeout=cfg.timeouts.drain,
+            handle_signals=False,
+            auto_decompress=False,  # we decode ourselves, with the body limit applied to the decoded size
+        )
     except Exception as exc:
         log.error("worker could not start: %s: %s", exc.__class__.__name__, exc)
-        await runner.cleanup()
         return 1
     ready_file.write_text(str(os.getpid()))
 

@@ -19,13 +19,11 @@ problem and where it is, never a payload value.
     ProxyError                         transport only (proxy/http/errors.py): an HTTP answer
                                        decided by the transport itself (no route, 405, 502/504)
 
-``DetectionError`` lives in :mod:`recognizers.types` (the detector does not import the proxy) and
-is re-exported here.
+This module imports nothing of ours: every layer, the detector (``recognizers/``) included,
+may import it. :mod:`recognizers.types` re-exports ``DetectionError``.
 """
 
 from __future__ import annotations
-
-from recognizers.types import DetectionError
 
 __all__ = [
     "ConfigError",
@@ -74,6 +72,10 @@ class UnsupportedContent(RedactionError, ValueError):
 
 class PolicyError(RedactionError, ValueError):
     """The policy cannot be applied as configured (e.g. ``hash`` without a key)."""
+
+
+class DetectionError(RuntimeError):
+    """Detection failed; the caller must fail closed (forward nothing raw)."""
 
 
 class DetectionTimeout(DetectionError):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from proxy.errors import DetectionError
+
 
 @dataclass(frozen=True, slots=True)
 class Finding:
@@ -16,5 +18,4 @@ class Finding:
     recognizer: str
 
 
-class DetectionError(RuntimeError):
-    """Detection failed; the caller must fail closed (forward nothing raw)."""
+__all__ = ["DetectionError", "Finding"]

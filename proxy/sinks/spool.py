@@ -19,6 +19,11 @@ Layout of ``spool.dir``::
 * ``peek`` reads from the head without removing; ``ack`` removes a delivered prefix. Only the
   delivering worker (the holder of the sink's lock) calls them.
 
+* Only SQLite ever opens ``spool.db`` (see :func:`_create_private`): SQLite's locks on it are
+  what tell a closing connection whether it is the last user, the one that checkpoints and
+  deletes ``-wal``/``-shm``. A stray ``open`` + ``close`` of the file in a process drops that
+  process's locks, and the WAL can then be deleted under it (commits lost after a reload).
+
 This class is synchronous: the transport calls it on its own threads, never on the event loop.
 One :class:`Spool` object (one connection) must be used by one thread at a time.
 """
@@ -28,6 +33,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
+import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -90,9 +96,7 @@ class Spool:
         self._sync = "FULL" if durable else "NORMAL"
         self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         path = self.dir / DB_NAME
-        # Create the file ourselves so that it (and SQLite's -wal/-shm, which copy its mode) is
-        # private: it holds redacted records only, but they are still diagnostics.
-        os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+        _create_private(path)
         try:
             self._db = sqlite3.connect(
                 path, timeout=busy_timeout, isolation_level=None, check_same_thread=False, cached_statements=32
@@ -114,6 +118,7 @@ class Spool:
             except sqlite3.Error as exc:
                 self.close()
                 raise SpoolError(f"cannot open the spool: {_describe(exc)}") from None
+        _make_private(path)
 
     def _setup(self) -> None:
         if self._db.execute("PRAGMA journal_mode=WAL").fetchone()[0].lower() != "wal":
@@ -240,6 +245,44 @@ class Spool:
         except sqlite3.Error as exc:
             raise SpoolError(f"cannot read the spool: {_describe(exc)}") from None
         return Depth(int(n), int(size), float(oldest[0]) if oldest else None)
+
+
+def _create_private(path: Path) -> None:
+    """Create the database file, empty and mode 0600 (SQLite's ``-wal``/``-shm`` copy its mode),
+    without ever opening a descriptor on the file under its name.
+
+    A POSIX record lock belongs to the process and the file, and closing *any* descriptor of the
+    file drops every lock the process holds on it: an ``open`` + ``close`` of ``spool.db`` while
+    a connection of this process is open silently takes that connection's locks away (SQLite
+    itself defers such closes; only SQLite may open the file). Without its shared lock, the
+    other processes cannot see the connection: the next one to close its own takes the
+    exclusive lock, believes it is the last user, checkpoints and unlinks ``-wal`` and ``-shm``,
+    and this process's later commits (answered ``202``) go to a WAL file nobody else reads.
+
+    So the file is made under a temporary name and linked to its own once closed (``link``
+    never replaces a file another process made first): no connection can have it open before.
+    """
+    if path.exists():
+        return
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".new", dir=path.parent)  # mode 0600
+    os.close(fd)
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        pass  # another worker made it first
+    except OSError:
+        pass  # no hard links here: SQLite creates the file, and _make_private fixes its mode
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+
+
+def _make_private(db: Path) -> None:
+    """``chmod 0600`` the spool's files that are not (by path: no descriptor is opened)."""
+    for path in (db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm")):
+        with contextlib.suppress(OSError):  # absent, or not ours: nothing to do about it here
+            if path.stat().st_mode & 0o077:
+                os.chmod(path, 0o600)
 
 
 def _primary(exc: sqlite3.Error) -> int:

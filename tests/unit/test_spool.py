@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import os
 import signal
 import subprocess
@@ -107,6 +108,23 @@ def test_files_are_private(tmp_path: Path) -> None:
     sp.close()
 
 
+def test_files_are_private_without_hard_links(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_link(src: object, dst: object) -> None:
+        raise OSError(errno.EPERM, "hard links not supported here")
+
+    monkeypatch.setattr(os, "link", no_link)
+    old = os.umask(0o022)
+    try:
+        sp = Spool(tmp_path / "spool", 1 << 20)
+    finally:
+        os.umask(old)
+    sp.append("s", [rec(1)])
+    names = {f.name: f.stat().st_mode for f in (tmp_path / "spool").iterdir()}
+    assert set(names) == {"spool.db", "spool.db-wal", "spool.db-shm"}, "SQLite made the file, no temporary is left"
+    assert all(mode & 0o077 == 0 for mode in names.values()), "spool files must not be readable by others"
+    sp.close()
+
+
 _WRITER = textwrap.dedent(
     """
     import json, os, signal, sys
@@ -146,6 +164,53 @@ def test_processes_share_one_spool_and_each_keeps_its_order(tmp_path: Path) -> N
     for k in range(0, len(values), 3):
         assert len({(v["w"], v["i"]) for v in values[k : k + 3]}) == 1
     sp.close()
+
+
+_READER = textwrap.dedent(
+    """
+    import json, sys
+    root, directory = sys.argv[1:3]
+    sys.path.insert(0, root)
+    from proxy.sinks.spool import Spool
+    sp = Spool(directory, 1 << 24)
+    print(json.dumps([json.loads(r.body) for r in sp.peek("s", 10_000, 1 << 24)]))
+    sp.close()
+    """
+)
+
+
+def _read_in_another_process(tmp_path: Path) -> list[dict[str, object]]:
+    import json
+
+    script = tmp_path / "reader.py"
+    script.write_text(_READER)
+    out = subprocess.run(
+        [sys.executable, str(script), str(ROOT), str(tmp_path / "spool")], capture_output=True, timeout=30, check=True
+    )
+    records: list[dict[str, object]] = json.loads(out.stdout)
+    return records
+
+
+def test_two_handles_in_one_process_survive_another_process_closing(tmp_path: Path) -> None:
+    """A worker holds two handles (its committer's and its delivery's); another worker opens the
+    spool and closes it again (a SIGHUP replaces workers one by one). What the first worker
+    commits afterwards must reach the shared spool: opening a second handle must not drop the
+    first one's SQLite locks, or the closing worker believes it is the last user and deletes
+    the WAL under the others."""
+    directory = tmp_path / "spool"
+    committer = Spool(directory, 1 << 20)
+    delivery = Spool(directory, 1 << 20, durable=False)
+    committer.append("s", [rec(1)])
+    p = _writer(tmp_path, "other", 1, "close")
+    assert p.wait(30) == 0
+    assert (directory / "spool.db-wal").exists(), "the WAL was deleted while this process still uses it"
+    committer.append("s", [rec(2)])
+    delivery.close()  # one handle closed: the other one's commits still count
+    committer.append("s", [rec(3)])
+    seen = [r.get("n") for r in _read_in_another_process(tmp_path)]
+    assert seen == [1, None, None, None, 2, 3], "commits of this process must be visible to a third one"
+    committer.close()
+    assert {f.name for f in directory.iterdir()} <= {"spool.db", "spool.db-shm", "spool.db-wal"}, "no stray files"
 
 
 def test_committed_records_survive_sigkill(tmp_path: Path) -> None:

@@ -119,7 +119,7 @@ def _detector(cfg: ProxyConfig) -> Any:
 def redact(cfg: ProxyConfig, destination: str, fmt: str, audit: bool, stdin: Any, stdout: TextIO) -> int:
     """stdin to stdout, exactly one output line per input line, in order."""
     from proxy.audit import AuditLog
-    from proxy.redaction import PayloadError, Redaction
+    from proxy.redaction import PayloadError, Redaction, run_sync
 
     policy = _policy_or_exit(cfg, destination)
     if policy is None:
@@ -140,7 +140,7 @@ def redact(cfg: ProxyConfig, destination: str, fmt: str, audit: bool, stdin: Any
             continue
         try:
             plan = red.plan_line(line) if fmt == "ndjson" else red.plan_body("text/plain", "utf-8", line)
-            (out, events) = plan.finish(detector.analyze_many(plan.texts))
+            (out, events) = run_sync(plan, detector.analyze_many)
         except PayloadError as exc:
             print(f"line {number}: {exc}", file=sys.stderr)
             stdout.write(bad + "\n")
@@ -168,20 +168,11 @@ def explain(cfg: ProxyConfig, destination: str, data: bytes) -> int:
     except UnicodeDecodeError as exc:
         print(f"error: invalid UTF-8 at byte {exc.start}", file=sys.stderr)
         return 1
-    detector = _detector(cfg)
-    findings = detector.explain(text)
+    from proxy.redaction import Redaction
+
+    findings = Redaction(policy).explain(text, _detector(cfg).explain)
     if not findings:
         print("no findings")
-    for f, why in findings:
-        rec = {
-            "entity": f.entity,
-            "start": f.start,
-            "end": f.end,
-            "score": f.score,
-            "recognizer": f.recognizer,
-            "operator": policy.operator_for(f.entity),
-            "allow_listed": policy.allowed(text[f.start : f.end]),
-            "why": why,
-        }
+    for rec in findings:
         print(json.dumps(rec))
     return 0

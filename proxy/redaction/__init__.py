@@ -7,7 +7,7 @@ See :mod:`proxy.redaction.core` for the API and ``docs/ARCHITECTURE.md`` for the
 from proxy.errors import PayloadError, PolicyError, RedactionError, TooLarge, UnsupportedContent
 from proxy.redaction.core import Direction, Limits, Redaction, RequestParts, RequestPlan, ResponseMode, StreamRedactor
 from proxy.redaction.decode import ContentDecoder, decode_body
-from proxy.redaction.plan import Batch, Detect, OnMessage, Plan, parse_json, run
+from proxy.redaction.plan import Batch, Detect, OnMessage, Plan, parse_json, run, run_sync
 
 __all__ = [
     "Batch",
@@ -30,4 +30,5 @@ __all__ = [
     "decode_body",
     "parse_json",
     "run",
+    "run_sync",
 ]

@@ -20,7 +20,7 @@ direction that is not redacted gets pass-through plans and streams, whatever the
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
@@ -188,6 +188,25 @@ class Redaction:
 
     def finish_text(self, text: str, findings: Sequence[Finding], path: str = "body") -> tuple[str, list[AuditEvent]]:
         return self.policy.redact_text(text, findings, path)
+
+    def explain(
+        self, text: str, explain: Callable[[str], Sequence[tuple[Finding, str]]]
+    ) -> list[dict[str, str | int | float | bool]]:
+        """Each finding of ``text`` with the operator this destination would apply (``explain``
+        is the detector's: findings with a value-free account of each). Never the value."""
+        return [
+            {
+                "entity": f.entity,
+                "start": f.start,
+                "end": f.end,
+                "score": f.score,
+                "recognizer": f.recognizer,
+                "operator": self.policy.operator_for(f.entity),
+                "allow_listed": self.policy.allowed(text[f.start : f.end]),
+                "why": why,
+            }
+            for f, why in explain(text)
+        ]
 
     # ---- streams -------------------------------------------------------------------------------
     def stream(

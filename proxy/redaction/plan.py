@@ -24,7 +24,7 @@ from proxy.errors import PayloadError
 from proxy.policy import AuditEvent, PathPart, Policy, render_path
 from recognizers.types import Finding
 
-__all__ = ["Batch", "Detect", "OnMessage", "Plan", "Walker", "decode_text", "parse_json", "run"]
+__all__ = ["Batch", "Detect", "OnMessage", "Plan", "Walker", "decode_text", "parse_json", "run", "run_sync"]
 
 #: Detection, injected: one call for all the texts of one payload, findings per text.
 Detect = Callable[[list[str]], Awaitable[list[list[Finding]]]]
@@ -49,6 +49,12 @@ async def run(plan: Finishable[R], detect: Detect) -> R:
     texts = plan.texts
     findings = await detect(texts) if texts else []
     return plan.finish(findings)
+
+
+def run_sync(plan: Finishable[R], analyze: Callable[[list[str]], list[list[Finding]]]) -> R:
+    """:func:`run` with a synchronous detector in this process (the command line)."""
+    texts = plan.texts
+    return plan.finish(analyze(texts) if texts else [])
 
 
 @dataclass(eq=False)

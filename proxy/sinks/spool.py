@@ -39,6 +39,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from proxy.errors import SinkError
+
 DB_NAME = "spool.db"
 DEAD_LETTER = "dead-letter.ndjson"
 
@@ -62,7 +64,7 @@ _SCHEMA = (
 _BUSY = (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
 
 
-class SpoolError(Exception):
+class SpoolError(SinkError):
     """The spool cannot be used (disk error, lock held too long ...). Nothing was committed."""
 
 

@@ -132,20 +132,32 @@ class _MalformedBody(RequestPayloadError):
 
 
 class _Tally:
-    """Counts events and logs them as one WARNING at most every ``_REPORT_EVERY`` seconds."""
+    """Counts events and logs them as one WARNING at most every ``_REPORT_EVERY`` seconds (a flood
+    of refused connections must not become a flood of log lines); the last ones are reported by a
+    timer."""
 
     def __init__(self, what: str) -> None:
         self.what = what
         self.count = 0
-        self.last = 0.0
+        self.last = -_REPORT_EVERY
+        self._timer: asyncio.TimerHandle | None = None
 
     def add(self) -> None:
         self.count += 1
-        now = time.monotonic()
-        if now - self.last >= _REPORT_EVERY:
+        wait = self.last + _REPORT_EVERY - time.monotonic()
+        if wait <= 0:
+            self._report()
+        elif self._timer is None:
+            self._timer = asyncio.get_running_loop().call_later(wait, self._report)
+
+    def _report(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self.count:
             log.warning("%s: %d connection(s) since the last report", self.what, self.count)
-            self.count = 0
-            self.last = now
+        self.count = 0
+        self.last = time.monotonic()
 
 
 class GuardedServer(Server):

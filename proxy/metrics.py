@@ -17,7 +17,7 @@ FINDINGS = Counter("proxy_findings_total", "PII findings and field decisions", [
 _CHILDREN: dict[tuple[Any, ...], Any] = {}
 
 
-def _child(counter: Counter, *labels: str) -> Any:
+def _child(counter: Counter | Histogram, *labels: str) -> Any:
     key = (counter, *labels)
     child = _CHILDREN.get(key)
     if child is None:
@@ -31,6 +31,35 @@ def count_request(route: str, status: int) -> None:
 
 def count_finding(destination: str, entity: str, operator: str) -> None:
     _child(FINDINGS, destination, entity, operator).inc()
+
+
+#: Latency buckets for a sidecar: from a millisecond (a 404, a cached path) to tens of seconds
+#: (the upstream's 30 s total timeout, a long streamed answer).
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+REQUEST_SECONDS = Histogram(
+    "proxy_request_duration_seconds",
+    "Time from a request's arrival to its answer being ready (streamed bodies: until the stream ends), by route",
+    ["route"],
+    buckets=LATENCY_BUCKETS,
+)
+UPSTREAM_SECONDS = Histogram(
+    "proxy_upstream_duration_seconds",
+    "Time from sending a request upstream to its response headers, by upstream",
+    ["upstream"],
+    buckets=LATENCY_BUCKETS,
+)
+
+
+def observe_request(route: str, status: int, seconds: float) -> None:
+    """One answered request: ``route`` is the config route's path (``-`` when none), never the
+    request's path."""
+    _child(REQUESTS, route, str(status)).inc()
+    _child(REQUEST_SECONDS, route).observe(seconds)
+
+
+def observe_upstream(upstream: str, seconds: float) -> None:
+    """One upstream exchange that got response headers; ``upstream`` is the config's name."""
+    _child(UPSTREAM_SECONDS, upstream).observe(seconds)
 
 
 DETECTION_SECONDS = Histogram(

@@ -186,6 +186,7 @@ class Forwarder:
         except aiohttp.ClientError:
             metrics.UPSTREAM_ERRORS.labels(route.upstream, "unreachable").inc()
             raise ProxyError(502, "upstream unreachable") from None
+        metrics.observe_upstream(route.upstream, loop.time() - started)
         remaining = max(total - (loop.time() - started), 0.001)
         try:
             ctype, charset = content_type(up.headers)

@@ -92,7 +92,7 @@ async def _sinks_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _dispatch(request: web.Request) -> web.StreamResponse:
-    started = asyncio.get_running_loop().time()
+    started = metrics.now()
     rt = request.app[RUNTIME]
     rid = request_id(request)
     websocket = request.headers.get("Upgrade", "").lower() == "websocket"
@@ -124,5 +124,5 @@ async def _dispatch(request: web.Request) -> web.StreamResponse:
         resp = error_response(err, rid)
     if not resp.prepared:
         resp.headers["X-Request-Id"] = rid
-    metrics.observe_request(request[ROUTE_NAME], resp.status, asyncio.get_running_loop().time() - started)
+    metrics.observe_request(request[ROUTE_NAME], resp.status, metrics.now() - started)
     return resp

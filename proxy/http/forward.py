@@ -174,7 +174,7 @@ class Forwarder:
             headers["Accept-Encoding"] = accept
         total = self.rt.cfg.timeouts.upstream_total
         loop = asyncio.get_running_loop()
-        started = loop.time()
+        started, clock = loop.time(), metrics.now()
         try:
             async with asyncio.timeout(None if streamed_upload else total):
                 up = await self.upstreams.session.request(
@@ -186,7 +186,7 @@ class Forwarder:
         except aiohttp.ClientError:
             metrics.UPSTREAM_ERRORS.labels(route.upstream, "unreachable").inc()
             raise ProxyError(502, "upstream unreachable") from None
-        metrics.observe_upstream(route.upstream, loop.time() - started)
+        metrics.observe_upstream(route.upstream, metrics.now() - clock)
         remaining = max(total - (loop.time() - started), 0.001)
         try:
             ctype, charset = content_type(up.headers)

@@ -34,11 +34,17 @@ $(SYS_STAMP):
 	fi
 	@touch $@
 
+# `PORT=8081 ADMIN_PORT=9091 make run` (also HOST, WORKERS, CONFIG): each flag is passed only when
+# set, so config/proxy.yaml's listen section and the CPU count stay the defaults.
+CONFIG ?= config/proxy.yaml
+SERVE_FLAGS = --config $(CONFIG) $(if $(HOST),--host $(HOST)) $(if $(PORT),--port $(PORT)) \
+	$(if $(ADMIN_PORT),--admin-port $(ADMIN_PORT)) $(if $(WORKERS),--workers $(WORKERS))
+
 run: install
 	@if [ -z "$$PSEUDONYM_KEY" ]; then \
 	  echo "make run: PSEUDONYM_KEY is unset; using an insecure development key (never do this in production)"; \
 	fi; \
-	PSEUDONYM_KEY="$${PSEUDONYM_KEY:-dev-only-insecure-key}" exec $(PY) -m proxy serve --config config/proxy.yaml
+	PSEUDONYM_KEY="$${PSEUDONYM_KEY:-dev-only-insecure-key}" exec $(PY) -m proxy serve $(SERVE_FLAGS)
 
 lint: install-dev
 	$(VENV)/bin/ruff format --check proxy recognizers tests benchmarks

@@ -15,11 +15,13 @@ from proxy.config import DEFAULT_CONFIG, ProxyConfig, load_config, pseudonym_key
 from proxy.yamlload import ConfigError
 
 EXIT_CONFIG = 2
+#: The commands of the contract; ``_worker`` (the supervisor's own) is left out of ``--help``.
+PUBLIC_COMMANDS = ("serve", "redact", "check-config", "explain")
 
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m proxy", description="PII redaction sidecar proxy")
-    sub = p.add_subparsers(dest="command", required=True)
+    sub = p.add_subparsers(dest="command", required=True, metavar="{" + ",".join(PUBLIC_COMMANDS) + "}")
     s = sub.add_parser("serve", help="run the proxy")
     s.add_argument("--config", default=DEFAULT_CONFIG)
     s.add_argument("--host")
@@ -36,7 +38,8 @@ def parser() -> argparse.ArgumentParser:
     e = sub.add_parser("explain", help="show the findings of one message read on stdin")
     e.add_argument("--config", default=DEFAULT_CONFIG)
     e.add_argument("--destination", required=True)
-    w = sub.add_parser("_worker", help=argparse.SUPPRESS)
+    # No ``help=``: argparse then lists no line for it (``help=SUPPRESS`` prints "==SUPPRESS==").
+    w = sub.add_parser("_worker")
     w.add_argument("--config", required=True)
     w.add_argument("--host", required=True)
     w.add_argument("--port", type=int, required=True)
@@ -91,6 +94,16 @@ def check_config(path: str) -> int:
             print(p)
         return EXIT_CONFIG
     print("ok")
+    from proxy.serve import missing_key
+
+    cfg = load_config(path)
+    need = missing_key(cfg)
+    if need:
+        print(
+            f"warning: destination(s) {', '.join(need)} hash values with a keyed hash, but "
+            f"{cfg.secrets.pseudonym_key_env} is unset: serve will refuse to start",
+            file=sys.stderr,
+        )
     return 0
 
 

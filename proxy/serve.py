@@ -50,9 +50,16 @@ def _install_uvloop() -> None:
         log.warning("uvloop not available; using asyncio's default loop")
 
 
-def _refusal(cfg: ProxyConfig) -> str | None:
+def missing_key(cfg: ProxyConfig) -> list[str]:
+    """The destinations in use that hash values while the pseudonym key's variable is unset:
+    ``serve`` refuses to start then, and ``check-config`` warns."""
     need = cfg.destinations_needing_key()
-    if need and not os.environ.get(cfg.secrets.pseudonym_key_env):
+    return need if need and not os.environ.get(cfg.secrets.pseudonym_key_env) else []
+
+
+def _refusal(cfg: ProxyConfig) -> str | None:
+    need = missing_key(cfg)
+    if need:
         return (
             f"refusing to start: destination(s) {', '.join(need)} hash values with a keyed hash, "
             f"but {cfg.secrets.pseudonym_key_env} is not set"
@@ -139,6 +146,8 @@ class Supervisor:
         self._stop = asyncio.Event()
         self._tasks: set[asyncio.Task[Any]] = set()
         self.restarts = 0
+        #: SIGHUPs whose config was refused (invalid, key missing, a new worker failed to start).
+        self.reloads_refused = 0
 
     # ---- workers -------------------------------------------------------------------------
     def _spawn(self, index: int) -> Worker:
@@ -217,15 +226,18 @@ class Supervisor:
             problems = config_problems(self.config_path)
             if problems:
                 log.error("SIGHUP: new config refused, the old one keeps serving:\n%s", "\n".join(problems))
+                self.reloads_refused += 1
                 return False
             try:
                 cfg = load_config(self.config_path)
             except ConfigError as exc:  # pragma: no cover - config_problems saw it already
                 log.error("SIGHUP: new config refused: %s", exc)
+                self.reloads_refused += 1
                 return False
             refusal = _refusal(cfg)
             if refusal:
                 log.error("SIGHUP: %s; the old config keeps serving", refusal)
+                self.reloads_refused += 1
                 return False
             self.generation += 1
             for index in sorted(self.workers):
@@ -235,6 +247,7 @@ class Supervisor:
                 if not await self._wait_ready(new):
                     log.error("SIGHUP: worker %d failed to start with the new config; keeping the old one", index)
                     await self._stop_worker(new)
+                    self.reloads_refused += 1
                     return False
                 new.stopping = False
                 self.workers[index] = new
@@ -252,6 +265,10 @@ class Supervisor:
         task.add_done_callback(self._tasks.discard)
 
     # ---- admin ---------------------------------------------------------------------------
+    def worker_pids(self) -> list[tuple[int, int]]:
+        """``(index, pid)`` of every worker serving now (for /metrics' per-process gauges)."""
+        return [(i, w.proc.pid) for i, w in sorted(self.workers.items()) if w.proc.poll() is None]
+
     def readiness(self) -> tuple[bool, dict[str, Any]]:
         ready = sum(1 for w in self.workers.values() if w.ready)
         ok = self.started and not self.stopping and len(self.workers) == self.n and ready == self.n

@@ -70,16 +70,25 @@ async def pump(
     chunks: AsyncIterator[bytes], decoder: ContentDecoder, redactor: StreamRedactor, kind: str
 ) -> AsyncIterator[bytes]:
     """Drive a stream redactor over a body: decode, feed, flush. A message that cannot be
-    redacted ends the stream after the messages before it (the error's ``partial``)."""
+    redacted ends the stream after the messages before it (the error's ``partial``).
+
+    A chunk is decoded and fed in pieces of at most ``decoder.piece`` bytes, with a turn of the
+    event loop between pieces: a small compressed chunk that inflates to megabytes (of blank
+    lines, say) never holds the loop for more than one piece, nor memory for more than one."""
     held = 0
     metrics.OPEN_STREAMS.labels(kind).inc()
     try:
         async for chunk in chunks:
-            out = await redactor.feed(decoder.decode(chunk))
-            BYTES_HELD.inc(redactor.held - held)
-            held = redactor.held
-            if out:
-                yield out
+            first = True
+            for piece in decoder.pieces(chunk):
+                if not first:
+                    await asyncio.sleep(0)
+                first = False
+                out = await redactor.feed(piece)
+                BYTES_HELD.inc(redactor.held - held)
+                held = redactor.held
+                if out:
+                    yield out
         out = await redactor.feed(decoder.flush())
         out += await redactor.flush()
         if out:

@@ -100,8 +100,15 @@ class Policy:
             reverse=True,
         )
         self.allow = {a.casefold() for a in dest.allow_list}
+        #: Keys the config names: the only keys written raw into audit records and kept unscanned.
+        self.known_names = frozenset(part for p in self.patterns for part in p.parts if part not in ("*", "**"))
         if key is None and dest.uses("hash"):
             raise PolicyError(f"destination {name!r} uses the hash operator but no key is set")
+
+    def audit_path(self, path: Sequence[PathPart]) -> str:
+        """A path for audit records and metrics: keys the config does not name become ``*``
+        (a key may be personal data: an e-mail used as a map key)."""
+        return render_path([p if isinstance(p, int) or p in self.known_names else "*" for p in path])
 
     # ---- fields ---------------------------------------------------------------------------
     def rule_at(self, path: Sequence[PathPart]) -> FieldRule | None:

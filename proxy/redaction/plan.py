@@ -21,7 +21,7 @@ from typing import Any, Protocol, TypeVar
 from urllib.parse import parse_qsl, urlencode
 
 from proxy.errors import PayloadError
-from proxy.policy import AuditEvent, PathPart, Policy, render_path
+from proxy.policy import AuditEvent, PathPart, Policy
 from recognizers.types import Finding
 
 __all__ = ["Batch", "Detect", "OnMessage", "Plan", "Walker", "decode_text", "parse_json", "run", "run_sync"]
@@ -60,6 +60,17 @@ def run_sync(plan: Finishable[R], analyze: Callable[[list[str]], list[list[Findi
 @dataclass(eq=False)
 class _Slot:
     index: int
+    #: A JSON number scanned as text: kept as that number unless a finding changed it.
+    number: int | float | None = None
+
+
+#: JSON deeper than this is refused (400): walking it would cost recursion, not privacy.
+MAX_JSON_DEPTH = 64
+#: Keys that detection found nothing in are remembered (per destination, at most this many, each
+#: at most ``_KEY_CACHE_LEN`` characters), so the keys of a log schema are scanned once, not per
+#: record. Only keys without findings are kept: no personal data is cached.
+_KEY_CACHE_SIZE = 4096
+_KEY_CACHE_LEN = 64
 
 
 @dataclass
@@ -72,11 +83,19 @@ class Plan:
     events: list[AuditEvent] = field(default_factory=list)
     template: Any = None
     render: Callable[[Any], Any] = lambda v: v
+    #: Slots of keys, and the cache their clean results go to.
+    keys: list[int] = field(default_factory=list)
+    key_cache: set[str] | None = None
 
-    def slot(self, text: str, path: str) -> _Slot:
+    def slot(self, text: str, path: str, number: int | float | None = None) -> _Slot:
         self.texts.append(text)
         self.paths.append(path)
-        return _Slot(len(self.texts) - 1)
+        return _Slot(len(self.texts) - 1, number)
+
+    def key_slot(self, key: str, path: str) -> _Slot:
+        s = self.slot(key, path)
+        self.keys.append(s.index)
+        return s
 
     def finish(self, findings: Sequence[Sequence[Finding]]) -> tuple[Any, list[AuditEvent]]:
         if len(findings) != len(self.texts):
@@ -87,16 +106,32 @@ class Plan:
             out, evs = self.policy.redact_text(text, found, path)
             redacted.append(out)
             events.extend(evs)
-        return self.render(_fill(self.template, redacted)), events
+        cache = self.key_cache
+        if cache is not None:
+            for i in self.keys:
+                if not findings[i] and len(cache) < _KEY_CACHE_SIZE and len(self.texts[i]) <= _KEY_CACHE_LEN:
+                    cache.add(self.texts[i])
+        return self.render(_fill(self.template, redacted, self.texts)), events
 
 
-def _fill(node: Any, texts: list[str]) -> Any:
+def _fill(node: Any, texts: list[str], originals: list[str]) -> Any:
     if isinstance(node, _Slot):
+        if node.number is not None and texts[node.index] == originals[node.index]:
+            return node.number
         return texts[node.index]
     if isinstance(node, dict):
-        return {k: _fill(v, texts) for k, v in node.items()}
+        out: dict[str, Any] = {}
+        for k, v in node.items():
+            key = texts[k.index] if isinstance(k, _Slot) else k
+            if key in out:  # two keys redacted to the same tag: both kept, told apart
+                n = 2
+                while f"{key}#{n}" in out:
+                    n += 1
+                key = f"{key}#{n}"
+            out[key] = _fill(v, texts, originals)
+        return out
     if isinstance(node, list):
-        return [_fill(v, texts) for v in node]
+        return [_fill(v, texts, originals) for v in node]
     return node
 
 
@@ -125,10 +160,21 @@ class Walker:
 
     def __init__(self, policy: Policy) -> None:
         self.policy = policy
+        self._clean_keys: set[str] = set()
+
+    def _plan(self) -> Plan:
+        return Plan(self.policy, key_cache=self._clean_keys)
+
+    def _key(self, key: str, where: str, plan: Plan) -> Any:
+        """A key that goes out: raw when the config names it (or detection already found nothing
+        in it), else scanned like a value. ``where``: its audit path."""
+        if key in self.policy.known_names or key in self._clean_keys:
+            return key
+        return plan.key_slot(key, where + " (key)")
 
     # ---- JSON ---------------------------------------------------------------------------------
     def json_value(self, value: Any, root: Sequence[PathPart] = ()) -> Plan:
-        plan = Plan(self.policy)
+        plan = self._plan()
         plan.template = self._walk(value, tuple(root), plan, inherited=None)
         if plan.template is _DROPPED:
             plan.template = None
@@ -146,7 +192,7 @@ class Walker:
         Items of a top-level array are roots of their own (a batch of messages): field rules
         apply to each item as they would to a single message.
         """
-        where = render_path(path)
+        where = self.policy.audit_path(path)
         full = path
         at = 0
         while at < len(path) and isinstance(path[at], int):
@@ -155,7 +201,12 @@ class Walker:
         rule = self.policy.rule_at(path) if path else None
         mode = inherited
         if rule is not None:
-            if rule.operator in ("keep", "scan"):
+            if rule.operator == "keep" and isinstance(value, dict | list):
+                # keep takes scalars: a structure under a keep rule is scanned like text, so a
+                # client cannot smuggle a whole object past detection in a kept field
+                plan.events.append(AuditEvent(where, "scan", reason="keep takes scalars"))
+                mode = "scan"
+            elif rule.operator in ("keep", "scan"):
                 mode = rule.operator
             else:
                 keep, new, event = self.policy.field_value(value, rule, where)
@@ -177,11 +228,11 @@ class Walker:
             return _DROPPED
         if isinstance(value, dict | list):
             if isinstance(value, dict):
-                out_d: dict[str, Any] = {}
+                out_d: dict[Any, Any] = {}
                 for k, v in value.items():
                     got = self._walk(v, (*full, k), plan, mode)
                     if got is not _DROPPED:
-                        out_d[k] = got
+                        out_d[self._key(k, self.policy.audit_path((*full, k)), plan)] = got
                 return out_d
             out_l = []
             for i, v in enumerate(value):
@@ -196,14 +247,17 @@ class Walker:
                 return _DROPPED
             if mode == "keep":
                 return value
-        # scan: strings are segments; numbers, booleans and null stay
+        # scan: strings and numbers are segments (a number stays a number unless a finding
+        # rewrites it: a card number sent as a JSON number); booleans and null stay
         if isinstance(value, str):
             return plan.slot(value, where)
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return plan.slot(_dumps(value), where, number=value)
         return value
 
     # ---- text ---------------------------------------------------------------------------------
     def text(self, text: str, path: str = "body") -> Plan:
-        plan = Plan(self.policy)
+        plan = self._plan()
         plan.template = plan.slot(text, path)
         return plan
 
@@ -222,26 +276,27 @@ class Walker:
             )
         except (ValueError, UnicodeDecodeError):
             raise PayloadError("malformed form body") from None
-        plan = Plan(self.policy)
+        plan = self._plan()
         items: list[Any] = []
         for k, v in pairs:
             got = self._walk(v, (k,), plan, None)
             if got is not _DROPPED:
-                items.append([k, got])
+                items.append([self._key(k, self.policy.audit_path((k,)), plan), got])
         plan.template = items
         plan.render = lambda v: urlencode([tuple(p) for p in v]).encode("ascii")
         return plan
 
     def query(self, pairs: Sequence[tuple[str, str]]) -> Plan:
-        """Query-string values are scanned as text (keys kept)."""
-        plan = Plan(self.policy)
-        plan.template = [[k, plan.slot(v, f"query.{k}")] for k, v in pairs]
+        """Query-string keys and values are scanned as text."""
+        plan = self._plan()
+        where = [(k, "query." + self.policy.audit_path((k,))) for k, _ in pairs]
+        plan.template = [[self._key(k, w, plan), plan.slot(v, w)] for (k, w), (_, v) in zip(where, pairs, strict=True)]
         plan.render = lambda v: [(k, val) for k, val in v]
         return plan
 
     def headers(self, pairs: Sequence[tuple[str, str]]) -> Plan:
         """Header values scanned as text; renders ``[(name, value), ...]``."""
-        plan = Plan(self.policy)
+        plan = self._plan()
         plan.template = [[k, plan.slot(v, f"header.{k.lower()}")] for k, v in pairs]
         plan.render = lambda v: [(k, val) for k, val in v]
         return plan
@@ -275,13 +330,31 @@ def _no_constants(name: str) -> Any:
 
 def _loads(text: str) -> Any:
     """The one JSON rule set of the proxy: RFC 8259 (no ``NaN``/``Infinity``), any top-level
-    value. Errors name the place, never the content."""
+    value, at most ``MAX_JSON_DEPTH`` levels deep. Errors name the place, never the content."""
     try:
-        return json.loads(text, parse_constant=_no_constants)
+        value = json.loads(text, parse_constant=_no_constants)
     except json.JSONDecodeError as exc:
         raise PayloadError(f"malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
     except RecursionError:
-        raise PayloadError("JSON nested too deeply") from None
+        value = None
+        too_deep = True
+    else:
+        too_deep = isinstance(value, dict | list) and _too_deep(value)
+    if too_deep:
+        raise PayloadError(f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
+    return value
+
+
+def _too_deep(value: dict[str, Any] | list[Any]) -> bool:
+    """Iterative (a recursive check would hit the very limit it guards)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_JSON_DEPTH:
+            return True
+        children = node.values() if isinstance(node, dict) else node
+        stack.extend((c, depth + 1) for c in children if isinstance(c, dict | list))
+    return False
 
 
 def _dumps(value: Any) -> str:

@@ -66,11 +66,13 @@ def test_request_query_headers_and_body_in_one_detection_call() -> None:
         body=b'{"text": "card 4111 1111 1111 1111", "n": 1}',
     )
     parts, events = asyncio.run(run(plan, detect))
-    assert len(detect.calls) == 1 and len(detect.calls[0]) == 3
+    assert len(detect.calls) == 1  # values, keys the config does not name, and the number: one call
+    assert {"from Maria Garcia", "card 4111 1111 1111 1111", "q", "text", "n", "1"} <= set(detect.calls[0])
     assert parts.query == [("q", "from <PII>")]
     assert parts.headers == [("Referer", "http://x/?m=<PII>")]
     assert json.loads(parts.body or b"") == {"text": "card <PII>", "n": 1}
-    assert sorted(e.path for e in events) == ["header.referer", "query.q", "text"]
+    # keys the config does not name never reach audit records
+    assert sorted(e.path for e in events) == ["*", "header.referer", "query.*"]
 
 
 def test_text_body_is_forwarded_as_utf8() -> None:
@@ -213,3 +215,78 @@ def test_decoder_bounds_the_decoded_size() -> None:
     with pytest.raises(UnsupportedContent):
         ContentDecoder("br")
     assert decode_body(b"plain", "identity", 10) == b"plain"
+
+
+# ---- side doors of JSON (numbers, keys, keep, depth) and the audit's field names ------------------
+CHAT = {"fields": {"conversation_id": "keep", "text": "scan", "survey.age": "age_band"}, "default_field": "drop"}
+
+
+def redact_json(value: object, **dest: object) -> tuple[object, list[dict[str, object]]]:
+    red = redaction(**(dest or CHAT))
+    out, events = asyncio.run(run(red.plan_line(json.dumps(value).encode()), FakeDetect()))
+    return json.loads(out), [e.as_dict() for e in events]
+
+
+def test_json_numbers_are_scanned_and_stay_numbers_when_clean() -> None:
+    out, _ = redact_json({"text": [4111111111111111, 42, 1.5, True, None]})
+    assert out == {"text": [4111111111111111, 42, 1.5, True, None]}  # the fake finds spaced cards only
+    FakeDetect_rx = re.compile(r"4111111111111111")
+    red = redaction(**CHAT)
+
+    async def detect(texts: list[str]) -> list[list[Finding]]:
+        return [
+            [Finding(m.start(), m.end(), "CREDIT_CARD", 0.9, "f") for m in FakeDetect_rx.finditer(t)] for t in texts
+        ]
+
+    got, _ = asyncio.run(run(red.plan_line(b'{"text": 4111111111111111}'), detect))
+    assert json.loads(got) == {"text": "<CREDIT_CARD>"}
+    got, _ = asyncio.run(run(red.plan_line(b"4111111111111111"), detect))  # a top-level number
+    assert json.loads(got) == "<CREDIT_CARD>"
+
+
+def test_keys_under_scan_are_scanned_and_never_audited_raw() -> None:
+    out, events = redact_json({"text": {"maria.garcia@example.com": "x", "Maria Garcia": "y", "ok": "z"}})
+    assert out == {"text": {"<PII>": "x", "<PII>#2": "y", "ok": "z"}}
+    assert all("maria" not in str(e).lower() for e in events)
+
+
+def test_known_keys_stay_and_clean_keys_are_scanned_once() -> None:
+    red = redaction(fields={"user_agent": "keep"}, default_field="scan")
+    detect = FakeDetect()
+    for _ in range(3):
+        asyncio.run(run(red.plan_line(b'{"user_agent": "x", "level": "info"}'), detect))
+    assert detect.calls[0] == ["info", "level"]  # user_agent is the config's (and kept): never scanned
+    assert detect.calls[1] == ["info"]  # "level" had no finding: remembered, not scanned again
+
+
+def test_keep_takes_scalars_a_kept_structure_is_scanned() -> None:
+    out, events = redact_json(
+        {"conversation_id": {"email": "maria.garcia@example.com", "n": "Maria Garcia"}, "text": "hi"}
+    )
+    assert out == {"conversation_id": {"email": "<PII>", "n": "<PII>"}, "text": "hi"}
+    assert {"field": "conversation_id", "operator": "scan", "reason": "keep takes scalars"} in events
+    out, _ = redact_json({"conversation_id": "c-42", "text": "hi"})
+    assert out == {"conversation_id": "c-42", "text": "hi"}
+
+
+def test_deep_json_is_a_payload_error_not_a_crash() -> None:
+    deep = b'{"text": ' + b"[" * 900 + b"]" * 900 + b"}"
+    with pytest.raises(PayloadError, match="nested deeper than 64"):
+        redaction(**CHAT).plan_line(deep)
+    very = b"[" * 100_000 + b"]" * 100_000
+    with pytest.raises(PayloadError):
+        redaction(**CHAT).plan_line(very)
+    ok = b'{"text": ' + b"[" * 60 + b'"x"' + b"]" * 60 + b"}"
+    redaction(**CHAT).plan_line(ok)
+
+
+def test_query_and_form_keys_are_scanned() -> None:
+    red = redaction(**CHAT)
+    plan = red.plan_request(
+        query=[("maria.garcia@example.com", "1")], headers=[], ctype="application/x-www-form-urlencoded",
+        charset=None, body=b"text=hi&Maria+Garcia=1",
+    )  # fmt: skip
+    parts, events = asyncio.run(run(plan, FakeDetect()))
+    assert parts.query == [("<PII>", "1")]
+    assert parts.body == b"text=hi"  # the unnamed form key is dropped by default deny ...
+    assert all("maria" not in str(e.as_dict()).lower() for e in events)  # ... and audited as "*"

@@ -45,6 +45,8 @@ class Limits(Model):
     max_message_bytes: int = Field(1024 * 1024, gt=0)
     max_logs_request_bytes: int = Field(8 * 1024 * 1024, gt=0)
     stream_window_bytes: int = Field(4096, gt=0)
+    #: Open client connections per worker; more are closed at once.
+    max_connections: int = Field(1024, gt=0)
 
 
 class Timeouts(Model):
@@ -57,7 +59,22 @@ class Timeouts(Model):
     #: ops rule that backtracks) holds up the worker's detector, without killing (and reloading
     #: the model for) a legitimately large text that merely missed the deadline.
     detection_kill: float = Field(10.0, gt=0)
+    #: Detector time one payload (one request's texts, or one stream message's) may use; past
+    #: it that payload alone fails closed (503) and the detector goes on with the others. Below
+    #: the deadline, so that a request queued behind a pathological payload still makes its own.
+    detection_budget: float = Field(1.0, gt=0)
+    #: A worker whose event loop has not run for this long reports not ready (/readyz).
+    max_loop_lag: float = Field(1.0, gt=0)
+    #: Whole-request time budget of ``POST /logs/`` (reading, parsing, redaction); past it the
+    #: request gets 503 + Retry-After and nothing of it is spooled.
+    logs_request: float = Field(30.0, gt=0)
     drain: float = Field(25.0, gt=0)
+    #: A request head must be complete this long after the connection (or its keep-alive) starts.
+    header_read: float = Field(10.0, gt=0)
+    #: An idle keep-alive connection is closed after this.
+    keepalive_idle: float = Field(75.0, gt=0)
+    #: The longest silence while reading a request body (408 after it).
+    body_read: float = Field(30.0, gt=0)
 
     @model_validator(mode="after")
     def _kill_after_deadline(self) -> Timeouts:
@@ -114,9 +131,38 @@ class Upstream(Model):
         return v.rstrip("/")
 
 
+#: Request headers passed as they are towards a destination that redacts requests, unless the
+#: route says otherwise: content negotiation and caching only (no User-Agent, Authorization,
+#: From, cookies or client addresses: default deny).
+DEFAULT_PASS = (
+    "accept", "accept-language", "cache-control", "content-type", "if-match", "if-modified-since",
+    "if-none-match", "if-range", "if-unmodified-since", "pragma", "range",
+)  # fmt: skip
+#: Response headers passed as they are when answers are redacted (``Location`` is scanned).
+DEFAULT_RESPONSE_PASS = (
+    "accept-ranges", "age", "cache-control", "content-language", "content-range", "content-type", "date",
+    "etag", "expires", "last-modified", "retry-after", "vary",
+)  # fmt: skip
+
+
 class Headers(Model):
-    drop: tuple[str, ...] = ()
+    """Which headers cross a route. Towards a destination that redacts a direction, a header is
+    passed as it is only when ``pass_`` (YAML ``pass``) names it, scanned when ``scan`` names it,
+    and dropped otherwise (audited); where a direction is not redacted, every header but ``drop``
+    passes. Hop-by-hop headers and client addresses never pass."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    pass_: tuple[str, ...] = Field(DEFAULT_PASS, alias="pass")
     scan: tuple[str, ...] = ()
+    drop: tuple[str, ...] = ()
+    response_pass: tuple[str, ...] = DEFAULT_RESPONSE_PASS
+    response_scan: tuple[str, ...] = ("location", "content-disposition")
+
+    @field_validator("pass_", "scan", "drop", "response_pass", "response_scan")
+    @classmethod
+    def _lower(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(h.strip().lower() for h in v)
 
 
 class _RouteBase(Model):
@@ -150,6 +196,8 @@ class WebSocketRoute(_Upstreamed):
 
     kind: Literal["websocket"]
     binary_messages: Literal["drop", "pass"] = "drop"
+    #: ``Sec-WebSocket-Protocol`` values offered to the upstream (others are not: default deny).
+    subprotocols: tuple[str, ...] = ()
 
 
 class LogIngestRoute(_RouteBase):

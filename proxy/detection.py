@@ -5,6 +5,14 @@ Payloads from concurrent requests are gathered while the previous batch runs (pl
 call, and the findings are routed back to each caller. The loop never runs spaCy. A caller
 that waits longer than the deadline gets :class:`DetectionTimeout` and must fail closed.
 
+Cost bounds: each caller's payload has a *budget* of detector time (``timeouts.detection_budget``,
+and never more than what is left of its deadline). The detector analyses long texts in bounded
+windows, runs every Presidio regex with the budget left as its timeout, and checks budgets
+between steps (:meth:`recognizers.engine.Detector.analyze_groups`): a payload past its budget
+fails closed alone (its caller gets :class:`DetectionTimeout`), the other callers of the batch are
+served, and the detector is free again at once: one pathological payload no longer pins it
+until ``detection_kill``.
+
 Where the detector runs is a *backend*:
 
 - :class:`ProcessBackend` (the default, ``detection.isolation: process``): a child process per
@@ -41,6 +49,10 @@ class Analyzer(Protocol):
     def analyze_many(self, texts: Sequence[str]) -> list[list[Finding]]: ...
 
 
+#: Per caller of a batch: its findings (one list per text), or why it failed (its budget).
+GroupAnswer = list[list[Finding]] | DetectionError
+
+
 class Backend(Protocol):
     """Runs one batch at a time; the service never overlaps two calls of ``run``."""
 
@@ -53,6 +65,10 @@ class Backend(Protocol):
     async def start(self) -> None: ...
 
     async def run(self, texts: list[str]) -> list[list[Finding]]: ...
+
+    # Optional: ``async def run_groups(groups, budgets) -> list[GroupAnswer]``, one group per
+    # caller with its budget (seconds of detector time; None: unbounded). The service uses it
+    # when the backend has it.
 
     async def close(self) -> None: ...
 
@@ -76,6 +92,16 @@ class ThreadBackend:
     async def run(self, texts: list[str]) -> list[list[Finding]]:
         assert self.detector is not None
         return await asyncio.get_running_loop().run_in_executor(self._executor, self.detector.analyze_many, texts)
+
+    async def run_groups(self, groups: list[list[str]], budgets: list[float | None]) -> list[GroupAnswer]:
+        detector = self.detector
+        assert detector is not None
+        by_group = getattr(detector, "analyze_groups", None)
+        if by_group is None:  # a detector without budgets (tests): the whole batch at once
+            flat = await self.run([t for g in groups for t in g])
+            return _split(flat, groups)
+        answers = await asyncio.get_running_loop().run_in_executor(self._executor, by_group, groups, budgets)
+        return [DetectionTimeout(a) if isinstance(a, str) else a for a in answers]
 
     async def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
@@ -141,11 +167,24 @@ class ProcessBackend:
         log.info("detection process %d ready", proc.pid)
 
     async def run(self, texts: list[str]) -> list[list[Finding]]:
+        body = await self._exchange(texts)
+        return [[Finding(*f) for f in found] for found in body]
+
+    async def run_groups(self, groups: list[list[str]], budgets: list[float | None]) -> list[GroupAnswer]:
+        body = await self._exchange(("groups", budgets, groups))
+        if not isinstance(body, list) or len(body) != len(groups):
+            raise DetectionError("malformed answer from the detection process")
+        return [
+            DetectionTimeout(a) if isinstance(a, str) else [[Finding(*f) for f in found] for found in a] for a in body
+        ]
+
+    async def _exchange(self, frame: Any) -> Any:
+        """Send one batch, return the body of its ``("ok", body)`` answer."""
         proc, reader, writer = self._proc, self._reader, self._writer
         if proc is None or reader is None or writer is None:
             raise DetectionError("the detection process is restarting")
         try:
-            writer.write(encode_frame(texts))
+            writer.write(encode_frame(frame))
             await writer.drain()
             answer = await _read_frame(reader)
         except (OSError, asyncio.IncompleteReadError, ValueError) as exc:
@@ -160,7 +199,7 @@ class ProcessBackend:
         status, body = answer
         if status != "ok":
             raise DetectionError(str(body))
-        return [[Finding(*f) for f in found] for found in body]
+        return body
 
     async def _watch_exit(self, proc: asyncio.subprocess.Process) -> None:
         code = await proc.wait()
@@ -219,6 +258,15 @@ class ProcessBackend:
             await _reap(proc, grace=5.0)
 
 
+def _split(flat: list[list[Finding]], groups: list[list[str]]) -> list[GroupAnswer]:
+    out: list[GroupAnswer] = []
+    at = 0
+    for g in groups:
+        out.append(flat[at : at + len(g)])
+        at += len(g)
+    return out
+
+
 async def _read_frame(reader: asyncio.StreamReader) -> Any:
     import marshal
 
@@ -239,6 +287,9 @@ async def _reap(proc: asyncio.subprocess.Process, grace: float = 0.0) -> None:
         await proc.wait()
 
 
+Pending = tuple[Sequence[str], "asyncio.Future[list[list[Finding]]]", float]
+
+
 class DetectionService:
     def __init__(
         self,
@@ -249,6 +300,7 @@ class DetectionService:
         max_batch_chars: int = 65536,
         deadline: float = 2.0,
         kill_after: float | None = None,
+        budget: float | None = None,
     ) -> None:
         self.backend = backend
         self.window = window
@@ -259,7 +311,11 @@ class DetectionService:
         #: How long one batch may run before it is abandoned (the process backend kills its
         #: child): at least the deadline, so a large text that merely missed it is not killed.
         self.kill_after = max(deadline, kill_after or deadline)
-        self._pending: deque[tuple[Sequence[str], asyncio.Future[list[list[Finding]]]]] = deque()
+        #: Detector time one caller's payload may use (never more than what is left of its
+        #: deadline); past it, that caller alone gets DetectionTimeout. None: the deadline only.
+        self.budget = budget
+        #: (texts, future, when it was queued)
+        self._pending: deque[Pending] = deque()
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
@@ -275,7 +331,7 @@ class DetectionService:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-        for _, fut in self._pending:
+        for _, fut, _ in self._pending:
             if not fut.done():
                 fut.set_exception(DetectionError("detection stopped"))
 
@@ -290,9 +346,9 @@ class DetectionService:
         if not self.ready:
             raise DetectionError("detection is not running")
         fut: asyncio.Future[list[list[Finding]]] = asyncio.get_running_loop().create_future()
-        self._pending.append((texts, fut))
-        self._wakeup.set()
         start = time.perf_counter()
+        self._pending.append((texts, fut, start))
+        self._wakeup.set()
         try:
             return await asyncio.wait_for(fut, self.deadline)
         except TimeoutError:
@@ -307,7 +363,7 @@ class DetectionService:
             await self._wakeup.wait()
             # After a busy period, optionally wait up to `window` for more payloads; when the
             # detector was idle, a lone payload goes at once (no added latency at low rates).
-            if busy and self.window > 0 and sum(len(t) for t, _ in self._pending) < self.max_batch:
+            if busy and self.window > 0 and sum(len(t) for t, _, _ in self._pending) < self.max_batch:
                 await asyncio.sleep(self.window)
             batch = self._take_batch()
             if not self._pending:
@@ -315,35 +371,46 @@ class DetectionService:
             if batch:
                 busy = await self._run_batch(batch) and bool(self._pending)
 
-    def _take_batch(self) -> list[tuple[Sequence[str], asyncio.Future[list[list[Finding]]]]]:
+    def _take_batch(self) -> list[Pending]:
         """The waiting payloads, oldest first, up to ``max_batch`` texts and ``max_batch_chars``
         characters (a payload larger than that goes alone)."""
-        batch: list[tuple[Sequence[str], asyncio.Future[list[list[Finding]]]]] = []
+        batch: list[Pending] = []
         count = chars = 0
         while self._pending:
-            texts, fut = self._pending[0]
+            texts, fut, queued = self._pending[0]
             size = sum(len(t) for t in texts)
             if batch and (count + len(texts) > self.max_batch or chars + size > self.max_batch_chars):
                 break
             self._pending.popleft()
             if fut.done():  # its caller gave up (deadline): skip the work
                 continue
-            batch.append((texts, fut))
+            batch.append((texts, fut, queued))
             count += len(texts)
             chars += size
         return batch
 
-    async def _run_batch(self, batch: list[tuple[Sequence[str], asyncio.Future[list[list[Finding]]]]]) -> bool:
-        """Run one batch and hand each caller its findings; every failure fails the whole batch
-        closed. True when the batch succeeded."""
-        flat = [t for texts, _ in batch for t in texts]
+    async def _run_batch(self, batch: list[Pending]) -> bool:
+        """Run one batch and hand each caller its findings; a caller past its budget fails
+        alone, every other failure fails the whole batch closed. True when the batch ran."""
+        flat = [t for texts, _, _ in batch for t in texts]
         started = time.perf_counter()
+        run_groups = getattr(self.backend, "run_groups", None)
         try:
             # A batch that overruns `kill_after` is abandoned (the process backend kills and
             # restarts its child); its callers have had DetectionTimeout at their own deadline.
-            results = await asyncio.wait_for(self.backend.run(flat), self.kill_after)
-            if len(results) != len(flat):
-                raise DetectionError("detector returned a wrong number of results")
+            if run_groups is not None:
+                groups = [list(texts) for texts, _, _ in batch]
+                budgets = [self._budget_of(queued, started) for _, _, queued in batch]
+                answers = await asyncio.wait_for(run_groups(groups, budgets), self.kill_after)
+                if len(answers) != len(batch) or any(
+                    not isinstance(a, Exception) and len(a) != len(g) for a, g in zip(answers, groups, strict=True)
+                ):
+                    raise DetectionError("detector returned a wrong number of results")
+            else:
+                results = await asyncio.wait_for(self.backend.run(flat), self.kill_after)
+                if len(results) != len(flat):
+                    raise DetectionError("detector returned a wrong number of results")
+                answers = _split(results, [list(texts) for texts, _, _ in batch])
             metrics.DETECTION_SECONDS.observe(time.perf_counter() - started)
             metrics.BATCH_TEXTS.observe(len(flat))
         except Exception as exc:
@@ -353,18 +420,27 @@ class DetectionService:
             else:
                 err = exc if isinstance(exc, DetectionError) else DetectionError(exc.__class__.__name__)
                 reason = "error"
-            for _, fut in batch:
+            for _, fut, _ in batch:
                 if not fut.done():
                     fut.set_exception(err)
             with contextlib.suppress(Exception):  # metrics must never stop the batcher
                 metrics.DETECTION_FAILURES.labels(reason).inc()
             return False
-        at = 0
-        for texts, fut in batch:
-            if not fut.done():
-                fut.set_result(results[at : at + len(texts)])
-            at += len(texts)
+        for (_, fut, _), answer in zip(batch, answers, strict=True):
+            if isinstance(answer, Exception):
+                with contextlib.suppress(Exception):
+                    metrics.DETECTION_FAILURES.labels("budget").inc()
+                if not fut.done():
+                    fut.set_exception(answer)
+            elif not fut.done():
+                fut.set_result(answer)
         return True
+
+    def _budget_of(self, queued: float, now: float) -> float:
+        """A caller's budget: ``budget``, but never past its deadline (a caller that has given up
+        is not worth the detector's time)."""
+        left = max(self.deadline - (now - queued), 0.001)
+        return left if self.budget is None else min(self.budget, left)
 
 
 # ---- the detector of a config ----------------------------------------------------------------
@@ -381,6 +457,7 @@ def detector_spec(cfg: ProxyConfig, *, freeze_rules: bool = True) -> dict[str, A
         "recognizers_text": path.read_text(encoding="utf-8") if freeze_rules else None,
         "ner_entities": dict(d.ner_entities),
         "score_thresholds": dict(d.score_thresholds),
+        "budget": cfg.timeouts.detection_budget,
     }
 
 

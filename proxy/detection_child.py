@@ -8,7 +8,11 @@ frames (only str, int, float, tuple, list and dict travel; both ends are our own
 1. the worker sends the detector's settings (a dict); the child loads the model and answers
    ``("ready", pid)`` or ``("error", message)``;
 2. then, for every batch: a list of texts in, ``("ok", [[(start, end, entity, score, recognizer,
-   reason), ...], ...])`` or ``("error", message)`` out.
+   reason), ...], ...])`` or ``("error", message)`` out; or ``("groups", budgets, [[text, ...],
+   ...])`` in (one group per caller, each with its budget in seconds of detector time or None),
+   ``("ok", [per group: [findings per text] or a message])`` out: a group past its budget gets
+   its message (it alone fails closed) and the rest are served
+   (:meth:`recognizers.engine.Detector.analyze_groups`).
 
 Why a process of its own: spaCy and the recognizers hold the GIL for ~2 ms per text, so in one
 process the event loop waited behind every batch. Here the loop and detection are scheduled by
@@ -85,6 +89,7 @@ def build_detector(spec: dict[str, Any]) -> Any:
         ner_entities=spec["ner_entities"],
         score_thresholds=spec["score_thresholds"],
         recognizers_text=spec.get("recognizers_text"),
+        budget=spec.get("budget"),
     )
 
 
@@ -106,14 +111,21 @@ def serve(sock: socket.socket) -> int:
         if texts is None:
             return 0
         try:
-            results: Sequence[Sequence[Any]] = detector.analyze_many(texts)
-            reply: tuple[str, Any] = (
-                "ok",
-                [[(f.start, f.end, f.entity, f.score, f.recognizer) for f in found] for found in results],
-            )
+            reply: tuple[str, Any]
+            if isinstance(texts, tuple) and texts and texts[0] == "groups":
+                _, budgets, groups = texts
+                answers = detector.analyze_groups(groups, budgets)
+                reply = ("ok", [a if isinstance(a, str) else _plain(a) for a in answers])
+            else:
+                results: Sequence[Sequence[Any]] = detector.analyze_many(texts)
+                reply = ("ok", _plain(results))
         except Exception as exc:  # DetectionError: its message is value-free; anything else by class
             reply = ("error", str(exc) if isinstance(exc, DetectionError) else exc.__class__.__name__)
         sock.sendall(encode_frame(reply))
+
+
+def _plain(results: Sequence[Sequence[Any]]) -> list[list[tuple[Any, ...]]]:
+    return [[(f.start, f.end, f.entity, f.score, f.recognizer) for f in found] for found in results]
 
 
 def die_with_parent(parent: int) -> bool:

@@ -12,11 +12,13 @@ from __future__ import annotations
 import copy
 import logging
 import re
+import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import regex
 import spacy
 import tldextract.tldextract as _tldx
 from pydantic import ValidationError
@@ -25,6 +27,7 @@ from spacy.language import Language
 from spacy.tokens import Doc
 from thinc.api import Model, NumpyOps
 
+from proxy.errors import DetectionTimeout
 from proxy.yamlload import ConfigError, load_yaml
 from recognizers.custom import RuleRecognizer, custom_recognizers
 from recognizers.names import Lexicon
@@ -66,6 +69,126 @@ _PRESIDIO_TRIGGERS = {
 _NER_FREE_ANALYZE = (PatternRecognizer.analyze, IbanRecognizer.analyze)
 
 RawResults = dict[str, list[RecognizerResult]]
+
+
+#: Texts longer than this are analysed in windows of this many characters (see
+#: :meth:`Detector.windows`): every step of detection (regexes, spaCy, the context enhancer) then
+#: costs at most what it costs on one window, and a payload's budget is checked between windows.
+WINDOW_CHARS = 8192
+#: Consecutive windows share this many characters: a value (with its context words) shorter than
+#: this is seen whole by at least one window.
+WINDOW_OVERLAP = 512
+#: Short texts are analysed together in sub-batches of at most this many characters (the budget
+#: is checked, and charged, between sub-batches).
+SUB_BATCH_CHARS = 2 * WINDOW_CHARS
+
+
+class OverBudget(DetectionTimeout):
+    """A payload used up its detection budget: it alone fails closed (503), the detector goes on
+    with the next one."""
+
+
+class Budget:
+    """Detector time one payload may still use (``time.perf_counter`` based)."""
+
+    __slots__ = ("deadline", "seconds")
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.deadline = time.perf_counter() + seconds
+
+    def remaining(self) -> float:
+        return self.deadline - time.perf_counter()
+
+    def check(self) -> None:
+        if time.perf_counter() >= self.deadline:
+            raise self.exceeded()
+
+    def exceeded(self) -> OverBudget:
+        return OverBudget(f"detection of this payload exceeded its budget of {self.seconds:g}s")
+
+
+class _BudgetClock:
+    """The budget the detector is spending now (None: unbounded, e.g. the CLI)."""
+
+    def __init__(self) -> None:
+        self.budget: Budget | None = None
+
+    def timeout(self) -> float | None:
+        """The ``timeout=`` for a regex of the ``regex`` module: what is left of the budget."""
+        return None if self.budget is None else max(self.budget.remaining(), 0.001)
+
+    def exceeded(self) -> OverBudget:
+        return self.budget.exceeded() if self.budget is not None else OverBudget("detection exceeded its budget")
+
+
+class _BoundedRegex:
+    """Stands in for the compiled regex of one of Presidio's ``Pattern`` s: the remaining budget
+    becomes the ``regex`` module's ``timeout=``, and a timeout raises :class:`OverBudget`.
+    (Presidio's own 60 s timeout logs and *skips* the pattern: a leak, never used here.)"""
+
+    def __init__(self, compiled: Any, clock: _BudgetClock) -> None:
+        self.compiled = compiled
+        self.pattern = compiled.pattern
+        self.flags = compiled.flags
+        self._clock = clock
+
+    def finditer(self, text: str, *args: Any, timeout: float | None = None, **kw: Any) -> Iterator[Any]:
+        try:
+            yield from self.compiled.finditer(text, *args, timeout=self._clock.timeout(), **kw)
+        except TimeoutError:
+            raise self._clock.exceeded() from None
+
+    def search(self, text: str, *args: Any, timeout: float | None = None, **kw: Any) -> Any:
+        try:
+            return self.compiled.search(text, *args, timeout=self._clock.timeout(), **kw)
+        except TimeoutError:
+            raise self._clock.exceeded() from None
+
+
+_EMAIL_CHAR = r"!#$%&'*+\-/=?^_`{|}~\w"
+
+
+class _LinearEmail(_BoundedRegex):
+    """Presidio's e-mail pattern, with the same matches in linear time.
+
+    The pattern (``\\b(L|L[L.]*L)@domain\\b``) backtracks over every word start of a long run of
+    local-part characters that does not end in a valid ``@domain``: quadratic (``"x." * 300000 +
+    "@example.com"`` ran for minutes). Every match holds exactly one ``@`` (neither part may hold
+    one), so each ``@`` is judged on its own: the character before it must end a local part, the
+    domain must match after it, and only then does the pattern run, on the local-part run before
+    that ``@`` up to the domain's end, where its first try succeeds. The same leftmost, non-
+    overlapping matches as ``finditer`` on the whole text (``tests/unit/test_cost_bounds.py``)."""
+
+    def __init__(self, compiled: Any, clock: _BudgetClock) -> None:
+        super().__init__(compiled, clock)
+        flags = compiled.flags
+        self._last = regex.compile(f"[{_EMAIL_CHAR}]", flags)
+        self._run = regex.compile(f"(?r)[{_EMAIL_CHAR}.]+", flags)
+        self._domain = regex.compile(r"\w+(?:-+\w+)*(?:\.\w+(?:-+\w+)*)+\b", flags)
+
+    def finditer(self, text: str, *args: Any, timeout: float | None = None, **kw: Any) -> Iterator[Any]:
+        clock = self._clock
+        try:
+            pos = 0
+            at = text.find("@")
+            seen = 0
+            while at >= 0:
+                seen += 1
+                if seen % 256 == 0 and clock.budget is not None:
+                    clock.budget.check()
+                if at > pos and self._last.match(text, at - 1):
+                    t = clock.timeout()
+                    dom = self._domain.match(text, at + 1, timeout=t)
+                    run = self._run.match(text, pos, at, timeout=t) if dom else None
+                    if dom and run:
+                        m = self.compiled.search(text, run.start(), dom.end(), timeout=t)
+                        if m is not None:
+                            yield m
+                            pos = m.end()
+                at = text.find("@", max(at + 1, pos))
+        except TimeoutError:
+            raise clock.exceeded() from None
 
 
 def presidio_trigger(rec: EntityRecognizer) -> re.Pattern[str] | None:
@@ -222,9 +345,12 @@ class Detector:
         ner_entities: dict[str, str] | None = None,
         score_thresholds: dict[str, float] | None = None,
         recognizers_text: str | None = None,
+        budget: float | None = None,
     ) -> None:
         """``recognizers_text``: the recognizer file's content as read earlier (a restarted
-        detection process must use the rules its worker validated, not whatever is on disk now)."""
+        detection process must use the rules its worker validated, not whatever is on disk now).
+        ``budget``: the most detector time (seconds) one payload of :meth:`analyze_groups` may use
+        (``timeouts.detection_budget``); None: only the budgets the caller gives."""
         self.analyzer = build_analyzer(model, recognizers_path, ner_entities or {"PERSON": "PERSON"}, recognizers_text)
         self.nlp: Language = self.analyzer.nlp_engine.nlp["en"]
         self.thresholds = dict(score_thresholds or {"default": 0.35})
@@ -232,6 +358,11 @@ class Detector:
         self.min_threshold = min(self.thresholds.values())
         #: Skip AnalyzerEngine.analyze's per-call overhead (same results; see _fast_analyze).
         self.fast_path = True
+        #: The budget being spent (see analyze_groups); Presidio's regexes read it.
+        self.clock = _BudgetClock()
+        self.window_chars = WINDOW_CHARS
+        self.budget = budget
+        self._bound_patterns()
         self._prepare_fast_path()
         #: Texts in which no capitalised word could be a name skip spaCy (see PersonRecognizer).
         self.ner_precheck = True
@@ -240,6 +371,133 @@ class Detector:
         )
         # Warm up: the first call of every recognizer compiles its patterns.
         self.analyze_many(["warm up john@example.com 94107"])
+
+    def _bound_patterns(self) -> None:
+        """Every regex pattern of a Presidio ``PatternRecognizer`` (Presidio's own and ops-written
+        ones) runs under the budget's clock; Presidio's e-mail pattern in linear time."""
+        for rec in self.analyzer.registry.recognizers:
+            if not isinstance(rec, PatternRecognizer):
+                continue
+            flags = rec.global_regex_flags
+            email = type(rec).__name__ == "EmailRecognizer" and presidio_trigger(rec) is not None
+            for pattern in rec.patterns:
+                compiled = regex.compile(pattern.regex, flags=flags)
+                pattern.compiled_regex = (_LinearEmail if email else _BoundedRegex)(compiled, self.clock)
+                pattern.compiled_with_flags = flags
+
+    # ---- cost bounds -------------------------------------------------------------------------
+    def windows(self, text: str) -> list[tuple[int, str]]:
+        """``(offset, piece)`` covering ``text``: the text itself when it fits one window, else
+        windows of at most ``window_chars`` overlapping by ``WINDOW_OVERLAP``, cut at whitespace
+        where there is some near the cut."""
+        size = self.window_chars
+        if len(text) <= size:
+            return [(0, text)]
+        overlap = min(WINDOW_OVERLAP, size // 4)
+        out: list[tuple[int, str]] = []
+        start = 0
+        while True:
+            end = min(start + size, len(text))
+            if end < len(text):
+                ws = max(text.rfind(" ", end - overlap // 2, end), text.rfind("\n", end - overlap // 2, end))
+                if ws > start:
+                    end = ws + 1
+            out.append((start, text[start:end]))
+            if end >= len(text):
+                return out
+            nxt = end - overlap
+            ws = max(text.find(" ", nxt, nxt + overlap // 2), -1)
+            start = ws + 1 if ws >= 0 else nxt
+
+    def analyze_groups(
+        self, groups: Sequence[Sequence[str]], budgets: Sequence[float | None] | None = None
+    ) -> list[list[list[Finding]] | str]:
+        """Findings per text of each group (one caller's payload), or, for a group that ran past
+        its budget (seconds of detector time, None: unbounded), a value-free message: that group
+        alone fails closed, the others are served.
+
+        The cost of each step is bounded: short texts go through :meth:`analyze_many` together
+        in sub-batches of at most ``SUB_BATCH_CHARS`` characters, long ones window by window
+        (:meth:`windows`; findings mapped back and merged), every Presidio regex runs with the
+        budget left as its timeout, and budgets are checked and charged between steps. A step
+        charges its time to every group in it; a regex timeout in a shared sub-batch re-runs its
+        texts one by one, so that only the payload that caused it fails."""
+        given = list(budgets) if budgets is not None else [None] * len(groups)
+        budgets = [b if self.budget is None else self.budget if b is None else min(b, self.budget) for b in given]
+        out: list[list[list[Finding]] | str] = [[[] for _ in g] for g in groups]
+        failed: dict[int, str] = {}
+        left: list[float | None] = list(budgets)
+        Unit = tuple[int, int, int, str]  # group, text, offset, piece
+        short: list[Unit] = []
+        long: list[list[Unit]] = []
+        for g, texts in enumerate(groups):
+            for i, text in enumerate(texts):
+                pieces = self.windows(text)
+                if len(pieces) == 1:
+                    short.append((g, i, 0, text))
+                else:
+                    long.append([(g, i, off, piece) for off, piece in pieces])
+        steps: list[list[Unit]] = []
+        step: list[Unit] = []
+        chars = 0
+        for u in short:
+            if step and (chars + len(u[3]) > SUB_BATCH_CHARS or len(step) >= 64):
+                steps.append(step)
+                step, chars = [], 0
+            step.append(u)
+            chars += len(u[3])
+        if step:
+            steps.append(step)
+        for windows in long:
+            steps.extend([w] for w in windows)
+
+        def run(units: list[Unit]) -> None:
+            for g in {u[0] for u in units}:
+                spare = left[g]
+                if spare is not None and spare <= 0 and g not in failed:  # work left, no time left
+                    failed[g] = f"detection of this payload exceeded its budget of {budgets[g]:g}s"
+            units = [u for u in units if u[0] not in failed]
+            if not units:
+                return
+            owners = {u[0] for u in units}
+            spares = [left[g] for g in owners]
+            budget = None if None in spares else max(b for b in spares if b is not None)
+            self.clock.budget = Budget(budget) if budget is not None else None
+            started = time.perf_counter()
+            try:
+                results = self.analyze_many([u[3] for u in units])
+            except OverBudget:
+                if len(units) > 1:  # whose text was it? each alone, on its own budget
+                    for u in units:
+                        run([u])
+                    return
+                results = None
+                failed[units[0][0]] = f"detection of this payload exceeded its budget of {budgets[units[0][0]]:g}s"
+            finally:
+                self.clock.budget = None
+            spent = time.perf_counter() - started
+            for g in owners:
+                spare = left[g]
+                if spare is not None:
+                    left[g] = spare - spent
+            if results is None:
+                return
+            for (g, i, off, _), found in zip(units, results, strict=True):
+                target = out[g]
+                assert isinstance(target, list)
+                target[i].extend(Finding(f.start + off, f.end + off, f.entity, f.score, f.recognizer) for f in found)
+
+        for units in steps:
+            run(units)
+        for g, why in failed.items():
+            out[g] = why
+        for g, texts in enumerate(groups):
+            result = out[g]
+            if isinstance(result, list):
+                for i, text in enumerate(texts):
+                    if len(text) > self.window_chars:  # windows overlap: drop repeats, keep order
+                        result[i] = sorted(set(result[i]), key=lambda f: (f.start, f.end, f.entity))
+        return out
 
     def _suspects(self, text: str) -> list[tuple[int, int]] | None:
         """Spans of the words NER could add a name on; None: run NER whatever the text."""

@@ -27,6 +27,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -358,19 +359,44 @@ async def _worker(cfg: ProxyConfig, host: str, port: int, ready_file: Path) -> i
         log.error("worker could not start: %s: %s", exc.__class__.__name__, exc)
         return 1
     ready_file.write_text(str(os.getpid()))
+    # /readyz follows the detection process (not ready while it restarts) and the event loop (not
+    # ready while it stalls: a watchdog thread sees the loop's heartbeat go stale, which the loop
+    # itself could not report).
+    up = {"detection": True, "loop": True}
+    lock = threading.Lock()
+    beat = [time.monotonic()]
+    done = threading.Event()
 
-    def detection_state(ok: bool) -> None:
-        """/readyz follows the detection process: not ready while it restarts."""
-        if stop.is_set():
-            return
-        if ok:
-            ready_file.write_text(str(os.getpid()))
-        else:
-            ready_file.unlink(missing_ok=True)
+    def publish(what: str, ok: bool) -> None:
+        with lock:
+            up[what] = ok
+            if stop.is_set() or done.is_set():
+                return
+            if all(up.values()):
+                ready_file.write_text(str(os.getpid()))
+            else:
+                ready_file.unlink(missing_ok=True)
 
-    app[RUNTIME].detection.backend.on_state = detection_state
+    async def heartbeat() -> None:
+        while True:
+            beat[0] = time.monotonic()
+            await asyncio.sleep(0.05)
+
+    def watchdog(max_lag: float) -> None:
+        while not done.wait(0.05):
+            stalled = time.monotonic() - beat[0] > max_lag
+            if stalled == up["loop"]:
+                if stalled:
+                    log.warning("event loop stalled for more than %gs: not ready until it runs again", max_lag)
+                publish("loop", not stalled)
+
+    app[RUNTIME].detection.backend.on_state = lambda ok: publish("detection", ok)
+    beating = loop.create_task(heartbeat(), name="loop-heartbeat")
+    threading.Thread(target=watchdog, args=(cfg.timeouts.max_loop_lag,), name="loop-watchdog", daemon=True).start()
     await stop.wait()
-    with contextlib.suppress(FileNotFoundError):
+    done.set()
+    beating.cancel()
+    with lock, contextlib.suppress(FileNotFoundError):
         ready_file.unlink()
     await runner.cleanup()
     return 0

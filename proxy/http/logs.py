@@ -9,6 +9,13 @@ One request, in a worker::
     -> 202 {"accepted": n}
 
 Each request is accepted or refused whole; the raw body lives in memory only.
+
+Cost bounds: at most :data:`CONCURRENT` requests of a worker are in detection at once; the others
+wait for their turn *before* detection (queued inside it they would pass its per-call deadline and
+get 503 merely for waiting). Reading, parsing, waiting and redaction together have
+``timeouts.logs_request`` (30 s): past it, 503 + Retry-After and nothing is spooled. A client that
+goes away is noticed between detection calls: its request stops there, nothing is spooled (it
+will retry; spooling it would duplicate it).
 """
 
 from __future__ import annotations
@@ -40,12 +47,20 @@ DEFAULT_ACCEPT = ("application/x-ndjson", TEXT)
 PARSE_OFF_LOOP = 64 * 1024
 #: Yield to the event loop every so many records when no detection call does it.
 YIELD_EVERY = 500
+#: /logs/ requests of one worker in detection at once (each sends max_batch texts a call: two
+#: keep the detector busy while one waits for its answer; more only queue inside detection).
+CONCURRENT = 2
+
+
+class ClientGone(Exception):
+    """The client of a /logs/ request closed its connection: stop, spool nothing."""
 
 
 class LogIngest:
     def __init__(self, rt: Runtime, sinks: Sinks) -> None:
         self.rt = rt
         self.sinks = sinks
+        self._admit = asyncio.Semaphore(CONCURRENT)
 
     async def handle(self, request: web.Request, route: LogIngestRoute, rid: str) -> web.StreamResponse:
         rt = self.rt
@@ -63,9 +78,25 @@ class LogIngest:
             # known full: spare the client its upload and us the detection
             raise SpoolFull("the spool is full")
         limit = cfg.limits.max_logs_request_bytes
-        body = decode_body(await read_body(request, limit), request.headers.get("Content-Encoding", ""), limit)
-        records = await self._parse(body, "text" if ctype == TEXT else "ndjson", charset)
-        bodies, events = await self._redact(records, route.destination)
+        try:
+            async with asyncio.timeout(cfg.timeouts.logs_request):
+                body = decode_body(await read_body(request, limit), request.headers.get("Content-Encoding", ""), limit)
+                records = await self._parse(body, "text" if ctype == TEXT else "ndjson", charset)
+                del body
+                async with self._admit:
+                    bodies, events = await self._redact(records, route.destination, request)
+        except TimeoutError:
+            metrics.DETECTION_FAILURES.labels("logs_request").inc()
+            raise ProxyError(
+                503,
+                f"the request took longer than {cfg.timeouts.logs_request:g}s; nothing of it was accepted, "
+                "retry later (smaller requests go faster)",
+                code="logs_timeout",
+                headers={"Retry-After": str(cfg.spool.retry_after)},
+            ) from None
+        except ClientGone:
+            log.info("log request rid=%s: the client went away; nothing was spooled", rid)
+            raise ProxyError(499, "the client went away; nothing was accepted", code="client_gone") from None
         if sum(len(b) for b in bodies) > cfg.spool.max_bytes:
             raise ProxyError(413, "the records of this request are larger than the whole spool")
         if bodies:
@@ -93,9 +124,12 @@ class LogIngest:
             exc.message = f"{exc.message}; nothing of this request was accepted"
             raise
 
-    async def _redact(self, records: list[Any], destination: str) -> tuple[list[bytes], list[AuditEvent]]:
+    async def _redact(
+        self, records: list[Any], destination: str, request: web.Request | None = None
+    ) -> tuple[list[bytes], list[AuditEvent]]:
         """Redact the records, at most ``detection.max_batch`` texts per detection call (the
-        detection deadline is per call: a large request must not become one huge payload)."""
+        detection deadline is per call: a large request must not become one huge payload).
+        Raises ClientGone, before each call, once ``request``'s client has closed its connection."""
         red = self.rt.redactions[destination]
         per_call = self.rt.cfg.detection.max_batch
         bodies: list[bytes] = []
@@ -105,6 +139,8 @@ class LogIngest:
 
         async def flush() -> None:
             nonlocal chunk, texts
+            if request is not None and (request.transport is None or request.transport.is_closing()):
+                raise ClientGone
             for value, evs in await run(Batch(chunk), self.rt.detect):
                 bodies.append(encode_record(value, new_record_id()))
                 events.extend(evs)

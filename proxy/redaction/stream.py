@@ -67,7 +67,7 @@ class LineFramer:
             self._buf += lines[0]
             lines[0] = bytes(self._buf)
             self._buf.clear()
-        if len(chunk) > self.max_line and max(map(len, lines)) > self.max_line:
+        if len(chunk) - len(lines) > self.max_line and max(map(len, lines)) > self.max_line:
             raise self._too_long(next(i for i, line in enumerate(lines) if len(line) > self.max_line))
         if len(rest) > self.max_line:
             raise self._too_long(len(lines))

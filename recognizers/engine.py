@@ -179,7 +179,10 @@ class _LinearEmail(_BoundedRegex):
                     clock.budget.check()
                 if at > pos and self._last.match(text, at - 1):
                     t = clock.timeout()
-                    dom = self._domain.match(text, at + 1, timeout=t)
+                    # endpos at the next "@" (no domain holds one): the regex module would
+                    # otherwise look for the pattern's required "." up to the end of the text
+                    nxt = text.find("@", at + 1)
+                    dom = self._domain.match(text, at + 1, len(text) if nxt < 0 else nxt, timeout=t)
                     run = self._run.match(text, pos, at, timeout=t) if dom else None
                     if dom and run:
                         m = self.compiled.search(text, run.start(), dom.end(), timeout=t)

@@ -133,6 +133,7 @@ def redact(cfg: ProxyConfig, destination: str, fmt: str, audit: bool, stdin: Any
     """stdin to stdout, exactly one output line per input line, in order."""
     from proxy.audit import AuditLog
     from proxy.redaction import PayloadError, Redaction, run_sync
+    from proxy.redaction.normalize import normalizing_sync
 
     policy = _policy_or_exit(cfg, destination)
     if policy is None:
@@ -143,6 +144,7 @@ def redact(cfg: ProxyConfig, destination: str, fmt: str, audit: bool, stdin: Any
         print(f"error: detection could not start: {exc.__class__.__name__}: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     red = Redaction(policy)
+    analyze = normalizing_sync(detector.analyze_many)
     log = AuditLog(cfg.audit.file if audit else None)
     bad = "null" if fmt == "ndjson" else ""
     for number, raw in enumerate(iter(stdin.readline, b""), start=1):
@@ -153,7 +155,7 @@ def redact(cfg: ProxyConfig, destination: str, fmt: str, audit: bool, stdin: Any
             continue
         try:
             plan = red.plan_line(line) if fmt == "ndjson" else red.plan_body("text/plain", "utf-8", line)
-            (out, events) = run_sync(plan, detector.analyze_many)
+            (out, events) = run_sync(plan, analyze)
         except PayloadError as exc:
             print(f"line {number}: {exc}", file=sys.stderr)
             stdout.write(bad + "\n")

@@ -332,7 +332,7 @@ def worker_main(args: argparse.Namespace) -> int:
 
 async def _worker(cfg: ProxyConfig, host: str, port: int, ready_file: Path) -> int:
     from proxy.http.app import RUNTIME, AccessLogger, build_app
-    from proxy.http.server import limits_from_env, serve_app
+    from proxy.http.server import TransportLimits, limits_from_env, serve_app
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -341,13 +341,18 @@ async def _worker(cfg: ProxyConfig, host: str, port: int, ready_file: Path) -> i
     loop.add_signal_handler(signal.SIGHUP, lambda: None)  # the supervisor handles reloads
     app = build_app(cfg)
     try:
-        # Header-read and keep-alive timeouts, connection cap: the module defaults, which
+        # Header-read and keep-alive timeouts, connection cap: the config's, which
         # PROXY_HEADER_TIMEOUT / PROXY_KEEPALIVE_TIMEOUT / PROXY_MAX_CONNECTIONS override.
+        from_config = TransportLimits(
+            header_timeout=cfg.timeouts.header_read,
+            keepalive_timeout=cfg.timeouts.keepalive_idle,
+            max_connections=cfg.limits.max_connections,
+        )
         runner = await serve_app(
             app,
             host,
             port,
-            limits=limits_from_env(),
+            limits=limits_from_env(defaults=from_config),
             reuse_port=True,
             access_log_class=AccessLogger,
             access_log=logging.getLogger("proxy.access") if cfg.listen.access_log else None,

@@ -6,6 +6,7 @@ import asyncio
 import logging
 import traceback
 from collections.abc import AsyncIterator
+from urllib.parse import unquote
 
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
@@ -91,6 +92,11 @@ async def _sinks_ctx(app: web.Application) -> AsyncIterator[None]:
         yield
 
 
+def _dot_segments(raw_path: str) -> bool:
+    path = raw_path.split("?", 1)[0]
+    return any(seg in (".", "..") for seg in unquote(path).replace("\\", "/").split("/"))
+
+
 async def _dispatch(request: web.Request) -> web.StreamResponse:
     started = metrics.now()
     rt = request.app[RUNTIME]
@@ -99,6 +105,9 @@ async def _dispatch(request: web.Request) -> web.StreamResponse:
     route = rt.route_for(request.path, websocket)
     request[ROUTE_NAME] = route.path if route else "-"
     try:
+        if _dot_segments(request.raw_path):
+            # /chat/../admin would reach the upstream as /admin: out of the route's prefix
+            raise ProxyError(400, "dot segments are not allowed in the path")
         if route is None:
             raise ProxyError(404, "no route for this path")
         if isinstance(route, WebSocketRoute):

@@ -12,17 +12,28 @@ from typing import Any
 
 import aiohttp
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
 from proxy import metrics
-from proxy.config import HttpRoute
+from proxy.config import Headers, HttpRoute
 from proxy.errors import DetectionError, RedactionError
 from proxy.http.errors import ProxyError, answer_for
 from proxy.http.headers import CLIENT_ADDRESS, filtered
 from proxy.http.runtime import Runtime, Upstreams
 from proxy.metrics import BYTES_HELD
-from proxy.redaction import ContentDecoder, Redaction, StreamRedactor, decode_body, run
+from proxy.policy import AuditEvent
+from proxy.redaction import (
+    Batch,
+    ContentDecoder,
+    Direction,
+    HeaderRules,
+    Redaction,
+    StreamRedactor,
+    decode_body,
+    run,
+)
 
 __all__ = ["Forwarder", "content_type", "pump", "read_body", "read_limited"]
 
@@ -34,23 +45,37 @@ SSE = "text/event-stream"
 SMALL_BODY = 64 * 1024
 
 
-async def read_limited(stream: aiohttp.StreamReader, limit: int, too_large: Callable[[], ProxyError]) -> bytes:
-    """Read a whole body, raising ``too_large()`` as soon as it passes ``limit`` bytes."""
+async def read_limited(
+    stream: aiohttp.StreamReader, limit: int, too_large: Callable[[], ProxyError], idle: float | None = None
+) -> bytes:
+    """Read a whole body, raising ``too_large()`` as soon as it passes ``limit`` bytes and
+    ``TimeoutError`` after ``idle`` seconds without data."""
     buf = bytearray()
-    async for chunk in stream.iter_any():
+    while True:
+        async with asyncio.timeout(idle):
+            chunk = await stream.readany()
+        if not chunk:
+            return bytes(buf)
         buf += chunk
         if len(buf) > limit:
             raise too_large()
-    return bytes(buf)
 
 
-async def read_body(request: web.BaseRequest, limit: int) -> bytes:
+async def read_body(request: web.BaseRequest, limit: int, idle: float | None = None) -> bytes:
+    """A request's whole body: 413 past ``limit``, 408 after ``idle`` seconds without a byte,
+    400 when the client's framing is broken (a bad chunk)."""
+
     def too_large() -> ProxyError:
         return ProxyError(413, f"body larger than the limit of {limit} bytes")
 
     if request.content_length is not None and request.content_length > limit:
         raise too_large()
-    return await read_limited(request.content, limit, too_large)
+    try:
+        return await read_limited(request.content, limit, too_large, idle)
+    except TimeoutError:
+        raise ProxyError(408, "request body timed out") from None
+    except (HttpProcessingError, aiohttp.ClientPayloadError):
+        raise ProxyError(400, "malformed request body") from None
 
 
 def content_type(headers: CIMultiDictProxy[str] | CIMultiDict[str]) -> tuple[str, str | None]:
@@ -102,6 +127,27 @@ async def pump(
         metrics.OPEN_STREAMS.labels(kind).dec()
 
 
+def header_rules(rules: Headers, direction: str) -> HeaderRules:
+    if direction == "request":
+        return HeaderRules(frozenset(rules.pass_), frozenset(rules.scan), frozenset(rules.drop))
+    return HeaderRules(frozenset(rules.response_pass), frozenset(rules.response_scan), frozenset())
+
+
+def outbound_headers(
+    red: Redaction, direction: Direction, headers: CIMultiDictProxy[str] | CIMultiDict[str], rules: HeaderRules
+) -> tuple[CIMultiDict[str], list[tuple[str, str]], list[AuditEvent]]:
+    """The headers that may leave, by the core's rules (default deny in a redacted direction):
+    those passed as they are, those to scan, and an audit event per dropped one (no name)."""
+    base = filtered(headers, CLIENT_ADDRESS)
+    split = red.split_headers(direction, list(base.items()), rules)
+    out: CIMultiDict[str] = CIMultiDict(split.passed)
+    events = [AuditEvent("header", "drop", reason=f"default deny ({split.dropped})")] if split.dropped else []
+    return out, split.scan, events
+
+
+METHODS_REFUSED = frozenset({"TRACE", "TRACK", "CONNECT"})
+
+
 class Forwarder:
     def __init__(self, rt: Runtime, upstreams: Upstreams) -> None:
         self.rt = rt
@@ -110,6 +156,9 @@ class Forwarder:
     async def handle(self, request: web.Request, route: HttpRoute, rid: str) -> web.StreamResponse:
         rt = self.rt
         red = rt.redactions[route.destination]
+        if request.method in METHODS_REFUSED:
+            # TRACE echoes the request (headers included) back: never through a privacy proxy
+            raise ProxyError(405, "method not allowed through the proxy")
         limit = rt.cfg.limits.max_body_bytes
         ctype, charset = content_type(request.headers)
         has_body = request.body_exists
@@ -118,20 +167,22 @@ class Forwarder:
         streamed = has_body and red.request_mode(ctype) == "stream"
         body: bytes | None = None
         if has_body and not streamed:
-            raw = await read_body(request, limit)
+            raw = await read_body(request, limit, rt.cfg.timeouts.body_read)
             body = decode_body(raw, request.headers.get("Content-Encoding", ""), limit)
+        headers, scan, dropped = outbound_headers(
+            red, "request", request.headers, header_rules(route.headers, "request")
+        )
         plan = red.plan_request(
             query=list(request.rel_url.query.items()),
-            headers=[(h, request.headers[h]) for h in route.headers.scan if h in request.headers],
+            headers=scan,
             ctype=ctype if body is not None else "",
             charset=charset,
             body=body,
         )
         parts, events = await run(plan, rt.detect)
-        rt.record(events, rid=rid, destination=route.destination, direction="request")
-        headers = filtered(request.headers, [*route.headers.drop, *CLIENT_ADDRESS])
+        rt.record([*dropped, *events], rid=rid, destination=route.destination, direction="request")
         for name, value in parts.headers:
-            headers[name] = value
+            headers.add(name, value)
         if has_body and ctype:
             headers["Content-Type"] = parts.content_type or request.headers["Content-Type"]
         url = URL(self.upstreams.url(route, request.rel_url.path))
@@ -256,16 +307,22 @@ class Forwarder:
                 )
         except (TimeoutError, aiohttp.ClientError):
             raise ProxyError(502, "upstream response failed") from None
+        headers, scan, dropped = outbound_headers(red, "response", up.headers, header_rules(route.headers, "response"))
+        plans = [red.plan_headers(scan)]
         if raw:
             try:
                 body = decode_body(raw, up.headers.get("Content-Encoding", ""), limit)
-                plan = red.plan_response(ctype, charset, body)
+                plans.append(red.plan_response(ctype, charset, body))
             except RedactionError as exc:
                 raise ProxyError(502, f"upstream response cannot be redacted ({exc.message})") from None
-            out, events = await run(plan, self.rt.detect)
-            self.rt.record(events, rid=rid, destination=route.destination, direction="response")
-            raw = bytes(out)
-        return web.Response(status=up.status, reason=up.reason, body=raw, headers=filtered(up.headers))
+        results = await run(Batch(plans), self.rt.detect)
+        for name, value in results[0][0]:
+            headers.add(name, value)
+        if raw:
+            raw = bytes(results[1][0])
+        events = [*dropped, *(e for _, evs in results for e in evs)]
+        self.rt.record(events, rid=rid, destination=route.destination, direction="response")
+        return web.Response(status=up.status, reason=up.reason, body=raw, headers=headers)
 
     async def _streamed_response(
         self,
@@ -285,7 +342,11 @@ class Forwarder:
             redactor = red.stream(ctype, "response", self.rt.detect, on_message, charset)
         except RedactionError as exc:
             raise ProxyError(502, f"upstream response cannot be redacted ({exc.message})") from None
-        headers = filtered(up.headers)
+        headers, scan, dropped = outbound_headers(red, "response", up.headers, header_rules(route.headers, "response"))
+        scanned, events = await run(red.plan_headers(scan), self.rt.detect)
+        self.rt.record([*dropped, *events], rid=rid, destination=route.destination, direction="response")
+        for name, value in scanned:
+            headers.add(name, value)
         headers["X-Request-Id"] = rid
         headers["Cache-Control"] = up.headers.get("Cache-Control", "no-cache")
         if ctype == TEXT:

@@ -22,6 +22,7 @@ from proxy.config import DEMO_ECHO, HttpRoute, ProxyConfig, Route, WebSocketRout
 from proxy.detection import DetectionService
 from proxy.policy import AuditEvent, Policy
 from proxy.redaction import Detect, Limits, OnMessage, Redaction
+from proxy.redaction.normalize import normalizing
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -30,14 +31,16 @@ __all__ = ["Runtime", "Upstreams", "request_id"]
 
 log = logging.getLogger("proxy.http")
 
-_SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+#: A client's request id is taken only in a shape that cannot carry personal data: a UUID.
+_SAFE_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 _RID_PREFIX = uuid.uuid4().hex[:12]  # unique per process (and per restart)
 _RID_COUNTER = itertools.count(1)
 
 
 def request_id(request: web.BaseRequest) -> str:
-    """The caller's ``X-Request-Id`` when it is a safe token, else a new unique one."""
-    given = request.headers.get("X-Request-Id", "")
+    """The caller's ``X-Request-Id`` when it is a UUID (lower-cased), else a new unique one:
+    a request id is echoed in answers and written to logs and audit records."""
+    given = request.headers.get("X-Request-Id", "").strip().lower()
     return given if _SAFE_ID.match(given) else f"{_RID_PREFIX}{next(_RID_COUNTER):08x}"
 
 
@@ -70,8 +73,10 @@ class Runtime:
 
     @property
     def detect(self) -> Detect:
-        """Detection as the core takes it (raises DetectionError / DetectionTimeout)."""
-        return self.detection.analyze
+        """Detection as the core takes it: every text normalised first (odd separators inside
+        numbers, escapes, invisible characters), findings mapped back to the original offsets
+        (raises DetectionError / DetectionTimeout)."""
+        return normalizing(self.detection.analyze)
 
     def route_for(self, path: str, websocket: bool) -> Route | None:
         for r in self.routes:

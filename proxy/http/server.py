@@ -101,13 +101,16 @@ _ENV = {
 }
 
 
-def limits_from_env(environ: Mapping[str, str] | None = None) -> TransportLimits:
-    """The defaults, overridden by ``PROXY_HEADER_TIMEOUT``, ``PROXY_KEEPALIVE_TIMEOUT`` and
-    ``PROXY_MAX_CONNECTIONS`` when set (a stopgap until the config file carries these keys).
+def limits_from_env(
+    environ: Mapping[str, str] | None = None, defaults: TransportLimits | None = None
+) -> TransportLimits:
+    """``defaults`` (the config's ``timeouts.header_read``, ``timeouts.keepalive_idle``,
+    ``limits.max_connections``; else the module's), overridden by ``PROXY_HEADER_TIMEOUT``,
+    ``PROXY_KEEPALIVE_TIMEOUT`` and ``PROXY_MAX_CONNECTIONS`` when set.
 
     Raises ``ValueError`` naming the variable when a value is not a number."""
     env = os.environ if environ is None else environ
-    values: dict[str, Any] = {}
+    values: dict[str, Any] = dict(vars(defaults)) if defaults is not None else {}
     for var, name in _ENV.items():
         raw = env.get(var, "").strip()
         if not raw:

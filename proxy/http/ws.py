@@ -14,14 +14,15 @@ import logging
 
 import aiohttp
 from aiohttp import WSCloseCode, WSMsgType, web
+from multidict import CIMultiDict
 
 from proxy import metrics
 from proxy.config import WebSocketRoute
 from proxy.errors import DetectionError, RedactionError
 from proxy.http.errors import ProxyError, answer_for, ws_close_code
-from proxy.http.headers import CLIENT_ADDRESS, filtered
+from proxy.http.forward import header_rules, outbound_headers
 from proxy.http.runtime import Runtime, Upstreams
-from proxy.redaction import Direction
+from proxy.redaction import Direction, run
 
 __all__ = ["relay"]
 
@@ -44,8 +45,18 @@ async def relay(
     max_msg = rt.cfg.limits.max_message_bytes
     red = rt.redactions[route.destination]
     url = upstreams.url(route, request.rel_url.path).replace("http://", "ws://", 1).replace("https://", "wss://", 1)
-    protocols = [p.strip() for p in request.headers.get("Sec-WebSocket-Protocol", "").split(",") if p.strip()]
-    headers = filtered(request.headers, [*route.headers.drop, *CLIENT_ADDRESS, *_HANDSHAKE])
+    offered = [p.strip() for p in request.headers.get("Sec-WebSocket-Protocol", "").split(",") if p.strip()]
+    # Only subprotocols the route names are offered upstream (a token is free text: default deny).
+    protocols = [p for p in offered if p in route.subprotocols]
+    if not web.WebSocketResponse(protocols=protocols).can_prepare(request).ok:
+        # an invalid client handshake is refused before anything is opened upstream
+        raise ProxyError(400, "invalid WebSocket handshake")
+    handshake = CIMultiDict((k, v) for k, v in request.headers.items() if k.lower() not in _HANDSHAKE)
+    headers, scan, dropped = outbound_headers(red, "request", handshake, header_rules(route.headers, "request"))
+    scanned, events = await run(red.plan_headers(scan), rt.detect)
+    rt.record([*dropped, *events], rid=rid, destination=route.destination, direction="request")
+    for name, value in scanned:
+        headers.add(name, value)
     headers["X-Request-Id"] = rid
     try:
         upstream = await upstreams.session.ws_connect(
@@ -53,7 +64,7 @@ async def relay(
             protocols=protocols,
             headers=headers,
             max_msg_size=max_msg,
-            autoping=False,
+            autoping=True,  # control frames are hop-by-hop: each side's pings are answered here
             timeout=aiohttp.ClientWSTimeout(ws_receive=None, ws_close=5.0),
         )
     except aiohttp.WSServerHandshakeError as exc:
@@ -66,7 +77,7 @@ async def relay(
     client = web.WebSocketResponse(
         protocols=[upstream.protocol] if upstream.protocol else (),
         max_msg_size=max_msg,
-        autoping=False,
+        autoping=True,  # control frames are hop-by-hop: each side's pings are answered here
     )
     client.headers["X-Request-Id"] = rid
     try:
@@ -100,12 +111,11 @@ async def relay(
                     await dst.send_bytes(msg.data)
                 else:
                     metrics.STREAM_MESSAGES.labels("websocket_binary_dropped", direction).inc()
-            elif msg.type == WSMsgType.PING:
-                await dst.ping(msg.data)
-            elif msg.type == WSMsgType.PONG:
-                await dst.pong(msg.data)
+            elif msg.type in (WSMsgType.PING, WSMsgType.PONG):
+                continue  # answered by aiohttp (autoping); a payload never crosses to the other side
             elif msg.type == WSMsgType.CLOSE:
-                closing.setdefault("reason", (src.close_code or WSCloseCode.OK, (msg.extra or "").encode()[:120]))
+                # the peer's close code is relayed; its reason is free text and is not
+                closing.setdefault("reason", (src.close_code or WSCloseCode.OK, b""))
                 return
             elif msg.type == WSMsgType.ERROR:
                 exc = src.exception()

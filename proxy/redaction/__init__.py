@@ -5,7 +5,17 @@ See :mod:`proxy.redaction.core` for the API and ``docs/ARCHITECTURE.md`` for the
 """
 
 from proxy.errors import PayloadError, PolicyError, RedactionError, TooLarge, UnsupportedContent
-from proxy.redaction.core import Direction, Limits, Redaction, RequestParts, RequestPlan, ResponseMode, StreamRedactor
+from proxy.redaction.core import (
+    Direction,
+    HeaderRules,
+    HeaderSplit,
+    Limits,
+    Redaction,
+    RequestParts,
+    RequestPlan,
+    ResponseMode,
+    StreamRedactor,
+)
 from proxy.redaction.decode import ContentDecoder, decode_body
 from proxy.redaction.plan import Batch, Detect, OnMessage, Plan, parse_json, run, run_sync
 
@@ -14,6 +24,8 @@ __all__ = [
     "ContentDecoder",
     "Detect",
     "Direction",
+    "HeaderRules",
+    "HeaderSplit",
     "Limits",
     "OnMessage",
     "PayloadError",

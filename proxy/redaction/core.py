@@ -33,6 +33,8 @@ from recognizers.types import Finding
 __all__ = [
     "Detect",
     "Direction",
+    "HeaderRules",
+    "HeaderSplit",
     "Limits",
     "OnMessage",
     "Redaction",
@@ -57,6 +59,24 @@ STREAMED = (NDJSON, SSE)
 
 def is_json(ctype: str) -> bool:
     return ctype == JSON or (ctype.startswith("application/") and ctype.endswith("+json"))
+
+
+@dataclass(frozen=True, slots=True)
+class HeaderRules:
+    """Which headers cross, by lower-case name (from a route's ``headers`` config)."""
+
+    allow: frozenset[str] = frozenset()
+    scan: frozenset[str] = frozenset()
+    drop: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True, slots=True)
+class HeaderSplit:
+    """A message's headers sorted by the rules: passed as they are, to scan, dropped (counted)."""
+
+    passed: list[tuple[str, str]]
+    scan: list[tuple[str, str]]
+    dropped: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,11 +152,33 @@ class Redaction:
         it must read the answer; None to pass the client's choice on."""
         return "gzip, deflate" if self.redacts("response") else None
 
+    def split_headers(
+        self, direction: Direction, headers: Sequence[tuple[str, str]], rules: HeaderRules
+    ) -> HeaderSplit:
+        """Default deny in a redacted direction: only allowed headers pass, listed ones are
+        scanned, the rest are dropped. Elsewhere every header but the ``drop`` list passes.
+        (Hop-by-hop headers and client addresses are the transport's to remove first.)"""
+        passed: list[tuple[str, str]] = []
+        scan: list[tuple[str, str]] = []
+        dropped = 0
+        redacted = self.redacts(direction)
+        for name, value in headers:
+            low = name.lower()
+            if low in rules.drop:
+                dropped += 1
+            elif not redacted or low in rules.allow:
+                passed.append((name, value))
+            elif low in rules.scan:
+                scan.append((name, value))
+            else:
+                dropped += 1
+        return HeaderSplit(passed, scan, dropped)
+
     # ---- plans ---------------------------------------------------------------------------------
     def plan_body(self, ctype: str, charset: str | None, body: bytes) -> Plan:
         """A whole body of a redactable type (JSON, form, text); renders bytes."""
         if is_json(ctype):
-            return self.walker.json_bytes(body)
+            return self.walker.json_bytes(body, charset=charset)
         if ctype == FORM:
             return self.walker.form_bytes(body, charset or "utf-8")
         if ctype == TEXT:
@@ -163,13 +205,19 @@ class Redaction:
                 plans["headers"] = self.walker.headers(parts.headers)
             if body is not None and ctype:
                 plans["body"] = self.plan_body(ctype, charset, body)
-                if ctype == TEXT:
-                    parts.content_type = "text/plain; charset=utf-8"
+                if ctype == TEXT or charset is not None:
+                    # what was scanned is forwarded, as UTF-8, and said so (never the client's
+                    # charset over bytes that are no longer in it)
+                    parts.content_type = f"{ctype}; charset=utf-8"
         return RequestPlan(parts, plans)
 
     def plan_response(self, ctype: str, charset: str | None, body: bytes) -> Plan:
         """A buffered answer (``response_mode`` said ``buffer``)."""
         return self.plan_body(ctype, charset, body)
+
+    def plan_headers(self, pairs: Sequence[tuple[str, str]]) -> Plan:
+        """Header values to scan (the ``scan`` part of :meth:`split_headers`); renders pairs."""
+        return self.walker.headers(pairs)
 
     def plan_message(self, data: str) -> Plan:
         """A chat message: WebSocket text, SSE data. Renders a ``str``."""

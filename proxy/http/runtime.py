@@ -124,10 +124,15 @@ class Upstreams:
             raise RuntimeError("the upstream session is not open")
         return self._session
 
-    def url(self, route: HttpRoute | WebSocketRoute, path: str) -> str:
-        base = self._urls[route.upstream]
+    @staticmethod
+    def tail(route: HttpRoute | WebSocketRoute, path: str) -> str:
+        """The part of a request's (decoded) path that goes upstream: after ``strip_prefix``."""
         strip = route.strip_prefix
-        return base + (path[len(strip) :] if strip and path.startswith(strip) else path)
+        return path[len(strip) :] if strip and path.startswith(strip) else path
+
+    def url(self, route: HttpRoute | WebSocketRoute, tail: str) -> str:
+        """The upstream URL for a (redacted) path tail."""
+        return self._urls[route.upstream] + tail
 
     async def start(self) -> None:
         t = self._cfg.timeouts

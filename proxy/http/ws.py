@@ -44,7 +44,14 @@ async def relay(
 ) -> web.StreamResponse:
     max_msg = rt.cfg.limits.max_message_bytes
     red = rt.redactions[route.destination]
-    url = upstreams.url(route, request.rel_url.path).replace("http://", "ws://", 1).replace("https://", "wss://", 1)
+    parts, path_events = await run(
+        red.plan_request(
+            path=upstreams.tail(route, request.rel_url.path), query=[], headers=[], ctype="", charset=None, body=None
+        ),
+        rt.detect,
+    )
+    rt.record(path_events, rid=rid, destination=route.destination, direction="request")
+    url = upstreams.url(route, parts.path).replace("http://", "ws://", 1).replace("https://", "wss://", 1)
     offered = [p.strip() for p in request.headers.get("Sec-WebSocket-Protocol", "").split(",") if p.strip()]
     # Only subprotocols the route names are offered upstream (a token is free text: default deny).
     protocols = [p for p in offered if p in route.subprotocols]

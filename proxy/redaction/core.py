@@ -94,6 +94,8 @@ class RequestParts:
     query: list[tuple[str, str]]
     headers: list[tuple[str, str]]
     body: bytes | None
+    #: The path after the route's prefix, decoded, ``/``-separated.
+    path: str = ""
     #: The Content-Type to send upstream (text is forwarded as UTF-8), or None to keep the client's.
     content_type: str | None = None
 
@@ -117,7 +119,8 @@ class RequestPlan:
         query = list(results["query"][0]) if "query" in results else p.query
         headers = list(results["headers"][0]) if "headers" in results else p.headers
         body = bytes(results["body"][0]) if "body" in results else p.body
-        return RequestParts(query, headers, body, p.content_type), events
+        path = "/".join(results["path"][0]) if "path" in results else p.path
+        return RequestParts(query, headers, body, path, p.content_type), events
 
 
 class Redaction:
@@ -193,12 +196,16 @@ class Redaction:
         ctype: str,
         charset: str | None,
         body: bytes | None,
+        path: str = "",
     ) -> RequestPlan:
-        """The query, the headers to scan and the buffered body of a request: one plan, one
-        detection call. A destination that does not redact requests gets them back unchanged."""
-        parts = RequestParts(list(query), list(headers), body)
+        """The path (after the route's prefix), the query, the headers to scan and the buffered
+        body of a request: one plan, one detection call. A destination that does not redact
+        requests gets them back unchanged."""
+        parts = RequestParts(list(query), list(headers), body, path=path)
         plans: dict[str, Plan] = {}
         if self.redacts("request"):
+            if path.strip("/"):
+                plans["path"] = self.walker.path(path.split("/"))
             if query:
                 plans["query"] = self.walker.query(parts.query)
             if headers:

@@ -294,6 +294,14 @@ class Walker:
         plan.render = lambda v: [(k, val) for k, val in v]
         return plan
 
+    def path(self, segments: Sequence[str]) -> Plan:
+        """The segments of a URL path (after the route's prefix), scanned like keys: an e-mail
+        in ``/users/<e-mail>/messages`` is as personal as in a body. Renders the segments."""
+        plan = self._plan()
+        plan.template = [plan.key_slot(s, "path") if s and s not in self._clean_keys else s for s in segments]
+        plan.render = list
+        return plan
+
     def headers(self, pairs: Sequence[tuple[str, str]]) -> Plan:
         """Header values scanned as text; renders ``[(name, value), ...]``."""
         plan = self._plan()

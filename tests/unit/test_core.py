@@ -290,3 +290,24 @@ def test_query_and_form_keys_are_scanned() -> None:
     assert parts.query == [("<PII>", "1")]
     assert parts.body == b"text=hi"  # the unnamed form key is dropped by default deny ...
     assert all("maria" not in str(e.as_dict()).lower() for e in events)  # ... and audited as "*"
+
+
+def test_path_segments_after_the_prefix_are_scanned() -> None:
+    red = redaction(**CHAT)
+    detect = FakeDetect()
+    plan = red.plan_request(
+        path="/users/maria.garcia@example.com/m", query=[], headers=[], ctype="", charset=None, body=None
+    )
+    parts, events = asyncio.run(run(plan, detect))
+    assert parts.path == "/users/<PII>/m"
+    assert [e.path for e in events] == ["path"]
+    asyncio.run(
+        run(red.plan_request(path="/users/x/m", query=[], headers=[], ctype="", charset=None, body=None), detect)
+    )
+    assert detect.calls[-1] == ["x"]  # "users" and "m" were clean: remembered
+    assert (
+        redaction(directions=("response",))
+        .plan_request(path="/a/Maria Garcia", query=[], headers=[], ctype="", charset=None, body=None)
+        .texts
+        == []
+    )

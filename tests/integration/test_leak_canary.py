@@ -586,6 +586,8 @@ ROWS: list[Row] = [
         Ws(steps=(("text", J({"text": f"card {sep(CARD, NBSP)} ssn {sep(SSN, ENDASH)} call {fullwidth(PHONE)}"})
                   .decode()), ("text", "mail maria.garcia%40example.com or maria.garcia&#64;example.com"))),
         ("card", "ssn", "phone", "email")),
+    # JSON-style escapes written inside a text (a JSON-decoding partner sees backslashes)
+    Row("text-json-escapes", chat({"text": "card 4111\\u00a01111\\u00a01111\\u00a01111"}), ("card",)),
     # answers, through the proxy that redacts them
     Row("sse-comment", http("GET", "/chat/reply/sse-comment"), ("email", "card"), proxy="both",
         reply=sse_reply(f": {EMAIL}\n\n".encode(), f": card {CARD}\ndata: x\n\n".encode())),
@@ -658,6 +660,55 @@ KNOWN_LEAKS: list[tuple[Row, str]] = [
     (
         Row("phone-after-ssn-ascii", chat({"text": f"ssn {SSN} {PHONE}"}), ("ssn", "phone")),
         "a phone number right after an SSN is not found, in plain ASCII too",
+    ),
+    (
+        Row(
+            "hdr-referer-plus",
+            http("GET", "/chat/h", headers=(("Referer", "https://x.example/?c=4111+1111+1111+1111"),)),
+            ("card",),
+        ),
+        "a +-encoded query in a scanned header is not decoded before detection",
+    ),
+    (
+        Row("pct-prefix-ssn", chat({"text": f"ssn %{SSN}"}), ("ssn",)),
+        "a % right before a number is decoded with its first digits (%53 -> S) and hides it",
+    ),
+    (
+        Row("html-prefix-ssn", chat({"text": f"ssn &#{SSN}"}), ("ssn",)),
+        "&# right before a number is decoded with its digits (&#536 -> a letter) and hides it",
+    ),
+    (
+        Row(
+            "sse-json-string-escapes",
+            http("GET", "/chat/reply/sse-json-string-escapes"),
+            ("card",),
+            proxy="both",
+            reply=sse_reply(b'data: "card 4111\\u00a01111\\u00a01111\\u00a01111"\n\n'),
+        ),
+        "SSE data that is a JSON string is scanned as text, its escapes not decoded",
+    ),
+    (
+        Row(
+            "json-lone-surrogate",
+            http("POST", "/chat/m", b'{"text": "\\ud800 ' + EMAIL.encode() + b'"}', "application/json"),
+            ("email",),
+            status=400,
+        ),
+        "a lone surrogate escape in JSON is not a 400 (not a core error)",
+    ),
+    (
+        Row(
+            "json-float-out-of-range",
+            http(
+                "POST",
+                "/chat/m",
+                b'{"text": 1e310, "survey": {"email": "' + EMAIL.encode() + b'"}}',
+                "application/json",
+            ),
+            ("email",),
+            status=400,
+        ),
+        "a JSON number out of the float range is not a 400 (not a core error)",
     ),
     (
         Row(

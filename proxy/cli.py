@@ -57,6 +57,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     # Presidio logs every analyze call at INFO: keep ops' logs for what matters.
     logging.getLogger("presidio-analyzer").setLevel(logging.WARNING)
+    # aiohttp's WebSocket handshake warns with the client's subprotocols quoted (free text a
+    # client controls): the proxy decides on them itself (routes' `subprotocols`), silently.
+    logging.getLogger("aiohttp.websocket").setLevel(logging.ERROR)
     if args.command == "check-config":
         return check_config(args.path)
     if args.command == "serve":

@@ -50,7 +50,7 @@ _ESCAPE_START = re.compile(r"%[0-9A-Fa-f]{2}|&[#A-Za-z]")
 # Digit-led, so that the search skips to digits in C: separators the steps would change, spaced
 # single digits, seven digits glued to a letter or ``_`` on either side.
 _DIGIT_WORK = re.compile(
-    r"[0-9](?:[^\S ][0-9]|[\u2010-\u2015\u2212\ufe58\ufe63\uff0d][0-9]"
+    r"[0-9](?:[^\S ][0-9]|[+\u2010-\u2015\u2212\ufe58\ufe63\uff0d][0-9]"
     r"|[\s\-\u2010-\u2015\u2212\ufe58\ufe63\uff0d]{2,3}[0-9]"
     r"| [0-9] [0-9] [0-9] [0-9] [0-9] [0-9]|[0-9]{6}[^\W0-9]|(?<=[^\W0-9][0-9])[0-9]{6})"
 )
@@ -75,7 +75,7 @@ _INVISIBLE_CHARS = "\u00ad\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u
 _INVISIBLE = re.compile(f"[{_INVISIBLE_CHARS}]+")
 _UNICODE_WORK = re.compile(f"[{_INVISIBLE_CHARS}{_OTHER_DIGITS}]")
 _DASHES = frozenset("-\u2010\u2011\u2012\u2013\u2014\u2015\u2212\ufe58\ufe63\uff0d")
-_SEPARATORS = re.compile(r"(?<=[0-9])[\s\-\u2010-\u2015\u2212\ufe58\ufe63\uff0d]{1,3}(?=[0-9])")
+_SEPARATORS = re.compile(r"(?<=[0-9])[\s+\-\u2010-\u2015\u2212\ufe58\ufe63\uff0d]{1,3}(?=[0-9])")
 _SPACED = re.compile(r"(?<![0-9])[0-9](?: [0-9]){6,}(?![0-9])")
 _LONG_DIGITS = re.compile(r"[0-9]{7,}")
 _HEX_BLOB = re.compile(r"(?<!\w)[0-9A-Fa-f]{32,}(?!\w)")
@@ -226,7 +226,9 @@ def _decoded(text: str) -> Iterator[_Edit]:
         got = m.group()
         if got[0] == "&":
             new = html.unescape(got)
-            if new != got and _acceptable(new):
+            # a numeric reference that makes a letter hides nothing; reading it would eat the
+            # digits after it (``&#536-90-4399``). One that makes a digit is read (``&#52;``).
+            if new != got and _acceptable(new) and not (got[1] == "#" and new.isalpha()):
                 yield new, m.start(), m.end()
         else:
             yield from _percent_decoded(got, m.start())
@@ -243,7 +245,10 @@ def _percent_decoded(run: str, at: int) -> Iterator[_Edit]:
                 ch = raw[i : i + size].decode("utf-8")
             except UnicodeDecodeError:
                 ch = ""
-            if _acceptable(ch):
+            # an escaped ASCII letter hides nothing, and reading it would eat the digits after
+            # it: ``%536-90-4399`` is an SSN after a ``%``, not ``S6-90-4399``. An escaped digit
+            # is read (``tel_%34155550134``).
+            if _acceptable(ch) and not (ch.isascii() and ch.isalpha()):
                 yield ch, at + 3 * i, at + 3 * (i + size)
                 i += size
                 continue

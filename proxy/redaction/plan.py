@@ -15,6 +15,8 @@ in the first phase; every string under a ``scan`` rule becomes a segment.
 from __future__ import annotations
 
 import json
+import math
+import re
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
@@ -312,7 +314,7 @@ class Walker:
     def message(self, data: str) -> Plan:
         """A chat message (WebSocket text, SSE data): JSON follows the field rules, other text
         is scanned whole. Renders a ``str``."""
-        if data.lstrip()[:1] in ("{", "["):
+        if data.lstrip()[:1] in ("{", "[", '"'):  # a JSON string too: its escapes are decoded
             try:
                 value = _loads(data)
             except PayloadError:
@@ -340,17 +342,51 @@ def _loads(text: str) -> Any:
     """The one JSON rule set of the proxy: RFC 8259 (no ``NaN``/``Infinity``), any top-level
     value, at most ``MAX_JSON_DEPTH`` levels deep. Errors name the place, never the content."""
     try:
-        value = json.loads(text, parse_constant=_no_constants)
+        value = json.loads(text, parse_constant=_no_constants, parse_float=_finite)
     except json.JSONDecodeError as exc:
         raise PayloadError(f"malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
     except RecursionError:
         value = None
         too_deep = True
+    except PayloadError:
+        raise
+    except ValueError:  # an integer of more than 4300 digits
+        raise PayloadError("malformed JSON: a number out of range") from None
     else:
         too_deep = isinstance(value, dict | list) and _too_deep(value)
     if too_deep:
         raise PayloadError(f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
+    if _SURROGATE_ESCAPE.search(text) and not _encodable(value):
+        raise PayloadError("malformed JSON: a \\u escape of a lone surrogate")
     return value
+
+
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+def _finite(s: str) -> float:
+    v = float(s)
+    if not math.isfinite(v):
+        raise PayloadError("malformed JSON: a number out of range")
+    return v
+
+
+def _encodable(value: Any) -> bool:
+    """No lone surrogate anywhere (it cannot be written as UTF-8); iterative."""
+    stack = [value]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, str):
+            try:
+                node.encode("utf-8")
+            except UnicodeEncodeError:
+                return False
+        elif isinstance(node, dict):
+            stack.extend(node.keys())
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return True
 
 
 def _too_deep(value: dict[str, Any] | list[Any]) -> bool:

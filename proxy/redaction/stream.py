@@ -179,7 +179,7 @@ class SseEvent:
 
     def render(self, data: str | None, fields: dict[int, str] | None = None) -> bytes:
         """The event with its data and ``id``/``event`` values replaced. A comment keeps its
-        meaning (a keep-alive) but not its text; ``retry`` passes only as digits; lines of any
+        meaning (a keep-alive) but not its text; ``retry`` passes only as a number of at most 7 digits; lines of any
         other field are dropped (clients ignore them; they could carry anything)."""
         out: list[bytes] = []
         wrote = False
@@ -196,7 +196,7 @@ class SseEvent:
             elif name in (b"id", b"event"):
                 if i in fields:
                     out.append(name + b": " + fields[i].replace("\n", " ").encode())
-            elif name == b"retry" and value.isdigit():
+            elif name == b"retry" and value.isdigit() and len(value) <= 7:  # ms: a number, not a phone
                 out.append(b"retry: " + value)
         return b"\n".join(out) + b"\n\n"
 

@@ -60,10 +60,13 @@ async def test_detection_deadline_is_503_and_forwards_nothing(tmp_path: Path) ->
                 assert "maria" not in body.lower()
                 r = await s.post(p.url + "/chat/m", data=b"Maria Garcia", headers={"Content-Type": "text/plain"})
                 assert r.status == 503
-                # a body with nothing to scan needs no detection and is forwarded
+                # a path segment is scanned too (fails closed) ...
                 r = await s.get(p.url + "/chat/ping")
+                assert r.status == 503
+                # ... and a request with nothing to scan needs no detection and is forwarded
+                r = await s.get(p.url + "/chat/")
                 assert r.status == 200
-            assert [x.path for x in up.received] == ["/ping"]
+            assert [x.path for x in up.received] == ["/"]
 
 
 async def test_both_directions(tmp_path: Path) -> None:

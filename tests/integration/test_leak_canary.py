@@ -638,7 +638,8 @@ ROWS: list[Row] = [
 ]
 # fmt: on
 
-# Rows that leak today (strict xfail: each turns into a failure the moment it is fixed).
+# Rows that leaked when this suite was first run, with why. Those still in STILL_LEAKING are strict
+# xfail (each turns into a failure the moment it is fixed); the others run as ordinary rows.
 KNOWN_LEAKS: list[tuple[Row, str]] = [
     (
         Row("ws-subprotocol", Ws(protocols=(EMAIL,), steps=(("text", "hi"),)), ("email",)),
@@ -823,8 +824,14 @@ def run_row(row: Row, proxies: dict[str, ProxyProcess], rec: Recorder) -> None:
     assert not problems, f"row {row.id}: " + "; ".join(problems)
 
 
+#: Phone numbers right after an SSN are missed by the phone recognizer (detection, issue 13).
+STILL_LEAKING = frozenset({"ws-text-separators", "phone-after-ssn-ascii"})
+
 PARAMS = [pytest.param(r, id=r.id) for r in ROWS] + [
-    pytest.param(r, id=r.id, marks=pytest.mark.xfail(strict=True, reason=reason)) for r, reason in KNOWN_LEAKS
+    pytest.param(r, id=r.id, marks=pytest.mark.xfail(strict=True, reason=reason))
+    if r.id in STILL_LEAKING
+    else pytest.param(r, id=r.id)
+    for r, reason in KNOWN_LEAKS
 ]
 
 

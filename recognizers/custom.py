@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from presidio_analyzer import AnalysisExplanation, LocalRecognizer, RecognizerResult
 from presidio_analyzer.nlp_engine import NlpArtifacts
 
+from recognizers.geo import STATE_NAMES, WORDLIKE_STATE_CODES, ZIP_STATE_CODES, alternation
 from recognizers.names import Lexicon
 from recognizers.person import PersonRecognizer
 
@@ -125,10 +126,15 @@ class RuleRecognizer(LocalRecognizer):  # type: ignore[misc]
 
 
 def _best_non_overlapping(results: list[RecognizerResult]) -> list[RecognizerResult]:
+    """Best first; a result that shares a character with one kept before it is dropped. (A map of
+    the characters taken, not a comparison with every kept result: a text with thousands of
+    candidates stays linear.) Results are never empty spans."""
     results.sort(key=lambda r: (-r.score, -(r.end - r.start), r.start))
+    taken = bytearray(max((r.end for r in results), default=0))
     kept: list[RecognizerResult] = []
     for r in results:
-        if all(r.end <= k.start or r.start >= k.end for k in kept):
+        if taken.find(1, r.start, r.end) < 0:
+            taken[r.start : r.end] = b"\x01" * (r.end - r.start)
             kept.append(r)
     return sorted(kept, key=lambda r: r.start)
 
@@ -140,27 +146,12 @@ _ZIP_CONTEXT = _rx(
     r"|deliver(?:y|ing|ed)?\s+(?:to|in)|ship(?:ping|ped)?\s+(?:it\s+)?to|area|zone|region|county|neighbou?rhood"
     r"|send\s+(?:it\s+)?to|address)\b[^0-9\n]{0,12}$"
 )
-_STATES = (
-    "AL|AK|AZ|AR|CA|CO|CT|DE|DC|FL|GA|HI|ID|IL|IN|IA|KS|KY|LA|ME|MD|MA|MI|MN|MS|MO|MT|NE|NV|NH|NJ|NM|NY|NC|ND"
-    "|OH|OK|OR|PA|RI|SC|SD|TN|TX|UT|VT|VA|WA|WV|WI|WY|PR|GU|VI|AS|MP|FM|MH|PW|AA|AE|AP"
-)
-#: State codes that are also English words: in lower case they need a comma or a line before them.
-_WORDLIKE_STATES = frozenset(
-    _words(
-        """
-    al co de ga hi id in la ma me mi mo ok oh or pa wa
-    """
-    )
-)
-_STATE_NAMES = (
-    r"alabama|alaska|arizona|arkansas|california|colorado|connecticut|delaware|florida|georgia|hawaii|idaho"
-    r"|illinois|indiana|iowa|kansas|kentucky|louisiana|maine|maryland|massachusetts|michigan|minnesota"
-    r"|mississippi|missouri|montana|nebraska|nevada|new\s+hampshire|new\s+jersey|new\s+mexico|new\s+york"
-    r"|north\s+carolina|north\s+dakota|ohio|oklahoma|oregon|pennsylvania|rhode\s+island|south\s+carolina"
-    r"|south\s+dakota|tennessee|texas|utah|vermont|virginia|washington|west\s+virginia|wisconsin|wyoming"
-)
+#: ``pre``: a comma or line break, then blanks. A start inside a run of blanks is never the leftmost
+#: match (the blank before it matches too), so the look-behind skips it: a run of blanks is
+#: scanned once, not once from each of its positions.
 _ZIP_AFTER_STATE = re.compile(
-    rf"(?P<pre>[,\n]?[ \t]*)\b(?P<state>{_STATES}|{_STATE_NAMES})\.?,?[ \t]{{1,3}}(?P<v>\d{{5}}(?:-\d{{4}})?)(?![\w-])",
+    rf"(?P<pre>(?:[,\n]|(?<![ \t]))[ \t]*+)\b(?P<state>{alternation(ZIP_STATE_CODES)}|{alternation(STATE_NAMES)})"
+    r"\.?,?[ \t]{1,3}(?P<v>\d{5}(?:-\d{4})?)(?![\w-])",
     re.IGNORECASE,
 )
 
@@ -193,7 +184,7 @@ class ZipCodeRecognizer(RuleRecognizer):
             state = m.group("state")
             # ``call me in 30 minutes`` is no address; ``dallas, tx 75201`` and an address
             # block's last line are
-            wordlike = state.islower() and state in _WORDLIKE_STATES and "," not in m.group("pre")
+            wordlike = state.islower() and state in WORDLIKE_STATE_CODES and "," not in m.group("pre")
             if wordlike and "\n" not in text[max(0, m.start() - 60) : m.start("state")]:
                 continue
             results.append(self._result(m.start("v"), m.end("v"), 0.8, "zip after state"))
@@ -201,8 +192,11 @@ class ZipCodeRecognizer(RuleRecognizer):
 
 
 # ---- AGE --------------------------------------------------------------------------------------
+#: Matched right after a value (which never ends in a blank): the look-behind keeps a run of blanks
+#: from being scanned again from each of its positions when searched.
 _UNITS_AFTER = _rx(
-    r"[ \t]*(?:%|percent|minutes?|mins?|hours?|hrs?|days?|weeks?|months?|dollars|bucks|usd|eur|feet|ft|am\b|pm\b"
+    r"(?<![ \t])[ \t]*+"
+    r"(?:%|percent|minutes?|mins?|hours?|hrs?|days?|weeks?|months?|dollars|bucks|usd|eur|feet|ft|am\b|pm\b"
     r"|inch(?:es)?|lbs?|pounds|kgs?|miles?|km|:\d|\.\d|,\d{3}|/\d|x\b|st\b|nd\b|rd\b|th\b|items?|orders?|tickets?"
     r"|times|k\b|people|of\b|steps?|seconds?|secs?|calls?|emails?|stars?|cm\b|mm\b|gb\b|mb\b|in\s+line|on\s+hold"
     r"|late|early|away|behind|short|over|off|more|less|min|max)"
@@ -217,13 +211,13 @@ class AgeRecognizer(RuleRecognizer):
     ENTITY = "AGE"
     TRIGGER = re.compile(r"\d")
     RULES = (
-        Rule("n years old", _rx(r"\b(?P<v>\d{1,3})\s*-?\s*(?:years?|yrs?|yr)\s*-?\s*old\b"), 0.9),
+        Rule("n years old", _rx(r"\b(?P<v>\d{1,3})\s*+-?\s*+(?:years?|yrs?|yr)\s*+-?\s*+old\b"), 0.9),
         Rule("n years of age", _rx(r"\b(?P<v>\d{1,3})\s+(?:years?|yrs?)\s+of\s+age\b"), 0.9),
         Rule("n y/o", _rx(r"\b(?P<v>\d{1,3})\s*(?:y/o|yo|y\.o\.?|yrs?\.?\s*old|yob)(?!\w)"), 0.85),
         Rule(
             "age field",
             _rx(
-                r"\b(?:age|aged|your\s+age|ages?\s*\(\s*(?:years?|yrs)\s*\))[\"']?\s*(?:[:=\-–]|is|was|of)?\s*[\"']?"
+                r"\b(?:age|aged|your\s+age|ages?\s*\(\s*(?:years?|yrs)\s*\))[\"']?\s*+(?:[:=\-–]|is|was|of)?\s*+[\"']?"
                 r"(?P<v>\d{1,3})\b"
             ),
             0.85,
@@ -259,13 +253,13 @@ class AgeRecognizer(RuleRecognizer):
         Rule(
             "name, age",
             _rx(
-                r"\b(?:i\s+am|i'?m|i’m|im|this\s+is|it'?s|name\s+is)\s+[^\W\d_]+(?:\s+[^\W\d_]+)?\s*[,(-]\s*(?P<v>\d{1,2})\s*(?:[,)/;]|\s+(?:years|yrs|y/o|yo|from|and|zip|m\b|f\b|male|female))"
+                r"\b(?:i\s+am|i'?m|i’m|im|this\s+is|it'?s|name\s+is)\s+[^\W\d_]+(?:\s+[^\W\d_]+)?\s*+[,(-]\s*+(?P<v>\d{1,2})(?:\s*+[,)/;]|\s++(?:years|yrs|y/o|yo|from|and|zip|m\b|f\b|male|female))"
             ),
             0.75,
         ),
         Rule(
             "how old answer",
-            _rx(r"\bhow\s+old\s+are\s+you\s*\??\s*(?:a\s*:\s*)?(?:i'?m\s+)?(?P<v>\d{1,3})\b"),
+            _rx(r"\bhow\s+old\s+are\s+you\s*+\??\s*+(?:a\s*+:\s*+)?(?:i'?m\s++)?(?P<v>\d{1,3})\b"),
             0.85,
             not_followed_by=_UNITS_AFTER,
         ),
@@ -278,7 +272,7 @@ class AgeRecognizer(RuleRecognizer):
 # ---- INCOME -----------------------------------------------------------------------------------
 _MONEY = (
     r"(?:(?:US\$|\$|USD\s?|EUR\s?|GBP\s?|€|£)\s?\d[\d,]*(?:\.\d{1,2})?(?:\s?(?:k|K|thousand|million|mil|m|grand)\b)?"
-    r"|\b\d[\d,]*(?:\.\d+)?\s?(?:k|K)\b"
+    r"|\b\d[\d,]{0,30}+(?:\.\d+)?\s?(?:k|K)\b"
     r"|\b\d{1,3}(?:,\d{3})+(?:\.\d{1,2})?(?:\s?(?:dollars|usd|euros?|eur|pounds))?"
     r"|\b\d+(?:\.\d+)?\s?(?:thousand|grand)\b"
     r"|\b\d{4,7}(?:\.\d{2})?\s?(?:dollars|usd|euros?|eur|pounds)\b)"
@@ -290,14 +284,14 @@ _INCOME_WORDS = (
 )
 _INCOME_CONTEXT = _rx(rf"\b(?:{_INCOME_WORDS})\b")
 _INCOME_AFTER = _rx(
-    r"^[ \t]*[/(-]?[ \t]*(?:a|per|each|an?|every)?[ \t]*(?:year|yr|annum|annually|salary|income|hour|hr)\b"
-    r"|^[ \t]*(?:in[ \t]+)?(?:salary|income|annually|yearly|combined|household|gross|net)\b"
-    r"|^[ \t]*(?:before|after|pre|post)[ \t-]*tax"
+    r"^[ \t]*+[/(-]?[ \t]*+(?:a|per|each|an?|every)?[ \t]*+(?:year|yr|annum|annually|salary|income|hour|hr)\b"
+    r"|^[ \t]*+(?:in[ \t]+)?(?:salary|income|annually|yearly|combined|household|gross|net)\b"
+    r"|^[ \t]*+(?:before|after|pre|post)[ \t-]*+tax"
 )
 #: A bare number right after an income key (``income=85000``, ``salary: 85000``).
 _INCOME_FIELD = _rx(
-    rf"\b(?:{_INCOME_WORDS})(?:\s*\([^)\n]{{0,15}}\))?[\"']?\s*(?:[:=\-–?]|is|was|of|about|around|approx\.?|roughly|~)?"
-    r"\s*(?:is\s+|was\s+|about\s+|around\s+|roughly\s+|approximately\s+)?[\"']?"
+    rf"\b(?:{_INCOME_WORDS})(?:\s*+\([^)\n]{{0,15}}\))?[\"']?\s*+(?:[:=\-–?]|is|was|of|about|around|approx\.?|roughly|~)?"
+    r"\s*+(?:is\s++|was\s++|about\s++|around\s++|roughly\s++|approximately\s++)?[\"']?"
     r"(?P<v>(?:US\$|\$|USD\s?|EUR\s?|€|£)?\s?(?:\d{1,3}(?:,\d{3})+(?:\.\d{2})?|\d{4,7}(?:\.\d{2})?)"
     r"(?:\s?(?:dollars|usd|euros?|eur|pounds|gbp))?)\b"
 )
@@ -361,9 +355,9 @@ _STREET_SUFFIX = "(?:" + "|".join(sorted(set(_SUFFIXES), key=len, reverse=True))
 _UNIT_WORD = (
     r"(?:(?:apt|apartment|suite|ste|unit|fl|floor|level|lvl|room|rm|bldg|building|flat|studio|lot|space|spc|dept)\b|#)"
 )
-_UNIT = rf"{_UNIT_WORD}\.?[ \t]*#?[ \t]*(?=[a-z]?\d|[a-z]\b)[a-z0-9][a-z0-9-]{{0,5}}\b"
+_UNIT = rf"{_UNIT_WORD}\.?[ \t]*+#?[ \t]*+(?=[a-z]?\d|[a-z]\b)[a-z0-9][a-z0-9-]{{0,5}}\b"
 _UNIT_PREFIX = (
-    r"(?:(?:flat|unit|apt|apartment|studio|suite|ste|level|lvl)\b\.?\s*#?\s*(?=[a-z]?\d|[a-z]\b)[a-z0-9-]{1,5},?\s+)"
+    r"(?:(?:flat|unit|apt|apartment|studio|suite|ste|level|lvl)\b\.?\s*+#?\s*+(?=[a-z]?\d|[a-z]\b)[a-z0-9-]{1,5},?\s+)"
 )
 _NAME_WORD = (
     r"(?!(?:and|or|the|a|an|in|on|at|to|for|of|from|with|is|was|are|my|your|our|it|i|we|you|he|she|they|but|so"
@@ -371,8 +365,11 @@ _NAME_WORD = (
 )
 _ORDINAL = r"\d{1,3}(?:st|nd|rd|th)"
 _DIRECTION = r"(?:[nsew]\.?|ne|nw|se|sw|north|south|east|west)"
+#: The first form starts at the start of a word: from inside a run of letters it can only match
+#: where the run's start matches too (leftmost wins), and without the look-behind every letter of
+#: a long run would rescan the run to its end (quadratic in the run's length).
 _NON_US = (
-    r"(?:[^\W\d_]+(?:stra(?:ß|ss)e|str\.|weg|allee|gasse|platz|ring|damm|laan|straat|gracht|plein|gatan|vägen|gränd"
+    r"(?:(?<![^\W\d_])[^\W\d_]+(?:stra(?:ß|ss)e|str\.|weg|allee|gasse|platz|ring|damm|laan|straat|gracht|plein|gatan|vägen|gränd"
     r"|vej|veien|gata|katu|tie|utca|ulica)\s+\d{1,5}[a-z]?(?:[/-]\d{1,5}[a-z]?)?"
     r"|(?:via|viale|corso|piazza|rue|avenue|boulevard|calle|avenida|paseo|plaza|rua|travessa|estrada|plac|ulica|ul\.)"
     r"\s+(?:[^\W\d_][\w'.-]*\s+){1,4}\d{1,5}[a-z]?\b"
@@ -394,7 +391,7 @@ class StreetAddressRecognizer(RuleRecognizer):
                 rf"(?<![\w$#.,/:-])(?:{_UNIT_PREFIX}(?:\d{{1,6}}[a-z]?(?:[/-]\d{{1,5}}[a-z]?)?,?[ \t]+)?"
                 rf"|\d{{1,6}}[a-z]?(?:[/-]\d{{1,5}}[a-z]?)?,?[ \t]+)(?:{_DIRECTION}[ \t]+)?"
                 rf"(?:(?:{_ORDINAL}|{_NAME_WORD})[ \t]+){{0,3}}(?:{_ORDINAL}[ \t]+)?{_STREET_SUFFIX}\b\.?"
-                rf"(?:[ \t]+{_DIRECTION}\b\.?)?(?:[ \t]*,?[ \t]*{_UNIT}(?:[ \t]*,?[ \t]*{_UNIT})?)?"
+                rf"(?:[ \t]+{_DIRECTION}\b\.?)?(?:[ \t]*+,?[ \t]*+{_UNIT}(?:[ \t]*+,?[ \t]*+{_UNIT})?)?"
             ),
             0.85,
             check=lambda text, start, end: _street_check(text, start, end),
@@ -402,7 +399,7 @@ class StreetAddressRecognizer(RuleRecognizer):
         Rule(
             "unit",
             _rx(
-                r"(?<![\w-])(?:apt|apartment|suite|ste|unit|flat)\b\s*\.?\s*#?\s*(?=[a-z]?\d|[a-z]\b)[a-z0-9][a-z0-9-]{0,5}\b"
+                r"(?<![\w-])(?:apt|apartment|suite|ste|unit|flat)\b\s*+\.?\s*+#?\s*+(?=[a-z]?\d|[a-z]\b)[a-z0-9][a-z0-9-]{0,5}\b"
             ),
             0.65,
         ),
@@ -413,7 +410,7 @@ class StreetAddressRecognizer(RuleRecognizer):
             context_before=_rx(rf"\d{{1,6}}[a-z]?\s+(?:[\w'.-]+\s+){{0,4}}{_STREET_SUFFIX}\b\.?,?[ \t]*$"),
             window=60,
         ),
-        Rule("unit line", _rx(rf"^[ \t]*(?:{_UNIT}|#\s?\d{{1,5}}[a-z]?)[ \t]*,?[ \t]*$"), 0.8),
+        Rule("unit line", _rx(rf"^[ \t]*+(?:{_UNIT}|#\s?\d{{1,5}}[a-z]?)[ \t]*+,?[ \t]*+$"), 0.8),
         Rule("po box", _rx(r"\bp\.?\s?o\.?\s*box\s+\d{1,6}\b"), 0.85),
         Rule("european street", _rx(_NON_US), 0.7),
     )
@@ -447,7 +444,9 @@ _NOT_PHONE_CONTEXT = _rx(
     r"|transaction|txn|req|request|po|model|version|build|batch|rows|user_id)\b\W{0,4}(?:(?:no|num|number|#)\W{0,3})?$"
     r"|#\s*$|\$\s*$"
 )
-_EXT = re.compile(r"[ \t]*(?:,[ \t]*)?(?:x|ext\.?|extn\.?|extension|ex\.?|#)[ \t]*\d{1,6}$", re.IGNORECASE)
+#: Searched in a phone number: a start inside a run of blanks is never the leftmost match (the blank
+#: before it matches too), so the look-behind skips it.
+_EXT = re.compile(r"(?<![ \t])[ \t]*+(?:,[ \t]*+)?(?:x|ext\.?|extn\.?|extension|ex\.?|#)[ \t]*\d{1,6}$", re.IGNORECASE)
 _DATE_LIKE = re.compile(
     r"^(?:\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}[-/.]\d{1,2}[-/.](?:\d{4}|\d{2}))(?:[ T]\d{1,2}:\d{2}(?::\d{2})?)?$"
 )

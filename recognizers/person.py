@@ -29,6 +29,7 @@ from typing import Any
 from presidio_analyzer import AnalysisExplanation, LocalRecognizer, RecognizerResult
 from presidio_analyzer.nlp_engine import NlpArtifacts
 
+from recognizers.geo import STATE_CODES, alternation
 from recognizers.names import NOT_NAME, Lexicon
 
 _WORD = re.compile(r"[^\W\d_]+(?:['’-][^\W\d_]+)*")
@@ -80,7 +81,7 @@ _TITLE_CONTEXT = re.compile(rf"(?<![\w.])(?P<title>{_TITLES})\.?[ \t]+", re.IGNO
 #: Context after which the next words are a name (unless they are stop words).
 _STRONG = re.compile(
     r"(?:\bmy\s+(?:full\s+|first\s+|last\s+|real\s+|legal\s+)?names?\s*(?:is|'s|’s|:|=|-)?|\bname\s+is|\bname's"
-    r"|\b(?:i\s+am|i'm|im)\s+called|\bcall\s+me|\b(?:the\s+)?(?:account|card)\s*holder(?:'s)?\s*(?:name)?\s*(?:is|:|=|-)"
+    r"|\b(?:i\s+am|i'm|im)\s+called|\bcall\s+me|\b(?:the\s+)?(?:account|card)\s*holder(?:'s)?\s*+(?:name)?\s*+(?:is|:|=|-)"
     r"|\bthe\s+name\s+(?:is|on\s+the\s+(?:card|account)\s+is))[ \t]*[\"'“]?",
     re.IGNORECASE,
 )
@@ -119,8 +120,11 @@ _WEAK = re.compile(
     r"\s*[,:\-–—]?[ \t]*",
     re.IGNORECASE,
 )
+#: Matched at the end of each word (never after a blank). The look-behind and the possessive ``*+``
+#: keep a run of blanks from being scanned again from each of its positions.
 _VERB_AFTER = re.compile(
-    r"[ \t]*,?[ \t]*(?:said|says|told|tells|called|calls|mentioned|promised|emailed|wrote|writes|asked|replied|helped"
+    r"(?<![ \t])[ \t]*+,?[ \t]*+"
+    r"(?:said|says|told|tells|called|calls|mentioned|promised|emailed|wrote|writes|asked|replied|helped"
     r"|answered|explained|confirmed|handled|assured|offered|suggested|agreed|will|would|can|could|is|was|has|had"
     r"|here|speaking|again|from\s+(?:the\s+)?\w+|at\s+(?:the\s+)?\w+|and\s+i|&\s+i)\b",
     re.IGNORECASE,
@@ -405,7 +409,7 @@ class _Ctx:
         if m.group("title").lower() not in {"dr", "st"}:
             return False
         before = self.text[max(0, m.start() - 40) : m.start()]
-        return bool(re.search(r"\d+[a-z]?\s+(?:[\w'.-]+\s+){1,4}$", before, re.IGNORECASE))
+        return bool(re.search(r"(?<!\d)\d+[a-z]?\s+(?:[\w'.-]+\s+){1,4}$", before, re.IGNORECASE))
 
     def before_verb(self) -> list[_Hit]:
         hits = []
@@ -438,8 +442,11 @@ class _Ctx:
         return hits
 
     def _sentence_start(self, t: _Tok) -> bool:
-        before = self.text[: t.start].rstrip(" \t\"'")
-        return not before or before[-1] in ".!?\n:-"
+        # walks back over the blanks and quotes only (no copy of the text before ``t``)
+        i = t.start
+        while i > 0 and self.text[i - 1] in " \t\"'":
+            i -= 1
+        return i == 0 or self.text[i - 1] in ".!?\n:-"
 
     def name_lines(self) -> list[_Hit]:
         """A line holding only a name: the first line of an address block, a signature; and
@@ -447,12 +454,13 @@ class _Ctx:
         hits = []
         offset = 0
         lines = self.text.split("\n")
+        last_with_text = max((n for n, line in enumerate(lines) if line.strip()), default=-1)
         for n, line in enumerate(lines):
-            words = [t for t in self.toks if offset <= t.start < offset + len(line)]
+            words = self.toks[self._next_index(offset) : self._next_index(offset + len(line))]
             stripped = line.strip(" \t-–—,")
             lead = _LINE_NAME.fullmatch(stripped) if stripped else None
             if lead and words and len(words) <= 5 and len(lines) > 1:
-                is_last = all(not rest.strip() for rest in lines[n + 1 :])
+                is_last = n >= last_with_text  # every line after this one is blank
                 nxt = lines[n + 1].strip() if n + 1 < len(lines) else ""
                 opens_address = bool(re.match(r"\d", nxt)) and (n == 0 or lines[n - 1].rstrip().endswith(":"))
                 head = words[0]
@@ -510,12 +518,7 @@ class _Ctx:
     def from_ner(self, doc: Any, labels: frozenset[str]) -> list[_Hit]:
         hits = []
         for ent in getattr(doc, "ents", ()):
-            a = bisect.bisect_left(self.starts, ent.start_char)
-            words = []
-            for t in self.toks[a:]:
-                if t.start >= ent.end_char:
-                    break
-                words.append(t)
+            words = self.toks[self._next_index(ent.start_char) : self._next_index(ent.end_char)]
             words = self._trim(words)
             if not words or any(c.isdigit() for c in ent.text):
                 continue
@@ -526,7 +529,7 @@ class _Ctx:
                     w = words[0]
                     if not self.capitalised(w) or (self.lex.is_common(w.low) and not self.lex.is_given(w.low)):
                         continue
-                end = self.extend(self.toks.index(words[-1]), words[-1].end)
+                end = self.extend(self._next_index(words[-1].start), words[-1].end)
                 hits.append(_Hit(words[0].start, end, 0.85, f"spaCy {ent.label_}"))
             elif ent.label_ in {"ORG", "GPE", "NORP", "PRODUCT", "FAC", "LOC", "WORK_OF_ART", "EVENT"}:
                 first = words[0]
@@ -559,14 +562,18 @@ class _Ctx:
 
 _LINE_NAME = re.compile(r"[^\W\d_][\w'’.-]*(?:[ \t]+[^\W\d_][\w'’.-]*){0,4}\.?")
 _ONE_LINE_ADDRESS = re.compile(
-    r"^[ \t]*(?:(?:ship|send|bill|deliver)(?:\s+it)?\s+to\s*:?\s*)?"
+    r"^[ \t]*+(?:(?:ship|send|bill|deliver)(?:\s+it)?\s+to\s*+:?\s*+)?"
     r"(?P<name>[^\W\d_][\w'’.-]*(?:[ \t]+[^\W\d_][\w'’.-]*){1,3})"
     r"[ \t]*,[ \t]*\d{1,6}[a-z]?[ \t]+[^\W\d_]",
     re.IGNORECASE,
 )
-_STATES = (
-    "AL|AK|AZ|AR|CA|CO|CT|DE|DC|FL|GA|HI|ID|IL|IN|IA|KS|KY|LA|ME|MD|MA|MI|MN|MS|MO|MT|NE|NV|NH|NJ|NM|NY|NC|ND|OH"
-    "|OK|OR|PA|RI|SC|SD|TN|TX|UT|VT|VA|WA|WV|WI|WY|PR"
+#: The states, DC and Puerto Rico only: the territories' codes include surnames and words
+#: (``Eileen Gu``, ``known as``; see ``recognizers.geo``).
+_STATES = alternation(STATE_CODES)
+#: ``(?:,|(?<![ \t,]))``: a comma, or a start that does not follow a blank or a comma. A start
+#: inside a run of blanks is never the leftmost match (the position before it matches too), so a
+#: run of blanks is scanned once, not once from each of its positions.
+_ENDS_WITH_STATE = re.compile(rf"(?:,|(?<![ \t,]))[ \t]++(?:{_STATES})$", re.IGNORECASE)
+_CITY_STATE = re.compile(
+    rf"(?:,|(?<![ \t,]))[ \t]++(?:{_STATES})\b(?:[ \t]++\d{{5}}|[ \t]*+$|[ \t]*+[,\n])", re.IGNORECASE
 )
-_ENDS_WITH_STATE = re.compile(rf",?[ \t]+(?:{_STATES})$", re.IGNORECASE)
-_CITY_STATE = re.compile(rf",?[ \t]+(?:{_STATES})\b(?:[ \t]+\d{{5}}|[ \t]*$|[ \t]*[,\n])", re.IGNORECASE)

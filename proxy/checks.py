@@ -43,9 +43,35 @@ def config_problems(path: str) -> list[str]:
         load_registry_config(cfg.recognizers_path())
     except ConfigError as exc:
         problems.extend(exc.problems)
+    else:
+        problems.extend(_pattern_rule_problems(cfg.recognizers_path()))
     import spacy.util
 
     if not spacy.util.is_package(cfg.detection.model) and not Path(cfg.detection.model).exists():
         loaded = load_yaml(path)
         problems.append(loaded.problem(("detection", "model"), f"spaCy model {cfg.detection.model!r} is not installed"))
+    return problems
+
+
+def _pattern_rule_problems(path: str | Path) -> list[str]:
+    """Pattern rules of the (already valid) recognizer file whose matching time grows faster than
+    their input (``recognizers.complexity``): one value-free ``FILE:LINE: message`` each. A few
+    milliseconds per sound rule; a catastrophic one costs its probe's time budget, never a hang."""
+    from presidio_analyzer.input_validation import RecognizerRegistryConfig
+
+    from proxy.yamlload import load_yaml
+    from recognizers.complexity import pattern_problems
+
+    loaded = load_yaml(path)
+    flags = RecognizerRegistryConfig(**loaded.data).global_regex_flags
+    problems: list[str] = []
+    for i, rec in enumerate(loaded.data.get("recognizers") or []):
+        if not isinstance(rec, dict):
+            continue
+        for j, pat in enumerate(rec.get("patterns") or []):
+            if not (isinstance(pat, dict) and isinstance(pat.get("regex"), str)):
+                continue
+            where = ("recognizers", i, "patterns", j, "regex")
+            for msg in pattern_problems(str(pat.get("name", j)), pat["regex"], flags):
+                problems.append(loaded.problem(where, f"recognizer {str(rec.get('name', i))!r}: {msg}"))
     return problems

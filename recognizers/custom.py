@@ -447,9 +447,21 @@ _NOT_PHONE_CONTEXT = _rx(
 #: Searched in a phone number: a start inside a run of blanks is never the leftmost match (the blank
 #: before it matches too), so the look-behind skips it.
 _EXT = re.compile(r"(?<![ \t])[ \t]*+(?:,[ \t]*+)?(?:x|ext\.?|extn\.?|extension|ex\.?|#)[ \t]*\d{1,6}$", re.IGNORECASE)
+_BLANK_RUN = re.compile(r"[ \t]+")
 _DATE_LIKE = re.compile(
     r"^(?:\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}[-/.]\d{1,2}[-/.](?:\d{4}|\d{2}))(?:[ T]\d{1,2}:\d{2}(?::\d{2})?)?$"
 )
+
+
+def _other_number(part: str) -> bool:
+    """A number of a shape other recognizers own: SSN, ZIP+4, a card (Luhn), a date, an IPv4."""
+    core = part.strip()
+    digits = re.sub(r"\D", "", core)
+    return bool(
+        re.fullmatch(r"\d{3}-\d{2}-\d{4}|\d{5}-\d{4}|\d{1,3}(?:\.\d{1,3}){3}", core)
+        or _DATE_LIKE.match(core)
+        or (13 <= len(digits) <= 19 and re.fullmatch(r"[\d \-]+", core) and _luhn(digits))
+    )
 
 
 def _luhn(digits: str) -> bool:
@@ -489,11 +501,32 @@ class PhoneNumberRecognizer(RuleRecognizer):
                 value = value[1:]
                 start += 1
             scored = self._score(text, start, value)
-            if scored is None:
-                continue
-            score, rule = scored
-            results.append(self._result(start, end, score, rule))
+            if scored is not None:
+                results.append(self._result(start, end, scored[0], scored[1]))
+            else:
+                results.extend(self._parts(text, start, value))
         return results
+
+    def _parts(self, text: str, start: int, value: str) -> list[RecognizerResult]:
+        """A candidate that is no phone number as a whole may be two numbers side by side
+        (``ssn 536-90-4399 415 555 0134``, a card then a phone): split at a blank where both
+        sides are explained (a phone number, or a number of a known other shape: SSN, ZIP+4,
+        card, date, IP address) and at least one is a phone number."""
+        for cut in list(_BLANK_RUN.finditer(value))[:12]:
+            if cut.start() == 0:
+                continue
+            found: list[RecognizerResult] = []
+            explained = True
+            for at, part in ((start, value[: cut.start()]), (start + cut.end(), value[cut.end() :])):
+                scored = self._score(text, at, part)
+                if scored is not None:
+                    found.append(self._result(at, at + len(part), scored[0], scored[1]))
+                elif not _other_number(part):
+                    explained = False
+                    break
+            if explained and found:
+                return found
+        return []
 
     @staticmethod
     def _score(text: str, start: int, value: str) -> tuple[float, str] | None:

@@ -48,6 +48,10 @@ POSITIVES: list[tuple[str, str, str]] = [
     ("phone 06 12 34 56 78 after 6pm", "PHONE_NUMBER", "06 12 34 56 78"),
     ("reach me on 415.555.0199x204", "PHONE_NUMBER", "415.555.0199x204"),
     ("whatsapp +4915123456789", "PHONE_NUMBER", "+4915123456789"),
+    # two numbers side by side: the candidate is split where both sides are explained
+    ("ssn 536-90-4399 415 555 0134", "PHONE_NUMBER", "415 555 0134"),
+    ("ssn 536-90-4399 415 555 0134", "US_SSN", "536-90-4399"),
+    ("415 555 0134 536-90-4399", "PHONE_NUMBER", "415 555 0134"),
     # CREDIT_CARD (Luhn), US_SSN, IBAN, US_DRIVER_LICENSE, IP
     ("card 4111 1111 1111 1111 exp 09/28", "CREDIT_CARD", "4111 1111 1111 1111"),
     ("amex 3782-822463-10005", "CREDIT_CARD", "3782-822463-10005"),

@@ -14,7 +14,7 @@ from typing import Any
 from proxy import operators as ops
 from proxy.config import Destination, FieldRule
 from proxy.errors import PolicyError
-from recognizers.types import Finding
+from recognizers.types import Finding, merge_overlapping
 
 __all__ = ["AuditEvent", "PathPart", "Policy", "PolicyError", "merge_overlaps", "render_path"]
 
@@ -184,19 +184,10 @@ class Policy:
 
 def merge_overlaps(findings: Sequence[Finding]) -> list[Finding]:
     """Overlapping findings become one span covering all of them (so no part of any leaks),
-    typed by the best-scoring one."""
-    merged: list[Finding] = []
-    for f in sorted(findings, key=lambda f: (f.start, -f.end)):
-        if merged and f.start < merged[-1].end:
-            last = merged[-1]
-            best = last if (last.score, last.end - last.start) >= (f.score, f.end - f.start) else f
-            merged[-1] = Finding(
-                start=last.start,
-                end=max(last.end, f.end),
-                entity=best.entity,
-                score=best.score,
-                recognizer=best.recognizer,
-            )
-        else:
-            merged.append(f)
-    return merged
+    typed by the best-scoring one (the longer on a tie)."""
+
+    def merge(last: Finding, f: Finding) -> Finding:
+        best = last if (last.score, last.end - last.start) >= (f.score, f.end - f.start) else f
+        return Finding(last.start, max(last.end, f.end), best.entity, best.score, best.recognizer)
+
+    return merge_overlapping(findings, lambda f: f.start, lambda f: f.end, merge)

@@ -31,6 +31,7 @@ from presidio_analyzer.nlp_engine import NlpArtifacts
 
 from recognizers.geo import STATE_CODES, alternation
 from recognizers.names import NOT_NAME, Lexicon
+from recognizers.types import merge_overlapping
 
 _WORD = re.compile(r"[^\W\d_]+(?:['’-][^\W\d_]+)*")
 _STOP_GAP = re.compile(r"[\n\r]|[.!?;:,)(\[\]{}<>|/\\@#=*&+$%0-9]")
@@ -239,15 +240,12 @@ def _context(text: str, lex: Lexicon) -> _Ctx:
 
 def _best(hits: list[_Hit]) -> list[_Hit]:
     """Overlapping hits become one span (no part of a name may leak) with the best score."""
-    out: list[_Hit] = []
-    for h in sorted(hits, key=lambda h: (h.start, -h.end)):
-        if out and h.start < out[-1].end:
-            last = out[-1]
-            best = last if last.score >= h.score else h
-            out[-1] = _Hit(last.start, max(last.end, h.end), best.score, best.rule)
-        else:
-            out.append(h)
-    return out
+
+    def merge(last: _Hit, h: _Hit) -> _Hit:
+        best = last if last.score >= h.score else h
+        return _Hit(last.start, max(last.end, h.end), best.score, best.rule)
+
+    return merge_overlapping(hits, lambda h: h.start, lambda h: h.end, merge)
 
 
 class _Ctx:

@@ -224,7 +224,9 @@ class Supervisor:
             return False
         self.reloading = True
         try:
-            problems = config_problems(self.config_path)
+            # off the supervisor's loop: checking ops rules times their regexes (seconds for a bad one),
+            # and the admin port (/healthz, /readyz, /metrics) must keep answering meanwhile
+            problems = await asyncio.to_thread(config_problems, self.config_path)
             if problems:
                 log.error("SIGHUP: new config refused, the old one keeps serving:\n%s", "\n".join(problems))
                 self.reloads_refused += 1

@@ -30,6 +30,7 @@ from thinc.api import Model, NumpyOps
 from proxy.errors import DetectionTimeout
 from proxy.yamlload import ConfigError, load_yaml
 from recognizers.custom import RuleRecognizer, custom_recognizers
+from recognizers.international import international_recognizers
 from recognizers.names import Lexicon
 from recognizers.person import PersonRecognizer
 from recognizers.types import DetectionError, Finding
@@ -331,6 +332,8 @@ def build_analyzer(
         presidio_log.removeFilter(quiet)
     labels = frozenset(label for label, entity in ner_entities.items() if entity == "PERSON")
     for rec in custom_recognizers(nlp_engine.lexicon, labels):
+        registry.add_recognizer(rec)
+    for rec in international_recognizers(nlp_engine.lexicon):
         registry.add_recognizer(rec)
     return AnalyzerEngine(registry=registry, nlp_engine=nlp_engine, supported_languages=["en"])
 

@@ -1,0 +1,404 @@
+"""Recognizers for what our US-shaped rules miss: postcodes of other countries, phone numbers in
+national formats of other countries, street addresses written the European way, and names that
+only the structure of a message reveals.
+
+Every regex here is linear: no nested quantifiers, alternatives anchored at word starts, every
+repetition bounded. Each recognizer is a :class:`~recognizers.custom.RuleRecognizer` (no spaCy:
+its results are reused when a text goes on to NER), and none keeps or logs the text it looked at.
+
+- :class:`PostcodeRecognizer` (``POSTCODE``): the postcode shapes of many countries (``NNNN``,
+  ``NNNNN``, ``NNN NN``, ``NN-NNN``, ``NNNN-NNN``, ``NNNN AA``, ``A9A 9A9``, UK outward/inward
+  codes, a country prefix such as ``SE-``), only with evidence: a postcode label (``postcode``,
+  ``PLZ``, ``CAP`` ...), or a place in an address block (next to a city at the start or end of a
+  line or comma-separated part that follows a street line, or alone on a line after one). A
+  5-digit code in a self-introduction (``it's Ana, 34, from 77339``) is a US ZIP code.
+- :class:`InternationalPhoneRecognizer` (``PHONE_NUMBER``): ``+``/``00`` numbers that
+  ``phonenumbers`` validates, and national numbers with a trunk ``0`` valid in one of
+  :data:`PHONE_REGIONS`.
+- :class:`InternationalStreetRecognizer` (``STREET_ADDRESS``): street names with a street word of
+  another language (``-straat``, ``-gatan``, ``utca``, ``ulica``, ``-katu`` ...), with their house
+  number before or after; and in address context (``lives at``, ``address:``, ``ship to:``,
+  ``sent to``, a line before a postcode line) a capitalised name with a house number.
+- :class:`StructuralNameRecognizer` (``PERSON``): dialogue speaker labels (``Anna: ...`` at a line
+  start), vocatives (``Anna, can I ...`` / ``..., Anna?``), reporting verbs (``said Anna``,
+  ``shouted at Anna``), titles of other languages (``Mevr.``, ``Dhr.``, ``Fru``, ``Pani`` ...) and
+  a first name with a middle initial without its dot (``Anna K Smith``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+import phonenumbers
+from presidio_analyzer import LocalRecognizer, RecognizerResult
+from presidio_analyzer.nlp_engine import NlpArtifacts
+
+from recognizers.custom import RuleRecognizer, _best_non_overlapping
+from recognizers.names import NOT_NAME, Lexicon
+
+__all__ = [
+    "PHONE_REGIONS",
+    "InternationalPhoneRecognizer",
+    "InternationalStreetRecognizer",
+    "PostcodeRecognizer",
+    "StructuralNameRecognizer",
+    "international_recognizers",
+]
+
+_L = r"[^\W\d_]"  # a letter of any script
+
+# ---- POSTCODE ---------------------------------------------------------------------------------
+_SHAPES = (
+    r"[A-Z]{1,2}\d[A-Z\d]?[ ]?\d[A-Z]{2}"  # UK
+    r"|[A-Z]\d[A-Z][ -]?\d[A-Z]\d"  # Canada
+    r"|\d{4}[ ]?[A-Z]{2}"  # Netherlands
+    r"|\d{5}-\d{3}|\d{4}-\d{3}|\d{2}-\d{3}"  # Brazil, Portugal, Poland
+    r"|\d{3}[ ]\d{2}"  # Sweden, Czechia, Slovakia, Greece
+    r"|\d{3,6}"  # Iceland (3), most of Europe and Australia (4, 5), Russia, Ukraine, India (6)
+)
+_POSTCODE = re.compile(rf"(?<![\w.,/:#$€£+@-])(?:[A-Z]{{1,2}}-)?(?P<v>{_SHAPES})(?![\w-]|[.,/:]\d)")
+_LABEL = re.compile(
+    r"(?:\b(?:zip|zip\s?code|zipcode|postal\s?code|post\s?code|postcode|postleitzahl|plz|code\s+postal|cp|cap"
+    r"|c\.p\.|c[óo]digo\s+postal|pin\s?code|pincode|postnummer|postinumero|irányítószám|psč|kod\s+pocztowy"
+    r"|postnr|eircode)\b\.?[ \t]*(?:[:#=-][ \t]*)?(?:is[ \t]+)?|\bzip\s*/\s*postal(?:\s?code)?[ \t]*:?[ \t]*)$",
+    re.IGNORECASE,
+)
+#: A house number next to a word: the part (line, or comma-separated piece) is a street line.
+_STREET_EVIDENCE = re.compile(
+    rf"\b{_L}{{3}}[^\n,\d]{{0,40}}\b\d{{1,5}}[a-zA-Z]?\b|\b\d{{1,5}}[a-zA-Z]?,?[ \t]{{1,4}}{_L}{{3}}"
+)
+_YEAR_BEFORE = re.compile(r"\b(?:in|since|year|of|on|from|by|until|till|before|after|to|and)[ \t]+$", re.IGNORECASE)
+_SELF_INTRO = re.compile(
+    rf"\b(?:i'?m|i’m|it'?s|it’s|this\s+is|name'?s)[ \t]+{_L}+[ \t]*,[ \t]*\d{{1,2}}[ \t]*,[ \t]*from[ \t]+$",
+    re.IGNORECASE,
+)
+_CITY_AFTER = re.compile(rf"[ \t]{{1,8}}{_L}")
+_PART_END_AFTER = re.compile(r"[ \t]*(?:\r?\n|,|$)")
+
+
+class PostcodeRecognizer(RuleRecognizer):
+    """Postcodes of many countries, only with evidence (see the module doc)."""
+
+    ENTITY = "POSTCODE"
+    TRIGGER = re.compile(r"\d")
+
+    def __init__(self) -> None:
+        super().__init__(name="PostcodeRecognizer")
+        self.supported_entities = ["POSTCODE", "US_ZIP_CODE"]
+
+    def analyze(
+        self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None
+    ) -> list[RecognizerResult]:
+        if not self.TRIGGER or not self.TRIGGER.search(text):
+            return []
+        results: list[RecognizerResult] = []
+        for m in _POSTCODE.finditer(text):
+            start, end = m.span("v")
+            value = m.group("v")
+            line_start = max(text.rfind("\n", max(0, m.start() - 200), m.start()) + 1, m.start() - 200, 0)
+            before_line = text[line_start : m.start()]
+            if _LABEL.search(text, max(line_start, start - 40), m.start()) or _LABEL.search(before_line[-40:]):
+                results.append(self._result(start, end, 0.85, "postcode after its label"))
+                continue
+            if value.isdigit() and len(value) == 5 and _SELF_INTRO.search(text, max(0, m.start() - 60), m.start()):
+                r = self._result(start, end, 0.8, "zip in a self-introduction")
+                r.entity_type = "US_ZIP_CODE"
+                results.append(r)
+                continue
+            score = self._in_address_block(text, m.start(), end, line_start, value)
+            if score is not None:
+                results.append(self._result(start, end, score, "postcode in an address block"))
+        return _best_non_overlapping(results)
+
+    @staticmethod
+    def _in_address_block(text: str, start: int, end: int, line_start: int, value: str) -> float | None:
+        before_line = text[line_start:start]
+        # the start of the part the code is in: after the last comma on its line, or the line start
+        comma = before_line.rfind(",")
+        part_start = line_start + comma + 1 if comma >= 0 else line_start
+        lead = text[part_start:start]
+        at_part_start = not lead.strip(" \t>?*-") or re.fullmatch(r"[ \t>?*-]*[A-Z]{1,2}-", lead) is not None
+        tail_end = _PART_END_AFTER.match(text, end)
+        alone = at_part_start and tail_end is not None
+        city_after = at_part_start and _CITY_AFTER.match(text, end) is not None
+        # ``POPLAR BLUFF SA 7841``, ``HAYWARDS HEATH, AG0G 2UF``, ``Tchad 69214``: a place, then the code
+        place_before = (
+            tail_end is not None
+            and re.search(rf"{_L}{{2,}}\.?,?[ \t]+$", text[max(line_start, start - 60) : start]) is not None
+        )
+        if not (alone or city_after or place_before):
+            return None
+        year = value.isdigit() and len(value) == 4 and value[:2] in {"19", "20"} and not at_part_start
+        if year and _YEAR_BEFORE.search(text, max(0, start - 12), start):
+            return None  # ``since 2005``
+        # a street line before it: an earlier line (up to four back) or an earlier part of its line
+        window_start = line_start
+        for _ in range(4):
+            if window_start == 0:
+                break
+            window_start = text.rfind("\n", 0, window_start - 1) + 1
+        earlier = text[window_start:part_start]
+        if not _STREET_EVIDENCE.search(earlier):
+            return None
+        return 0.7 if (alone or city_after) else 0.65
+
+
+# ---- PHONE_NUMBER -----------------------------------------------------------------------------
+#: Regions whose national formats are tried on a number that starts with the trunk prefix 0.
+PHONE_REGIONS = (
+    "GB", "IE", "DE", "AT", "CH", "FR", "BE", "NL", "LU", "ES", "PT", "IT", "PL", "CZ", "SK", "HU", "SI",
+    "HR", "RS", "RO", "BG", "GR", "SE", "FI", "DK", "NO", "IS", "EE", "LV", "LT", "UA", "RU", "TR",
+    "AU", "NZ", "BR", "AR", "ZA", "NG", "EG", "IN", "PK", "JP", "KR", "TH", "PH", "ID",
+)  # fmt: skip
+_PHONE_CAND = re.compile(
+    r"(?<![\w+@/.:=-])(?P<v>(?:\+|00)\(?\d{1,3}\)?[ \t.-]?(?:\(0\)[ \t]?)?(?:\(\d{1,5}\)[ \t.-]?)?\d[\d \t.-]{4,17}\d"
+    r"|\(?0\d{1,5}\)?[ \t./-]?\d[\d \t./-]{3,14}\d)(?![\w@-]|[.,]\d|:\d)"
+)
+_NOT_PHONE = re.compile(
+    r"\b(?:order|ticket|invoice|inv|ref|reference|tracking|account|acct|id|case|claim|sku|item|serial|confirmation"
+    r"|transaction|txn|model|version|build|batch|card|iban)\b\W{0,4}(?:(?:no|num|number|#)\W{0,3})?$|[#$€£]\s*$",
+    re.IGNORECASE,
+)
+_DATE_LIKE = re.compile(r"\d{1,4}[./-][ \t]?\d{1,2}[./-][ \t]?\d{1,4}")
+
+
+class InternationalPhoneRecognizer(RuleRecognizer):
+    """Phone numbers that ``phonenumbers`` validates: with ``+``/``00`` and a country code, or in
+    a national format with the trunk prefix 0 of one of :data:`PHONE_REGIONS`."""
+
+    ENTITY = "PHONE_NUMBER"
+    TRIGGER = re.compile(r"\d{3}")
+
+    def analyze(
+        self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None
+    ) -> list[RecognizerResult]:
+        if not self.TRIGGER or not self.TRIGGER.search(text):
+            return []
+        results: list[RecognizerResult] = []
+        for m in _PHONE_CAND.finditer(text):
+            start, end = m.span("v")
+            value = m.group("v").rstrip(" \t.-/")
+            end = start + len(value)
+            digits = re.sub(r"\D", "", value)
+            if not 8 <= len(digits) <= 15 or _DATE_LIKE.fullmatch(value.strip("()")):
+                continue
+            if _NOT_PHONE.search(text, max(0, start - 30), start):
+                continue
+            if value.startswith(("+", "00")):
+                intl = "+" + value[2:] if value.startswith("00") else value
+                if _valid(intl, None):
+                    results.append(self._result(start, end, 0.75, "international number (validated)"))
+            elif any(_valid(value, region) for region in PHONE_REGIONS):
+                results.append(self._result(start, end, 0.6, "national number (validated)"))
+        return results
+
+
+def _valid(value: str, region: str | None) -> bool:
+    try:
+        number = phonenumbers.parse(value, region)
+    except phonenumbers.NumberParseException:
+        return False
+    return bool(phonenumbers.is_valid_number(number))
+
+
+# ---- STREET_ADDRESS ---------------------------------------------------------------------------
+#: Street words of other languages, as a word of their own (``utca``, ``rue``) ...
+_STREET_WORDS = (
+    r"rue|avenue|av\.|bd|boulevard|allée|chemin|impasse|place|quai|cours|route|via|viale|corso|piazza|piazzale"
+    r"|vicolo|largo|calle|avenida|avda\.|paseo|plaza|camino|carrera|rua|travessa|estrada|praça|largo|alameda"
+    r"|ulica|ul\.|al\.|aleja|plac|osiedle|os\.|utca|út|útja|tér|körút|köz|sor|ulice|náměstí|nám\.|třída"
+    r"|cesta|trg|ulica|gatan|vägen|gränd|torget|gata|gate|veien|vei|vej|gade|allé|plads|stræde|katu|tie"
+    r"|kuja|polku|tänav|maantee|puiestee|sokak|sokağı|caddesi|cad\.|sk\.|bulvarı|mahallesi|straße|strasse"
+    r"|str\.|gasse|weg|platz|ring|damm|ufer|chaussee|straat|laan|plein|gracht|steeg|dreef|kade|singel|dijk"
+    r"|vegur|gata|stræti|ul|вул\.|ул\.|улица|вулиця|пр\.|проспект|пер\.|переулок|провулок|οδός|λεωφ\."
+)
+#: ... or the end of one word (``Hauptstraße``, ``Drottninggatan``, ``Mannerheimintie``).
+_STREET_ENDINGS = (
+    r"straße|strasse|str\.|gasse|weg|allee|platz|ring|damm|ufer|straat|laan|plein|gracht|steeg|dreef|kade"
+    r"|singel|dijk|gatan|vägen|gränd|torget|gata|gate|veien|vei|vej|gade|plads|stræde|katu|tie|kuja|polku"
+    r"|tänav|utca|útja|körút|ulice|vegur|stræti"
+)
+_CAP = rf"(?:[A-ZÀ-ÖØ-ÞĀ-ſА-ЯЁЄІЇҐΑ-Ω]{_L}*|\d{{1,3}}\.)"  # a capitalised word (or ``3.`` in a name)
+_NAME_PART = rf"(?:{_CAP}|(?:de|del|della|di|da|do|dos|das|du|des|la|le|van|von|der|den|het|y|i)\b|{_L}+\.)"
+_HOUSE = r"\d{1,5}[a-zA-Z]?(?:[/-]\d{1,5}[a-zA-Z]?)?"
+_STREET_WORD_RX = re.compile(
+    rf"(?<![\w.-])(?:(?P<num1>{_HOUSE}),?[ \t]+)?"
+    rf"(?:(?i:{_STREET_WORDS})[ \t]+(?:{_NAME_PART}[ \t]+){{0,3}}{_NAME_PART}"
+    rf"|(?:{_NAME_PART}[ \t]+){{0,3}}(?i:{_STREET_WORDS})\b"
+    rf"|(?:{_NAME_PART}[ \t-]+){{0,2}}{_L}{{2,}}(?i:{_STREET_ENDINGS})\b)"
+    rf"(?:,?[ \t]+(?i:nr\.?|no\.?|n[º°]\.?|číslo)?[ \t]*(?P<num2>{_HOUSE})\b)?",
+)
+_ADDRESS_CONTEXT = re.compile(
+    r"(?:\b(?:address(?:\s+is)?|adres|adresse|dirección|indirizzo|endereço|lives\s+(?:at|on)|living\s+at|located\s+at"
+    r"|ship(?:ping)?\s+(?:it\s+)?to|send\s+(?:it\s+)?to|sent\s+to|deliver(?:ed|y)?\s+(?:it\s+)?to|mail\s+(?:it\s+)?to"
+    r"|moved\s+to|arrived\s+at|stop\s+at|off\s+at|offices?\s+(?:is|are)\s+(?:located\s+)?at|is\s+at|meet\s+at"
+    r"|bill(?:ing)?\s+to|return\s+to|visit\s+us\s+at|find\s+us\s+at)\b[ \t]*:?[ \t]*(?:\r?\n[ \t>]*)?$)",
+    re.IGNORECASE,
+)
+#: In address context: ``Binga Lillhammar 475``, ``890 Leirfallsgata``, ``al. Kępna 345``.
+_NAMED_HOUSE = re.compile(
+    rf"(?<![\w.-])(?:{_HOUSE},?[ \t]+(?:{_NAME_PART}[ \t]+){{0,3}}{_CAP}"
+    rf"|(?:{_L}{{1,4}}\.[ \t]+)?(?:{_NAME_PART}[ \t]+){{0,3}}{_CAP},?[ \t]+{_HOUSE})(?![\w-])"
+)
+_UNIT_AFTER = re.compile(
+    r"[ \t]*+,?[ \t]*+(?:apt|apartment|suite|ste|unit|flat|fl|floor|room|rm|#|lgh|lok|m|wohnung|top|piso|étage|et|app"
+    r"|apto|ap|kv|кв)\.?[ \t]*#?[ \t]*\d{1,5}[a-zA-Z]?\b",
+    re.IGNORECASE,
+)
+
+
+class InternationalStreetRecognizer(RuleRecognizer):
+    """Street addresses written the European way, and house-number lines in address context."""
+
+    ENTITY = "STREET_ADDRESS"
+    TRIGGER = re.compile(r"[^\W\d_]")
+
+    def analyze(
+        self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None
+    ) -> list[RecognizerResult]:
+        results: list[RecognizerResult] = []
+        for m in _STREET_WORD_RX.finditer(text):
+            start, end = m.span()
+            value = m.group()
+            if not re.search(r"[A-ZÀ-ÞА-ЯΑ-Ω]|\d", value):
+                continue  # ``on the way``: lower-case words without a number are prose
+            if not (m.group("num1") or m.group("num2")) and not re.search(
+                rf"{_L}{{2,}}(?:{_STREET_ENDINGS})\b", value, re.IGNORECASE
+            ):
+                continue  # a separate street word needs a house number
+            if not (m.group("num1") or m.group("num2")) and value[:1].islower():
+                continue
+            if m.group("num1") and m.group("num2"):  # ``890 Leirfallsgata, 7897 ALTA``: a postcode follows
+                comma = text.rfind(",", start, m.start("num2"))
+                end = comma if comma > 0 else end
+            elif not m.group("num1"):  # ``in der Hauptstraße 5``: no particle before the name
+                lead = re.match(r"(?:[a-zà-ÿ]+[ \t]+)+(?=[A-ZÀ-ÞА-ЯΑ-Ω])", value)
+                if lead:
+                    start += lead.end()
+            end = self._unit(text, end)
+            results.append(self._result(start, end, 0.7 if (m.group("num1") or m.group("num2")) else 0.6, "street"))
+        for m in _NAMED_HOUSE.finditer(text):
+            start = m.start()
+            line_start = max(text.rfind("\n", max(0, start - 200), start) + 1, start - 200, 0)
+            context = _ADDRESS_CONTEXT.search(text, max(0, start - 60), start)
+            next_line = text[m.end() : m.end() + 60]
+            before_code = bool(
+                re.match(
+                    r"[ \t]*(?:,[ \t]*|\r?\n[ \t>?*-]*)(?:[A-Z]{1,2}-)?"
+                    r"(?:\d{3,6}|\d{3} \d{2}|\d{2}-\d{3}|\d{4} ?[A-Z]{2}|[A-Z]{1,2}\d)\b",
+                    next_line,
+                )
+            )
+            if not (context or before_code) or (not context and start - line_start > 40):
+                continue
+            value = m.group()
+            if re.match(
+                r"\d+[ \t]+(?:years?|days?|months?|weeks?|hours?|minutes?|items?|times?|people)\b", value, re.I
+            ):
+                continue
+            results.append(self._result(start, self._unit(text, m.end()), 0.65, "house number in an address"))
+        return _best_non_overlapping(results)
+
+    @staticmethod
+    def _unit(text: str, end: int) -> int:
+        u = _UNIT_AFTER.match(text, end)
+        return u.end() if u else end
+
+
+# ---- PERSON: structure ------------------------------------------------------------------------
+_NAME_WORD = rf"[A-ZÀ-ÖØ-ÞĀ-ſА-ЯЁЄІЇҐΑ-ΩΆ-Ώ]{_L}+(?:['’-]{_L}+)?"
+_SPEAKER = re.compile(rf"^[ \t>]*(?P<v>{_NAME_WORD}(?:[ \t]{_NAME_WORD}){{0,2}})[ \t]*:[ \t]+\S", re.MULTILINE)
+_VOCATIVE_START = re.compile(
+    rf"(?:^|(?<=[.!?\n])[ \t]*)(?P<v>{_NAME_WORD})[ \t]*,[ \t]*(?:can|could|would|will|please|i|do|did|are|is|have"
+    r"|what|where|when|how|why|thanks|thank|you|we|let|tell|don'?t|are|listen|look|hi|hello|sorry)\b",
+    re.MULTILINE,
+)
+_VOCATIVE_END = re.compile(rf",[ \t]*(?P<v>{_NAME_WORD}(?:[ \t]{_NAME_WORD})?)[ \t]*[?!.]*[ \t]*(?:$|\n)", re.MULTILINE)
+_REPORTING = re.compile(
+    r"\b(?:said|says|shouted|yelled|whispered|asked|replied|answered|told|cried|called|screamed|wrote|texted|emailed"
+    r"|thanked|greeted|hugged|kissed|married|introduced|starring|featuring|directed\s+by|written\s+by|founded\s+by"
+    r"|played\s+by)"
+    rf"(?:[ \t]+(?:at|to|on|for))?[ \t]+(?P<v>{_NAME_WORD}(?:[ \t]{_NAME_WORD})?)",
+)
+_REPORTED = re.compile(
+    rf"(?:^|(?<=[.!?\n\"“”]))[ \t]*(?P<v>{_NAME_WORD}(?:[ \t]{_NAME_WORD})?)[ \t]+(?:said|says|shouted|yelled|whispered"
+    r"|asked|replied|answered|cried|screamed|began|listed|flew|laughed|smiled|nodded|sighed)\b",
+    re.MULTILINE,
+)
+_TITLES_INTL = re.compile(
+    r"(?<![\w.])(?:mevr|mevrouw|dhr|mej|heer|fru|frk|herr|frau|pan|pani|sig|sig\.ra|sra|srta|dña|mme|mlle"
+    r"|gospodin|gospođa|bayan|г-н|г-жа|κα)\.?[ \t]+"
+    rf"(?P<v>{_NAME_WORD}(?:[ \t]{_NAME_WORD})?)",
+)
+_MIDDLE_INITIAL = re.compile(rf"(?<![\w.])(?P<v>{_NAME_WORD}[ \t][A-Z][ \t]{_NAME_WORD})\b")
+
+
+class StructuralNameRecognizer(RuleRecognizer):
+    """Names revealed by the structure of a message (see the module doc). A candidate must be no
+    common English word (or a known given name)."""
+
+    ENTITY = "PERSON"
+    TRIGGER = re.compile(rf"[A-ZÀ-ÖØ-ÞА-ЯΑ-Ω]{_L}")
+
+    def __init__(self, lexicon: Lexicon) -> None:
+        super().__init__(name="StructuralNameRecognizer")
+        self.lex = lexicon
+
+    def _namelike(self, word: str, strict: bool = True) -> bool:
+        low = word.lower()
+        if low in NOT_NAME or low in self.lex.stop_words or len(low) < 2:
+            return False
+        if self.lex.is_any_given(low):
+            return True
+        return not self.lex.is_common(low) if strict else not self.lex.is_light_common(low)
+
+    def analyze(
+        self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None
+    ) -> list[RecognizerResult]:
+        if not self.TRIGGER or not self.TRIGGER.search(text):
+            return []
+        results: list[RecognizerResult] = []
+        rules: Sequence[tuple[re.Pattern[str], float, str, bool]] = (
+            (_SPEAKER, 0.7, "speaker label", True),
+            (_VOCATIVE_START, 0.65, "vocative", True),
+            (_VOCATIVE_END, 0.6, "vocative", True),
+            (_REPORTING, 0.6, "reporting verb", True),
+            (_REPORTED, 0.6, "reporting verb", True),
+            (_TITLES_INTL, 0.8, "title", False),
+            (_MIDDLE_INITIAL, 0.65, "middle initial", True),
+        )
+        for rx, score, rule, strict in rules:
+            for m in rx.finditer(text):
+                start, end = m.span("v")
+                words = m.group("v").split()
+                # a second word must be name-like too, or the name is its first word only
+                if not self._namelike(words[0], strict):
+                    continue
+                if rx is _MIDDLE_INITIAL:
+                    if not self._namelike(words[2], strict):
+                        continue
+                elif len(words) > 1 and not self._namelike(words[-1], strict):
+                    end = start + len(words[0])
+                if rx is _SPEAKER and words[0].lower() in _FIELD_WORDS:
+                    continue
+                results.append(self._result(start, end, score, rule))
+        return _best_non_overlapping(results)
+
+
+#: ``Mobile: ...``, ``Subject: ...``: a line label that is no speaker.
+_FIELD_WORDS = frozenset(
+    """mobile phone tel fax desk office email mail address name subject date time from to cc bcc re fwd note
+    notes user bot agent customer client system assistant question answer q a total order status error warning
+    info debug ref id account card iban bic swift url website web city country state zip postcode street
+    billing shipping contact company dept department title position telefon telefoon puhelin handy""".split()  # noqa: SIM905
+)
+
+
+def international_recognizers(lexicon: Lexicon) -> list[LocalRecognizer]:
+    return [
+        PostcodeRecognizer(),
+        InternationalPhoneRecognizer(name="InternationalPhoneRecognizer"),
+        InternationalStreetRecognizer(name="InternationalStreetRecognizer"),
+        StructuralNameRecognizer(lexicon),
+    ]

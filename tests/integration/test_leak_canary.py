@@ -510,6 +510,7 @@ ROWS: list[Row] = [
         ("email",)),
     Row("email-fullwidth-at", chat({"text": "mail maria.garcia＠example.com"}), ("email",)),
     Row("email-zero-width", chat({"text": f"mail maria.{ZW}garcia@exam\u200cple.com"}), ("email",)),
+    Row("email-glued-to-70-letters", chat({"text": "a" * 70 + EMAIL}), ("email",)),
     Row("email-form-double-encoded", http("POST", "/chat/f", "text=mail+maria.garcia%2540example.com",
                                           "application/x-www-form-urlencoded"), ("email",)),
     Row("glued-underscore", chat({"text": f"id_{CARD_DIGITS}_x tel_{PHONE_DIGITS} ssn{SSN_DIGITS}x"}),

@@ -247,8 +247,8 @@ _NAMED_HOUSE = re.compile(
     rf"|(?:{_L}{{1,4}}\.[ \t]+)?(?:{_NAME_PART}[ \t]+){{0,3}}{_CAP},?[ \t]+{_HOUSE})(?![\w-])"
 )
 _UNIT_AFTER = re.compile(
-    r"(?<![ \t])[ \t]*+,?[ \t]*+(?:apt|apartment|suite|ste|unit|flat|fl|floor|room|rm|#|lgh|lok|m|wohnung|top|piso|étage|et|app"
-    r"|apto|ap|kv|кв)\.?[ \t]*+#?[ \t]*+\d{1,5}[a-zA-Z]?\b",
+    r"(?<![ \t])[ \t]*+,?[ \t]*+(?:apt|apartment|suite|ste|unit|flat|fl|floor|room|rm|#|lgh|lok|m|wohnung|top"
+    r"|piso|étage|et|app|apto|ap|kv|кв)\.?[ \t]*+#?[ \t]*+\d{1,5}[a-zA-Z]?\b",
     re.IGNORECASE,
 )
 

@@ -66,6 +66,9 @@ class _Slot:
     number: int | float | None = None
 
 
+#: A JSON number is scanned only with at least this many digits: the shortest identifiers the
+#: detector knows (a ZIP code) have five; an age or an amount alone is no finding without context.
+_NUMBER_MIN_DIGITS = 5
 #: JSON deeper than this is refused (400): walking it would cost recursion, not privacy.
 MAX_JSON_DEPTH = 64
 #: Keys that detection found nothing in are remembered (per destination, at most this many, each
@@ -254,7 +257,10 @@ class Walker:
         if isinstance(value, str):
             return plan.slot(value, where)
         if isinstance(value, int | float) and not isinstance(value, bool):
-            return plan.slot(_dumps(value), where, number=value)
+            text = _dumps(value)
+            if sum(c.isdigit() for c in text) < _NUMBER_MIN_DIGITS:
+                return value  # a status code, a count, a duration: no identifier is this short
+            return plan.slot(text, where, number=value)
         return value
 
     # ---- text ---------------------------------------------------------------------------------

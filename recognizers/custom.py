@@ -80,6 +80,10 @@ class RuleRecognizer(LocalRecognizer):  # type: ignore[misc]
     ) -> list[RecognizerResult]:
         if self.TRIGGER is not None and not self.TRIGGER.search(text):
             return []
+        return self.find(text)
+
+    def find(self, text: str) -> list[RecognizerResult]:
+        """The findings of a text ``TRIGGER`` let through: the ``RULES``, or a subclass's own."""
         results: list[RecognizerResult] = []
         for rule in self.RULES:
             for m in rule.regex.finditer(text):
@@ -174,12 +178,8 @@ class ZipCodeRecognizer(RuleRecognizer):
         Rule("zip+4", _rx(r"(?<![\w$#.-])(?P<v>\d{5}-\d{4})(?![\w-])"), 0.5),
     )
 
-    def analyze(
-        self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None
-    ) -> list[RecognizerResult]:
-        if not self.TRIGGER or not self.TRIGGER.search(text):
-            return []
-        results = super().analyze(text, entities, nlp_artifacts)
+    def find(self, text: str) -> list[RecognizerResult]:
+        results = super().find(text)
         for m in _ZIP_AFTER_STATE.finditer(text):
             state = m.group("state")
             # ``call me in 30 minutes`` is no address; ``dallas, tx 75201`` and an address
@@ -485,9 +485,7 @@ class PhoneNumberRecognizer(RuleRecognizer):
 
     ENTITY = "PHONE_NUMBER"
 
-    def analyze(
-        self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None
-    ) -> list[RecognizerResult]:
+    def find(self, text: str) -> list[RecognizerResult]:
         results: list[RecognizerResult] = []
         for m in _PHONE_CANDIDATE.finditer(text):
             start, end = m.span()
@@ -631,9 +629,7 @@ class IbanAnyCaseRecognizer(RuleRecognizer):
 
     ENTITY = "IBAN_CODE"
 
-    def analyze(
-        self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None
-    ) -> list[RecognizerResult]:
+    def find(self, text: str) -> list[RecognizerResult]:
         results: list[RecognizerResult] = []
         for m in _IBAN_CANDIDATE.finditer(text):
             value = m.group()

@@ -32,7 +32,6 @@ from collections.abc import Sequence
 
 import phonenumbers
 from presidio_analyzer import LocalRecognizer, RecognizerResult
-from presidio_analyzer.nlp_engine import NlpArtifacts
 
 from recognizers.custom import RuleRecognizer, _best_non_overlapping
 from recognizers.names import NOT_NAME, Lexicon
@@ -87,11 +86,7 @@ class PostcodeRecognizer(RuleRecognizer):
         super().__init__(name="PostcodeRecognizer")
         self.supported_entities = ["POSTCODE", "US_ZIP_CODE"]
 
-    def analyze(
-        self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None
-    ) -> list[RecognizerResult]:
-        if not self.TRIGGER or not self.TRIGGER.search(text):
-            return []
+    def find(self, text: str) -> list[RecognizerResult]:
         results: list[RecognizerResult] = []
         for m in _POSTCODE.finditer(text):
             start, end = m.span("v")
@@ -173,11 +168,7 @@ class InternationalPhoneRecognizer(RuleRecognizer):
     ENTITY = "PHONE_NUMBER"
     TRIGGER = re.compile(r"\d{3}")
 
-    def analyze(
-        self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None
-    ) -> list[RecognizerResult]:
-        if not self.TRIGGER or not self.TRIGGER.search(text):
-            return []
+    def find(self, text: str) -> list[RecognizerResult]:
         results: list[RecognizerResult] = []
         for m in _PHONE_CAND.finditer(text):
             start, end = m.span("v")
@@ -259,9 +250,7 @@ class InternationalStreetRecognizer(RuleRecognizer):
     ENTITY = "STREET_ADDRESS"
     TRIGGER = re.compile(r"[^\W\d_]")
 
-    def analyze(
-        self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None
-    ) -> list[RecognizerResult]:
+    def find(self, text: str) -> list[RecognizerResult]:
         results: list[RecognizerResult] = []
         for m in _STREET_WORD_RX.finditer(text):
             start, end = m.span()
@@ -358,11 +347,7 @@ class StructuralNameRecognizer(RuleRecognizer):
             return True
         return not self.lex.is_common(low) if strict else not self.lex.is_light_common(low)
 
-    def analyze(
-        self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None
-    ) -> list[RecognizerResult]:
-        if not self.TRIGGER or not self.TRIGGER.search(text):
-            return []
+    def find(self, text: str) -> list[RecognizerResult]:
         results: list[RecognizerResult] = []
         rules: Sequence[tuple[re.Pattern[str], float, str, bool]] = (
             (_SPEAKER, 0.7, "speaker label", True),

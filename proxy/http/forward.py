@@ -5,6 +5,7 @@ how, is the core's (:class:`proxy.redaction.Redaction`)."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 from collections.abc import AsyncIterator, Callable
@@ -35,7 +36,16 @@ from proxy.redaction import (
     run,
 )
 
-__all__ = ["Forwarder", "content_type", "pump", "read_body", "read_limited"]
+__all__ = [
+    "Forwarder",
+    "content_type",
+    "header_rules",
+    "outbound_headers",
+    "pump",
+    "read_body",
+    "read_limited",
+    "scanned_headers",
+]
 
 log = logging.getLogger("proxy.forward")
 
@@ -127,7 +137,10 @@ async def pump(
         metrics.OPEN_STREAMS.labels(kind).dec()
 
 
+@functools.cache
 def header_rules(rules: Headers, direction: str) -> HeaderRules:
+    """A route's header lists as the core takes them (built once per route and direction: the
+    config is frozen)."""
     if direction == "request":
         return HeaderRules(frozenset(rules.pass_), frozenset(rules.scan), frozenset(rules.drop))
     return HeaderRules(frozenset(rules.response_pass), frozenset(rules.response_scan), frozenset())
@@ -143,6 +156,27 @@ def outbound_headers(
     out: CIMultiDict[str] = CIMultiDict(split.passed)
     events = [AuditEvent("header", "drop", reason=f"default deny ({split.dropped})")] if split.dropped else []
     return out, split.scan, events
+
+
+async def scanned_headers(
+    rt: Runtime,
+    red: Redaction,
+    direction: Direction,
+    headers: CIMultiDictProxy[str] | CIMultiDict[str],
+    rules: HeaderRules,
+    *,
+    rid: str,
+    destination: str,
+) -> CIMultiDict[str]:
+    """:func:`outbound_headers` with the ``scan`` ones redacted (their own detection call) and
+    the decisions recorded: the headers to send, for a message whose body is not in the same
+    plan (a WebSocket handshake, a streamed answer)."""
+    out, scan, dropped = outbound_headers(red, direction, headers, rules)
+    scanned, events = await run(red.plan_headers(scan), rt.detect)
+    rt.record([*dropped, *events], rid=rid, destination=destination, direction=direction)
+    for name, value in scanned:
+        out.add(name, value)
+    return out
 
 
 METHODS_REFUSED = frozenset({"TRACE", "TRACK", "CONNECT"})
@@ -343,11 +377,10 @@ class Forwarder:
             redactor = red.stream(ctype, "response", self.rt.detect, on_message, charset)
         except RedactionError as exc:
             raise ProxyError(502, f"upstream response cannot be redacted ({exc.message})") from None
-        headers, scan, dropped = outbound_headers(red, "response", up.headers, header_rules(route.headers, "response"))
-        scanned, events = await run(red.plan_headers(scan), self.rt.detect)
-        self.rt.record([*dropped, *events], rid=rid, destination=route.destination, direction="response")
-        for name, value in scanned:
-            headers.add(name, value)
+        rules = header_rules(route.headers, "response")
+        headers = await scanned_headers(
+            self.rt, red, "response", up.headers, rules, rid=rid, destination=route.destination
+        )
         headers["X-Request-Id"] = rid
         headers["Cache-Control"] = up.headers.get("Cache-Control", "no-cache")
         if ctype == TEXT:

@@ -52,6 +52,10 @@ class Runtime:
     redactions: Mapping[str, Redaction]
     #: Longest path first: the first match wins.
     routes: tuple[Route, ...]
+    #: Detection as the core takes it: every text normalised first (odd separators inside
+    #: numbers, escapes, invisible characters), findings mapped back to the original offsets
+    #: (raises DetectionError / DetectionTimeout).
+    detect: Detect
 
     @classmethod
     def build(cls, cfg: ProxyConfig, detection: DetectionService) -> Runtime:
@@ -69,14 +73,8 @@ class Runtime:
             audit=AuditLog(cfg.audit.file if cfg.audit.enabled else None),
             redactions=MappingProxyType(redactions),
             routes=tuple(sorted(cfg.routes, key=lambda r: len(r.path), reverse=True)),
+            detect=normalizing(detection.analyze),
         )
-
-    @property
-    def detect(self) -> Detect:
-        """Detection as the core takes it: every text normalised first (odd separators inside
-        numbers, escapes, invisible characters), findings mapped back to the original offsets
-        (raises DetectionError / DetectionTimeout)."""
-        return normalizing(self.detection.analyze)
 
     def route_for(self, path: str, websocket: bool) -> Route | None:
         for r in self.routes:

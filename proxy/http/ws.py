@@ -20,7 +20,7 @@ from proxy import metrics
 from proxy.config import WebSocketRoute
 from proxy.errors import DetectionError, RedactionError
 from proxy.http.errors import ProxyError, answer_for, ws_close_code
-from proxy.http.forward import header_rules, outbound_headers
+from proxy.http.forward import header_rules, scanned_headers
 from proxy.http.runtime import Runtime, Upstreams
 from proxy.redaction import Direction, run
 
@@ -59,11 +59,8 @@ async def relay(
         # an invalid client handshake is refused before anything is opened upstream
         raise ProxyError(400, "invalid WebSocket handshake")
     handshake = CIMultiDict((k, v) for k, v in request.headers.items() if k.lower() not in _HANDSHAKE)
-    headers, scan, dropped = outbound_headers(red, "request", handshake, header_rules(route.headers, "request"))
-    scanned, events = await run(red.plan_headers(scan), rt.detect)
-    rt.record([*dropped, *events], rid=rid, destination=route.destination, direction="request")
-    for name, value in scanned:
-        headers.add(name, value)
+    rules = header_rules(route.headers, "request")
+    headers = await scanned_headers(rt, red, "request", handshake, rules, rid=rid, destination=route.destination)
     headers["X-Request-Id"] = rid
     try:
         upstream = await upstreams.session.ws_connect(

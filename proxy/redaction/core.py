@@ -24,10 +24,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
-from proxy.errors import PayloadError, UnsupportedContent
+from proxy.errors import UnsupportedContent
 from proxy.policy import AuditEvent, Policy
 from proxy.redaction import stream as s
-from proxy.redaction.plan import Batch, Detect, OnMessage, Plan, Walker, decode_text, run
+from proxy.redaction.plan import Batch, Detect, OnMessage, Plan, Walker, run
 from recognizers.types import Finding
 
 __all__ = [
@@ -275,11 +275,7 @@ class Redaction:
             return s.NdjsonRedactor(self, detect, on_message)
         if ctype == SSE:
             return s.SseRedactor(self, detect, on_message)
-        if ctype == TEXT:
-            try:
-                decode_text(b"", charset or "utf-8")
-            except PayloadError:
-                raise UnsupportedContent("unknown charset") from None
+        if ctype == TEXT:  # an unknown charset is refused by the text stream itself
             return s.TextRedactor(self, detect, on_message, charset or "utf-8")
         raise UnsupportedContent("content type not redactable as a stream")
 
@@ -299,7 +295,7 @@ class StreamRedactor(Protocol):
     get the redacted bytes of every message it completed; ``flush`` at the end of the stream.
     ``held`` is how many bytes wait for the rest of their message.
 
-    A bad or oversized message raises a :class:`~proxy.redaction.errors.RedactionError` whose
+    A bad or oversized message raises a :class:`~proxy.errors.RedactionError` whose
     ``partial`` holds the redacted messages before it (safe to forward); a detection failure
     raises the detection error (nothing of that chunk is forwarded)."""
 

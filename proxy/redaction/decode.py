@@ -8,8 +8,8 @@ first :data:`RATIO_GRACE` bytes, decoded bytes may be at most :data:`MAX_RATIO` 
 compressed bytes read so far (a bomb inflates ~1000:1; see :data:`MAX_RATIO`). A stream is
 decoded in pieces of at most ``piece`` bytes (:meth:`ContentDecoder.pieces`): no single call
 inflates more than that, so memory and CPU per call are bounded whatever one compressed chunk
-holds. Errors are :class:`~proxy.redaction.errors.PayloadError` (corrupt or truncated),
-:class:`~proxy.redaction.errors.TooLarge` and :class:`~proxy.redaction.errors.UnsupportedContent`
+holds. Errors are :class:`~proxy.errors.PayloadError` (corrupt or truncated),
+:class:`~proxy.errors.TooLarge` and :class:`~proxy.errors.UnsupportedContent`
 (an unknown coding).
 """
 

@@ -8,7 +8,7 @@ chunked text) and :meth:`~proxy.redaction.core.Redaction.messages` (WebSocket te
 
 The framers below them are pure and synchronous: they cut bytes into messages, holding back only
 the incomplete tail, with a bound on how much they may hold. A message over the limit raises
-:class:`~proxy.redaction.errors.TooLarge` as soon as the limit is passed, so nothing of it is
+:class:`~proxy.errors.TooLarge` as soon as the limit is passed, so nothing of it is
 ever forwarded.
 """
 
@@ -17,7 +17,7 @@ from __future__ import annotations
 import codecs
 from typing import TYPE_CHECKING
 
-from proxy.errors import PayloadError, RedactionError, TooLarge
+from proxy.errors import PayloadError, RedactionError, TooLarge, UnsupportedContent
 from proxy.policy import AuditEvent
 from proxy.redaction.plan import Batch, Detect, OnMessage, Plan, run
 from recognizers.types import Finding
@@ -210,7 +210,7 @@ class TextStream:
         try:
             self._decoder = codecs.getincrementaldecoder(charset)("strict")
         except LookupError:
-            raise PayloadError("unknown charset") from None
+            raise UnsupportedContent("unknown charset") from None
         self.window = window
         self.max_held = max_held
         self.holdback = min(holdback, max(window // 2, 1))

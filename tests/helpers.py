@@ -20,6 +20,8 @@ from typing import Any
 from aiohttp import web
 from multidict import CIMultiDict
 
+from proxy.redaction import StreamRedactor
+
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
 TEST_KEY = "test-pseudonym-key"
@@ -184,3 +186,15 @@ async def upstream_server(handler: Callable[[web.Request, bytes], Any] | None = 
         yield up
     finally:
         await runner.cleanup()
+
+
+def drive(red: StreamRedactor, chunks: list[bytes]) -> bytes:
+    """A stream redactor fed ``chunks`` then flushed, in-process: what it let out."""
+
+    async def go() -> bytes:
+        out = b""
+        for c in chunks:
+            out += await red.feed(c)
+        return out + await red.flush()
+
+    return asyncio.run(go())

@@ -16,9 +16,10 @@ from hypothesis import strategies as st
 from proxy.config import Destination
 from proxy.errors import PayloadError, TooLarge, UnsupportedContent
 from proxy.policy import Policy
-from proxy.redaction import ContentDecoder, Limits, Redaction, StreamRedactor, decode_body, run
+from proxy.redaction import ContentDecoder, Limits, Redaction, decode_body, run
 from proxy.redaction.stream import Passthrough
 from recognizers.types import Finding
+from tests.helpers import drive
 
 PII_RX = re.compile(r"Maria Garcia|maria\.garcia@example\.com|4111 1111 1111 1111")
 
@@ -37,16 +38,6 @@ class FakeDetect:
 def redaction(directions: tuple[str, ...] = ("request",), **kw: object) -> Redaction:
     dest = Destination.model_validate({"directions": directions, "default_field": "scan", **kw})
     return Redaction(Policy("d", dest, b"k"), Limits(max_message_bytes=256, stream_window_bytes=64))
-
-
-def drive(red: StreamRedactor, chunks: list[bytes]) -> bytes:
-    async def go() -> bytes:
-        out = b""
-        for c in chunks:
-            out += await red.feed(c)
-        return out + await red.flush()
-
-    return asyncio.run(go())
 
 
 def splits(data: bytes, cuts: list[int]) -> list[bytes]:

@@ -36,6 +36,7 @@ from proxy.redaction import ContentDecoder, Limits, Redaction, run
 from proxy.redaction.normalize import normalize, normalizing
 from proxy.sinks.records import parse_records
 from recognizers.types import Finding
+from tests.helpers import drive
 
 # No example database: a failing example holds canaries, and it must not be written to disk.
 FUZZ = settings(deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
@@ -300,16 +301,6 @@ def core_only(fn: Callable[[], Any]) -> Any:
         return fn()
     except RedactionError:
         return None
-
-
-def drive(red: Any, chunks: list[bytes]) -> bytes:
-    async def go() -> bytes:
-        out = b""
-        for c in chunks:
-            out += await red.feed(c)
-        return out + await red.flush()
-
-    return asyncio.run(go())
 
 
 def _ignore(events: object) -> None:

@@ -23,14 +23,19 @@ $(DEV_STAMP): $(STAMP) requirements-dev.lock
 	$(PIP) install -q --require-hashes --no-deps -r requirements-dev.lock
 	@touch $@
 
-# Debian packages the integration tests start for real (rsyslog as a syslog sink).
+# Debian packages the integration tests start for real: rsyslog (syslog sink), redis-server
+# (shared pseudonym vault), nats-server (JetStream sink), chromium + chromedriver (co-browse).
+SYSTEM_BINARIES := rsyslogd redis-server redis-cli nats-server chromium chromedriver curl
+SYSTEM_PACKAGES := rsyslog redis-server redis-tools nats-server chromium chromium-driver curl
 system-deps: $(SYS_STAMP)
 
 $(SYS_STAMP):
 	@mkdir -p var
-	@if ! [ -x /usr/sbin/rsyslogd ] && ! command -v rsyslogd >/dev/null 2>&1; then \
+	@missing=0; for b in $(SYSTEM_BINARIES); do \
+	  PATH="$$PATH:/usr/sbin:/sbin" command -v $$b >/dev/null 2>&1 || missing=1; done; \
+	if [ $$missing = 1 ]; then \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends rsyslog curl >/dev/null; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $(SYSTEM_PACKAGES) >/dev/null; \
 	fi
 	@touch $@
 

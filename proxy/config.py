@@ -235,6 +235,25 @@ class Bands(Model):
         return v
 
 
+class Minors(Model):
+    """Children's data: a message whose ``field`` holds an age under ``under`` is withheld
+    (``block``: HTTP 451, a WebSocket message dropped) or loses ``drop_fields`` (default: the age
+    field itself). An age found in free text is not this rule's business: it is banded."""
+
+    field: str = Field(min_length=1)
+    under: int = Field(13, ge=1, le=150)
+    action: Literal["block", "drop_fields"] = "block"
+    drop_fields: tuple[str, ...] = ()
+
+    @field_validator("field", "drop_fields")
+    @classmethod
+    def _paths(cls, v: str | tuple[str, ...]) -> str | tuple[str, ...]:
+        for p in (v,) if isinstance(v, str) else v:
+            if not p or any(not part or part in ("*", "**") for part in p.split(".")):
+                raise ValueError(f"{p!r} must be a dotted path of keys (no wildcards)")
+        return v
+
+
 class Destination(Model):
     #: Which directions are redacted: what goes to the destination, what comes back, or both.
     directions: tuple[Literal["request", "response"], ...] = ("request",)
@@ -248,6 +267,8 @@ class Destination(Model):
     allow_list: tuple[str, ...] = ()
     bands: Bands = Bands()
     mask_keep_last: int = Field(4, ge=0)
+    #: Children's data (``minors: {field: survey.age, under: 13, action: block}``); off when unset.
+    minors: Minors | None = None
 
     @field_validator("entities")
     @classmethod

@@ -10,7 +10,8 @@ problem and where it is, never a payload value.
     ├── PayloadError                   the payload cannot be parsed (malformed JSON, bad charset ...)
     ├── TooLarge                       a body, line, event or message over its limit
     ├── UnsupportedContent             a content type or coding the core cannot redact
-    └── PolicyError                    the policy cannot be applied (hash without a key)
+    ├── PolicyError                    the policy cannot be applied (hash without a key)
+    └── Withheld                       the policy withholds the whole message (a child's survey)
     DetectionError                     detection (recognizers.types): fail closed
     └── DetectionTimeout               no answer within the deadline
     SinkError                          sinks (proxy/sinks)
@@ -35,6 +36,7 @@ __all__ = [
     "SinkError",
     "TooLarge",
     "UnsupportedContent",
+    "Withheld",
 ]
 
 
@@ -72,6 +74,18 @@ class UnsupportedContent(RedactionError, ValueError):
 
 class PolicyError(RedactionError, ValueError):
     """The policy cannot be applied as configured (e.g. ``hash`` without a key)."""
+
+
+class Withheld(RedactionError):
+    """The policy withholds the whole message (``minors``: a survey age under the limit).
+
+    ``path`` is the configured field that decided it and ``reason`` why (``minor``): both come
+    from the config, never from the payload, so they may be audited and counted."""
+
+    def __init__(self, message: str, *, path: str, reason: str, partial: bytes = b"") -> None:
+        super().__init__(message, partial=partial)
+        self.path = path
+        self.reason = reason
 
 
 class DetectionError(RuntimeError):

@@ -89,6 +89,11 @@ OPEN_STREAMS = Gauge("proxy_open_streams", "Streamed bodies in flight", ["kind"]
 OPEN_SOCKETS = Gauge("proxy_open_websockets", "WebSocket relays open", multiprocess_mode="livesum")
 STREAM_MESSAGES = Counter("proxy_stream_messages_total", "Stream messages redacted", ["kind", "direction"])
 BYTES_HELD = Gauge("proxy_stream_bytes_held", "Bytes held back by stream redactors", multiprocess_mode="livesum")
+WITHHELD = Counter(
+    "proxy_messages_withheld_total",
+    "Messages the policy withheld (451 / WebSocket message dropped)",
+    ["destination", "reason"],
+)
 AUDIT_RECORDS = Counter("proxy_audit_records_total", "Audit records written")
 WORKER_UP = Gauge("proxy_worker_ready", "1 when this worker serves with its model loaded", multiprocess_mode="livesum")
 

@@ -14,6 +14,7 @@ from aiohttp.abc import AbstractAccessLogger
 from proxy import metrics
 from proxy.config import LogIngestRoute, ProxyConfig, WebSocketRoute
 from proxy.detection import DetectionService, detection_backend
+from proxy.errors import Withheld
 from proxy.http.errors import ProxyError, answer_for, error_response
 from proxy.http.forward import Forwarder
 from proxy.http.logs import LogIngest
@@ -119,6 +120,8 @@ async def _dispatch(request: web.Request) -> web.StreamResponse:
     except (asyncio.CancelledError, web.HTTPException):
         raise
     except Exception as exc:
+        if isinstance(exc, Withheld) and route is not None:
+            rt.withheld(exc, rid=rid, destination=route.destination, direction="request")
         err = answer_for(exc, retry_after=rt.cfg.spool.retry_after)
         if err is None:
             # A bug: fail closed, and log where it happened without the exception's message

@@ -20,6 +20,7 @@ from proxy.errors import (
     RedactionError,
     TooLarge,
     UnsupportedContent,
+    Withheld,
 )
 from proxy.sinks.spool import SpoolError, SpoolFull
 
@@ -66,6 +67,7 @@ ANSWERS: tuple[tuple[type[BaseException], Answer], ...] = (
     (DetectionTimeout, Answer(503, "detection_timeout")),  # its own message: the deadline, value-free
     (DetectionError, Answer(503, "detection_failed", "detection failed; nothing was forwarded")),
     (TooLarge, Answer(413, "payload_too_large")),
+    (Withheld, Answer(451, "withheld", "the policy withholds this message; nothing was forwarded")),
     (UnsupportedContent, Answer(415, "unsupported_media_type")),
     (PayloadError, Answer(400, "bad_request")),
     (PolicyError, Answer(500, "internal", "the policy cannot be applied; nothing was forwarded")),

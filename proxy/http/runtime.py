@@ -20,6 +20,7 @@ from proxy import metrics
 from proxy.audit import AuditLog
 from proxy.config import DEMO_ECHO, HttpRoute, ProxyConfig, Route, WebSocketRoute, pseudonym_key
 from proxy.detection import DetectionService
+from proxy.errors import Withheld
 from proxy.policy import AuditEvent, Policy
 from proxy.redaction import Detect, Limits, OnMessage, Redaction
 from proxy.redaction.normalize import normalizing
@@ -91,9 +92,18 @@ class Runtime:
             return
         for e in events:
             metrics.count_finding(destination, e.entity or "-", e.operator)
+            if e.operator == "withhold":
+                metrics.WITHHELD.labels(destination, e.reason or "-").inc()
         n = self.audit.write(events, request_id=rid, destination=destination, direction=direction)
         if n:
             metrics.AUDIT_RECORDS.inc(n)
+
+    def withheld(self, exc: Withheld, *, rid: str, destination: str, direction: str) -> None:
+        """Audit and count a message the policy withheld (the event names the configured field
+        and the reason, never the value)."""
+        self.record(
+            [AuditEvent(exc.path, "withhold", reason=exc.reason)], rid=rid, destination=destination, direction=direction
+        )
 
     def on_message(self, *, rid: str, destination: str, direction: str, kind: str) -> OnMessage:
         """What a stream redactor calls per message: count it, record its decisions."""

@@ -18,7 +18,7 @@ from multidict import CIMultiDict
 
 from proxy import metrics
 from proxy.config import WebSocketRoute
-from proxy.errors import DetectionError, RedactionError
+from proxy.errors import DetectionError, RedactionError, Withheld
 from proxy.http.errors import ProxyError, answer_for, ws_close_code
 from proxy.http.forward import header_rules, scanned_headers
 from proxy.http.runtime import Runtime, Upstreams
@@ -104,6 +104,9 @@ async def relay(
             if msg.type == WSMsgType.TEXT:
                 try:
                     out = await redactor.feed(msg.data.encode("utf-8"))
+                except Withheld as err:  # this message only: dropped, audited, counted
+                    rt.withheld(err, rid=rid, destination=route.destination, direction=d)
+                    continue
                 except (RedactionError, DetectionError) as err:
                     ans = answer_for(err)
                     closing["reason"] = (ws_close_code(err), (ans.code if ans else "error").encode())

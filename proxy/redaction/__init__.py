@@ -4,7 +4,7 @@ content type and a direction; detection is injected as ``detect(texts) -> findin
 See :mod:`proxy.redaction.core` for the API and ``docs/ARCHITECTURE.md`` for the layers.
 """
 
-from proxy.errors import PayloadError, PolicyError, RedactionError, TooLarge, UnsupportedContent
+from proxy.errors import PayloadError, PolicyError, RedactionError, TooLarge, UnsupportedContent, Withheld
 from proxy.redaction.core import (
     Direction,
     HeaderRules,
@@ -39,6 +39,7 @@ __all__ = [
     "StreamRedactor",
     "TooLarge",
     "UnsupportedContent",
+    "Withheld",
     "decode_body",
     "parse_json",
     "run",

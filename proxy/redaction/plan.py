@@ -22,7 +22,8 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 from urllib.parse import parse_qsl, urlencode
 
-from proxy.errors import PayloadError, UnsupportedContent
+from proxy.errors import PayloadError, UnsupportedContent, Withheld
+from proxy.operators import parse_age
 from proxy.policy import AuditEvent, PathPart, Policy
 from recognizers.types import Finding
 
@@ -180,6 +181,8 @@ class Walker:
     # ---- JSON ---------------------------------------------------------------------------------
     def json_value(self, value: Any, root: Sequence[PathPart] = ()) -> Plan:
         plan = self._plan()
+        if self.policy.dest.minors is not None and not root:
+            value = self._minors(value, plan)
         plan.template = self._walk(value, tuple(root), plan, inherited=None)
         if plan.template is _DROPPED:
             plan.template = None
@@ -263,6 +266,42 @@ class Walker:
             return plan.slot(text, where, number=value)
         return value
 
+    # ---- children's data -------------------------------------------------------------------------
+    def _minors(self, value: Any, plan: Plan) -> Any:
+        """The ``minors`` rule, before any field rule: every message of the payload (the value,
+        or each item of a top-level array) whose age field says a child either withholds the
+        whole payload (:class:`Withheld`) or loses the rule's fields (audited)."""
+        rule = self.policy.dest.minors
+        assert rule is not None
+        if isinstance(value, list):
+            return [self._minors(v, plan) for v in value]
+        if not isinstance(value, dict):
+            return value
+        found = _get(value, rule.field.split("."))
+        age = None if found is _DROPPED else parse_age(found)
+        if age is None or age >= rule.under:
+            return value
+        if rule.action == "block":
+            raise Withheld("the policy withholds this message; nothing was forwarded", path=rule.field, reason="minor")
+        for dotted in rule.drop_fields or (rule.field,):
+            value = _without(value, dotted.split("."))
+            plan.events.append(AuditEvent(dotted, "drop", reason="minor"))
+        return value
+
+    def _form_minor(self, pairs: list[tuple[str, str]], plan: Plan) -> list[tuple[str, str]]:
+        """The ``minors`` rule on a form: its keys are flat (``survey.age=11``)."""
+        rule = self.policy.dest.minors
+        if rule is None:
+            return pairs
+        ages = [parse_age(v) for k, v in pairs if k == rule.field]
+        if not any(a is not None and a < rule.under for a in ages):
+            return pairs
+        if rule.action == "block":
+            raise Withheld("the policy withholds this message; nothing was forwarded", path=rule.field, reason="minor")
+        gone = set(rule.drop_fields or (rule.field,))
+        plan.events.extend(AuditEvent(d, "drop", reason="minor") for d in sorted(gone))
+        return [(k, v) for k, v in pairs if k not in gone]
+
     # ---- text ---------------------------------------------------------------------------------
     def text(self, text: str, path: str = "body") -> Plan:
         plan = self._plan()
@@ -285,6 +324,7 @@ class Walker:
         except (ValueError, UnicodeDecodeError):
             raise PayloadError("malformed form body") from None
         plan = self._plan()
+        pairs = self._form_minor(pairs, plan)
         items: list[Any] = []
         for k, v in pairs:
             got = self._walk(v, (k,), plan, None)
@@ -330,6 +370,26 @@ class Walker:
                 plan.render = _dumps
                 return plan
         return self.text(data, "message")
+
+
+def _get(value: Any, keys: Sequence[str]) -> Any:
+    for k in keys:
+        if not isinstance(value, dict) or k not in value:
+            return _DROPPED
+        value = value[k]
+    return value
+
+
+def _without(value: dict[str, Any], keys: Sequence[str]) -> dict[str, Any]:
+    """A copy of ``value`` without the field at ``keys`` (the payload itself is not changed)."""
+    if keys[0] not in value:
+        return value
+    out = dict(value)
+    if len(keys) == 1:
+        del out[keys[0]]
+    elif isinstance(out[keys[0]], dict):
+        out[keys[0]] = _without(out[keys[0]], keys[1:])
+    return out
 
 
 class _Dropped:

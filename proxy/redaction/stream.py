@@ -17,7 +17,7 @@ from __future__ import annotations
 import codecs
 from typing import TYPE_CHECKING
 
-from proxy.errors import PayloadError, RedactionError, TooLarge, UnsupportedContent
+from proxy.errors import PayloadError, RedactionError, TooLarge, UnsupportedContent, Withheld
 from proxy.policy import AuditEvent
 from proxy.redaction.plan import Batch, Detect, OnMessage, Plan, run
 from recognizers.types import Finding
@@ -300,6 +300,9 @@ class NdjsonRedactor(_Redactor):
                 plans.append(self._red.plan_line(line))
             except PayloadError as exc:
                 err = PayloadError(f"line {first + i}: {exc.message}")
+                break
+            except Withheld as exc:  # the lines before it go; the stream ends with it
+                err = exc
                 break
         results = iter(await run(Batch([p for p in plans if p is not None]), self._detect))
         out = bytearray()

@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from proxy import retention
 from proxy.yamlload import ConfigError, LoadedYaml, load_yaml
 
 DEFAULT_CONFIG = "config/proxy.yaml"
@@ -112,9 +113,24 @@ class Detection(Model):
         return v
 
 
+class Retention(Model):
+    """How long an append-only file the proxy writes is kept (proxy/retention.py)."""
+
+    #: Rotated past this size (and at the first write of each UTC day).
+    rotate_bytes: int = Field(64 * 1024 * 1024, ge=4096)
+    #: Rotated files last written longer ago than this are deleted.
+    retention_days: float = Field(30, gt=0)
+    #: At most this many rotated files are kept (the oldest go first).
+    keep: int = Field(30, ge=1)
+
+    def policy(self) -> retention.Policy:
+        return retention.Policy(self.rotate_bytes, self.retention_days, self.keep)
+
+
 class Audit(Model):
     file: str = "var/audit.jsonl"
     enabled: bool = True
+    retention: Retention = Retention()
 
 
 class Upstream(Model):
@@ -351,6 +367,8 @@ class Spool(Model):
     poll_interval: float = Field(0.1, gt=0, le=5)
     #: How long a SQLite writer waits for another process's transaction (seconds).
     busy_timeout: float = Field(10.0, gt=0)
+    #: Rotation and deletion of ``dead-letter.ndjson`` (records a sink refused).
+    dead_letter: Retention = Retention()
 
 
 class Secrets(Model):

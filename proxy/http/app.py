@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import traceback
 from collections.abc import AsyncIterator
+from pathlib import Path
 from urllib.parse import unquote
 
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 
-from proxy import metrics
+from proxy import metrics, retention
 from proxy.config import LogIngestRoute, ProxyConfig, WebSocketRoute
 from proxy.detection import DetectionService, detection_backend
 from proxy.errors import Withheld
@@ -21,6 +23,7 @@ from proxy.http.logs import LogIngest
 from proxy.http.runtime import Runtime, Upstreams, request_id
 from proxy.http.ws import relay
 from proxy.sinks import start_sinks
+from proxy.sinks.spool import DEAD_LETTER
 
 __all__ = ["FORWARDER", "LOGS", "ROUTE_NAME", "RUNTIME", "UPSTREAMS", "AccessLogger", "build_app"]
 
@@ -65,6 +68,7 @@ def build_app(cfg: ProxyConfig) -> web.Application:
     app.cleanup_ctx.append(_detection_ctx)
     app.cleanup_ctx.append(_upstream_ctx)
     app.cleanup_ctx.append(_sinks_ctx)
+    app.cleanup_ctx.append(_retention_ctx)
     app.router.add_route("*", "/{tail:.*}", _dispatch)
     return app
 
@@ -91,6 +95,37 @@ async def _sinks_ctx(app: web.Application) -> AsyncIterator[None]:
     async with start_sinks(rt.cfg) as sinks:
         app[LOGS] = LogIngest(rt, sinks)
         yield
+
+
+#: How often (seconds) a worker rotates and prunes the audit log and the dead-letter file when due.
+RETENTION_EVERY = 60.0
+
+
+async def _retention_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Retention (proxy/retention.py) also while no record is written: idle files still
+    rotate at the day's end and rotated files past retention are still deleted."""
+    rt = app[RUNTIME]
+    dead_letter = Path(rt.cfg.spool.dir) / DEAD_LETTER
+    policy = rt.cfg.spool.dead_letter.policy()
+
+    def once() -> None:
+        rt.audit.maintain()
+        if dead_letter.exists() or retention.rotated_files(dead_letter):
+            retention.maintain(dead_letter, policy)
+
+    async def loop() -> None:
+        while True:
+            try:
+                await asyncio.get_running_loop().run_in_executor(None, once)
+            except OSError as exc:
+                log.warning("retention: %s", exc.strerror or exc.__class__.__name__)
+            await asyncio.sleep(RETENTION_EVERY)
+
+    task = asyncio.get_running_loop().create_task(loop())
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
 
 def _dot_segments(raw_path: str) -> bool:

@@ -71,7 +71,7 @@ class Runtime:
         return cls(
             cfg=cfg,
             detection=detection,
-            audit=AuditLog(cfg.audit.file if cfg.audit.enabled else None),
+            audit=AuditLog(cfg.audit.file if cfg.audit.enabled else None, cfg.audit.retention.policy()),
             redactions=MappingProxyType(redactions),
             routes=tuple(sorted(cfg.routes, key=lambda r: len(r.path), reverse=True)),
             detect=normalizing(detection.analyze),

@@ -170,7 +170,12 @@ class Delivery:
             if len(rows) > 1 and self.split_rejected:
                 self.limit = max(1, len(rows) // 2)
                 return True
-            await self._call(append_dead_letter, self.dir / "dead-letter.ndjson", [r.body for r in rows])
+            await self._call(
+                append_dead_letter,
+                self.dir / "dead-letter.ndjson",
+                [r.body for r in rows],
+                self.cfg.dead_letter.policy(),
+            )
             await self._call(self.spool.ack, self.name, rows)
             metrics.LOG_RECORDS_DEAD_LETTERED.labels(self.name).inc(len(rows))
             log.warning(

@@ -39,6 +39,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from proxy import retention
 from proxy.errors import SinkError
 
 DB_NAME = "spool.db"
@@ -297,8 +298,11 @@ def _describe(exc: sqlite3.Error) -> str:
     return str(exc) or exc.__class__.__name__
 
 
-def append_dead_letter(path: Path, bodies: Sequence[bytes]) -> None:
-    """Append records to the dead-letter file and fsync it before the spool forgets them."""
+def append_dead_letter(path: Path, bodies: Sequence[bytes], policy: retention.Policy | None = None) -> None:
+    """Append records to the dead-letter file and fsync it before the spool forgets them; with a
+    retention ``policy``, rotate it first when due (and delete rotated files past retention)."""
+    if policy is not None:
+        retention.maintain(path, policy)
     fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
     try:
         append_lines(fd, bodies)

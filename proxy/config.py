@@ -376,6 +376,35 @@ class Secrets(Model):
     pseudonym_key_env: str = "PSEUDONYM_KEY"
 
 
+class Presidio(Model):
+    """The Presidio-compatible REST face (``proxy.http.presidio``): a third listener of every
+    worker, off while ``port`` is unset (the shipped config reads ``PRESIDIO_PORT``)."""
+
+    host: str = "127.0.0.1"
+    #: None (or an empty value, e.g. an unset ``${PRESIDIO_PORT:-}``): the listener is off.
+    port: int | None = Field(None, ge=1, le=65535)
+    #: The environment variable holding the bearer token the face requires (unset: none).
+    token_env: str = "PRESIDIO_API_TOKEN"
+    #: One request's body (413 above it).
+    max_body_bytes: int = Field(1024 * 1024, gt=0)
+    #: Texts of one ``/analyze`` request (``text`` as a list).
+    max_texts: int = Field(256, ge=1, le=4096)
+    #: ``ad_hoc_recognizers`` of one request, and patterns of each.
+    max_ad_hoc_recognizers: int = Field(16, ge=0, le=256)
+    max_patterns: int = Field(16, ge=1, le=256)
+    #: Characters of one ad-hoc regex (or the joined allow list in ``regex`` mode).
+    max_regex_chars: int = Field(2048, ge=16)
+    #: Entries of one deny list, allow list, context or entities list.
+    max_list_items: int = Field(1024, ge=1)
+    #: ``analyzer_results`` / ``anonymizer_results`` of one request.
+    max_results: int = Field(4096, ge=1)
+
+    @field_validator("port", mode="before")
+    @classmethod
+    def _unset(cls, v: Any) -> Any:
+        return None if isinstance(v, str) and not v.strip() else v
+
+
 class ProxyConfig(Model):
     listen: Listen = Listen()
     limits: Limits = Limits()
@@ -384,6 +413,7 @@ class ProxyConfig(Model):
     audit: Audit = Audit()
     secrets: Secrets = Secrets()
     spool: Spool = Spool()
+    presidio: Presidio = Presidio()
     upstreams: dict[str, Upstream] = Field(default_factory=dict)
     sinks: dict[str, Sink] = Field(default_factory=dict)
     destinations: dict[str, Destination]
@@ -404,6 +434,8 @@ class ProxyConfig(Model):
                     problems.append(f"routes.{i}: unknown sink {route.sink!r}")
                 elif self.sinks[route.sink].chosen is None:
                     problems.append(f"sinks.{route.sink}: no http url, syslog host or file path")
+        if self.presidio.port is not None and self.presidio.port in (self.listen.port, self.listen.admin_port):
+            problems.append("presidio.port: must differ from listen.port and listen.admin_port")
         if problems:
             raise ValueError("; ".join(problems))
         return self

@@ -53,8 +53,15 @@ class Analyzer(Protocol):
 GroupAnswer = list[list[Finding]] | DetectionError
 
 
+#: ``(name, supported entities, context words)`` of each recognizer of a detector.
+Description = list[tuple[str, list[str], list[str]]]
+
+
 class Backend(Protocol):
     """Runs one batch at a time; the service never overlaps two calls of ``run``."""
+
+    # Optional: ``description``, the detector's recognizers once started
+    # (:meth:`recognizers.engine.Detector.describe`; the Presidio face's ``/recognizers``).
 
     #: Called with False when the backend stops being able to serve, True when it can again.
     on_state: Callable[[bool], None] | None
@@ -81,6 +88,7 @@ class ThreadBackend:
         self.on_state: Callable[[bool], None] | None = None  # a thread is never restarted
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="detect")
         self.detector: Analyzer | None = None
+        self.description: Description = []
 
     @property
     def ready(self) -> bool:
@@ -88,6 +96,8 @@ class ThreadBackend:
 
     async def start(self) -> None:
         self.detector = await asyncio.get_running_loop().run_in_executor(self._executor, self._factory)
+        describe = getattr(self.detector, "describe", None)
+        self.description = describe() if describe is not None else []
 
     async def run(self, texts: list[str]) -> list[list[Finding]]:
         assert self.detector is not None
@@ -125,6 +135,7 @@ class ProcessBackend:
         self._failures = 0  # consecutive failed starts, for back-off
         self._closed = False
         self.pid: int | None = None
+        self.description: Description = []
 
     @property
     def ready(self) -> bool:
@@ -161,6 +172,8 @@ class ProcessBackend:
             why = answer[1] if isinstance(answer, tuple) and len(answer) > 1 else "no answer"
             raise DetectionError(f"the detection process did not start: {why}")
         self._proc, self._reader, self._writer, self.pid = proc, reader, writer, proc.pid
+        if len(answer) > 2 and isinstance(answer[2], list):
+            self.description = [(str(n), list(e), list(c)) for n, e, c in answer[2]]
         self._failures = 0
         # An idle process that dies is noticed at once, not by the next batch's callers.
         self._watch = asyncio.get_running_loop().create_task(self._watch_exit(proc), name="detection-watch")

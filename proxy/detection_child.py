@@ -6,7 +6,7 @@ It talks over one end of a socket pair (file descriptor ``N``) in length-prefixe
 frames (only str, int, float, tuple, list and dict travel; both ends are our own code):
 
 1. the worker sends the detector's settings (a dict); the child loads the model and answers
-   ``("ready", pid)`` or ``("error", message)``;
+   ``("ready", pid, recognizers)`` (``Detector.describe()``) or ``("error", message)``;
 2. then, for every batch: a list of texts in, ``("ok", [[(start, end, entity, score, recognizer,
    reason), ...], ...])`` or ``("error", message)`` out; or ``("groups", budgets, [[text, ...],
    ...])`` in (one group per caller, each with its budget in seconds of detector time or None),
@@ -105,7 +105,7 @@ def serve(sock: socket.socket) -> int:
     except Exception as exc:
         sock.sendall(encode_frame(("error", _safe_message(exc))))
         return 1
-    sock.sendall(encode_frame(("ready", os.getpid())))
+    sock.sendall(encode_frame(("ready", os.getpid(), detector.describe())))
     while True:
         texts = read_frame(rfile)
         if texts is None:

@@ -365,6 +365,10 @@ async def _worker(cfg: ProxyConfig, host: str, port: int, ready_file: Path) -> i
     except Exception as exc:
         log.error("worker could not start: %s: %s", exc.__class__.__name__, exc)
         return 1
+    presidio = await _start_presidio(cfg, app[RUNTIME], limits_from_env(defaults=from_config))
+    if presidio is False:
+        await runner.cleanup()
+        return 1
     ready_file.write_text(str(os.getpid()))
     # /readyz follows the detection process (not ready while it restarts) and the event loop (not
     # ready while it stalls: a watchdog thread sees the loop's heartbeat go stale, which the loop
@@ -405,5 +409,31 @@ async def _worker(cfg: ProxyConfig, host: str, port: int, ready_file: Path) -> i
     beating.cancel()
     with lock, contextlib.suppress(FileNotFoundError):
         ready_file.unlink()
+    if presidio is not None:
+        await presidio.cleanup()
     await runner.cleanup()
     return 0
+
+
+async def _start_presidio(cfg: ProxyConfig, rt: Any, limits: Any) -> Any:
+    """The Presidio-compatible face (``presidio.port``), on the same Runtime: its runner, None
+    when it is off, False when it cannot listen."""
+    if cfg.presidio.port is None:
+        return None
+    from proxy.http.presidio import build_presidio_app
+    from proxy.http.server import serve_app
+
+    try:
+        return await serve_app(
+            build_presidio_app(rt, cfg.presidio),
+            cfg.presidio.host,
+            cfg.presidio.port,
+            limits=limits,
+            reuse_port=True,
+            access_log=None,
+            shutdown_timeout=cfg.timeouts.drain,
+            handle_signals=False,
+        )
+    except Exception as exc:
+        log.error("worker could not start the Presidio face: %s: %s", exc.__class__.__name__, exc)
+        return False

@@ -378,6 +378,14 @@ class Detector:
         # Warm up: the first call of every recognizer compiles its patterns.
         self.analyze_many(["warm up john@example.com 94107"])
 
+    def describe(self) -> list[tuple[str, list[str], list[str]]]:
+        """``(name, supported entities, context words)`` of every recognizer, in registry order
+        (plain data: it crosses to the worker for the Presidio face's ``/recognizers``)."""
+        return [
+            (str(r.name), [str(e) for e in r.supported_entities], [str(w) for w in (r.context or [])])
+            for r in self.analyzer.registry.recognizers
+        ]
+
     def _bound_patterns(self) -> None:
         """Every regex pattern of a Presidio ``PatternRecognizer`` (Presidio's own and ops-written
         ones) runs under the budget's clock; Presidio's e-mail pattern in linear time."""

@@ -68,8 +68,8 @@ log = logging.getLogger("proxy.presidio")
 NO_RECOGNIZERS = "No matching recognizers were found to serve the request."
 _PARSE = "Failed to parse /analyze request for AnalyzerEngine.analyze(). "
 #: Presidio's ``AnalyzerRequest`` default.
-DEFAULT_FLAGS = re.DOTALL | re.MULTILINE | re.IGNORECASE
-_KNOWN_FLAGS = re.IGNORECASE | re.MULTILINE | re.DOTALL | re.VERBOSE | re.ASCII | re.UNICODE
+DEFAULT_FLAGS = int(re.DOTALL | re.MULTILINE | re.IGNORECASE)
+_KNOWN_FLAGS = int(re.IGNORECASE | re.MULTILINE | re.DOTALL | re.VERBOSE | re.ASCII | re.UNICODE)
 #: Presidio's LemmaContextAwareEnhancer defaults.
 CONTEXT_FACTOR = 0.35
 CONTEXT_MIN_SCORE = 0.4
@@ -199,7 +199,13 @@ def _ad_hoc(raw: Any, i: int, limits: Presidio, flags: int) -> AdHocRecognizer:
     except TypeError as exc:
         raise _bad(_type_error(exc)) from None
     except ValueError as exc:
-        msg = str(exc) if "should be initialized" in str(exc) or "Only one" in str(exc) else "invalid recognizer"
+        text = str(exc)
+        if "should be initialized" in text or "Only one" in text:
+            msg = text  # Presidio's fixed messages
+        elif "regex" in text.lower():
+            msg = "a pattern does not compile"
+        else:
+            msg = "invalid recognizer"
         raise _bad(f"ad_hoc_recognizers[{i}]: {msg}") from None
     compiled: list[AdHocPattern] = []
     deny = getattr(rec, "deny_list", None) or []

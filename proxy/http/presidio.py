@@ -78,6 +78,11 @@ _WORD = re.compile(r"\w+")
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,40}$")
 _ENTITY_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
 MAX_DENY_WORD = 256
+#: Seconds one request's regexes (ad-hoc patterns, a regex allow list) may take to be judged by
+#: the complexity probes (each pattern's own probes stop at 5 s; a remembered one costs nothing).
+PROBE_BUDGET = 10.0
+#: ``regex`` timeout of the allow list on one found span (it was probed: far more than enough).
+ALLOW_TIMEOUT = 0.1
 MAX_CONTEXT_WORD = 128
 
 
@@ -450,7 +455,14 @@ def analyze_results(
         results = [r for r in results if r.score >= threshold]
         if req.allow_list:
             if req.allow_regex is not None:
-                results = [r for r in results if req.allow_regex.search(text[r.start : r.end], timeout=1.0) is None]
+                try:
+                    results = [
+                        r
+                        for r in results
+                        if req.allow_regex.search(text[r.start : r.end], timeout=ALLOW_TIMEOUT) is None
+                    ]
+                except TimeoutError:
+                    raise DetectionTimeout("the allow list exceeded its time on a finding") from None
             else:
                 allowed = set(req.allow_list)
                 results = [r for r in results if text[r.start : r.end] not in allowed]
@@ -566,7 +578,10 @@ async def _analyze(request: web.Request) -> web.StreamResponse:
     cfg = face.rt.cfg.timeouts
     if req.to_probe:
         problems: list[str] = []
+        probing_until = time.monotonic() + PROBE_BUDGET
         for name, pattern in req.to_probe:
+            if time.monotonic() > probing_until:
+                raise _bad(f"checking the request's regexes took over {PROBE_BUDGET:g} s; send fewer or simpler ones")
             problems += await asyncio.to_thread(face.probes.problems, name, pattern, req.regex_flags)
         if problems:
             raise _bad("; ".join(problems))

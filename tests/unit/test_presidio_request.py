@@ -200,3 +200,17 @@ def test_messages_never_quote_values() -> None:
     ):
         status, message = error_of(body)
         assert status == 400 and CANARY not in message and not re.search(r"Zebulon|Quarrington", message)
+
+
+def test_presidio_config_block(tmp_path: Any) -> None:
+    from proxy.config import load_config
+    from proxy.yamlload import ConfigError
+
+    shipped = "config/proxy.yaml"
+    assert load_config(shipped, env={}).presidio.port is None  # unset: the face is off
+    on = load_config(shipped, env={"PRESIDIO_PORT": "3000", "PRESIDIO_HOST": "10.0.0.5"}).presidio
+    assert (on.port, on.host, on.token_env) == (3000, "10.0.0.5", "PRESIDIO_API_TOKEN")
+    for bad, where in (("abc", "presidio.port"), ("70000", "presidio.port"), ("8080", "presidio.port: must differ")):
+        with pytest.raises(ConfigError) as info:
+            load_config(shipped, env={"PRESIDIO_PORT": bad})
+        assert any(where in p for p in info.value.problems), info.value.problems

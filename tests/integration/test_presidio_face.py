@@ -8,6 +8,7 @@ import asyncio
 import io
 import json
 import os
+import re
 import signal
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -410,3 +411,32 @@ async def test_no_raw_value_in_logs(face: tuple[ProxyProcess, str], session: aio
     async with aiohttp.ClientSession() as s, s.get(proxy.admin + "/metrics") as r:
         text = await r.text()
     assert 'route="presidio:/analyze"' in text and CANARY_MAIL not in text
+
+
+def _batch_stats(metrics_text: str) -> tuple[float, float]:
+    count = re.search(r"^proxy_detection_batch_texts_count (\S+)$", metrics_text, re.M)
+    total = re.search(r"^proxy_detection_batch_texts_sum (\S+)$", metrics_text, re.M)
+    assert count is not None and total is not None
+    return float(count.group(1)), float(total.group(1))
+
+
+async def test_concurrent_requests_share_batches_and_get_their_own_answers(
+    face: tuple[ProxyProcess, str], session: aiohttp.ClientSession
+) -> None:
+    proxy, url = face
+    n = 64
+    texts = [f"ticket {i}: reach me at user{i}.canary@example{i % 5}.org" for i in range(n)]
+
+    async def metrics() -> str:
+        async with aiohttp.ClientSession() as s, s.get(proxy.admin + "/metrics") as r:
+            return await r.text()
+
+    before = _batch_stats(await metrics())
+    answers = await asyncio.gather(*(post(session, url + "/analyze", {"text": t, "language": "en"}) for t in texts))
+    after = _batch_stats(await metrics())
+    for text, (status, got, _) in zip(texts, answers, strict=True):
+        assert status == 200
+        assert [text[r["start"] : r["end"]] for r in got if r["entity_type"] == "EMAIL_ADDRESS"] == [text.split()[-1]]
+    batches, batched_texts = after[0] - before[0], after[1] - before[1]
+    assert batched_texts >= n
+    assert batches < batched_texts  # some batch held texts of several requests

@@ -3,8 +3,9 @@
     .venv/bin/python -m benchmarks.run [--duration S] [--soak MINUTES] [--only NAME ...]
 
 Runs, one after the other and each in its own process (so one's memory and threads never weigh
-on the next): ``benchmarks.accuracy``, ``benchmarks.heldout``, ``benchmarks.load``, ``benchmarks.ingest`` (when that
-module exists), ``benchmarks.streaming``, ``benchmarks.pathological`` and ``benchmarks.presidio_face``. Each writes its own section of
+on the next): ``benchmarks.accuracy``, ``benchmarks.heldout``, ``benchmarks.load``,
+``benchmarks.ingest`` (when that module exists), ``benchmarks.streaming``,
+``benchmarks.pathological`` and ``benchmarks.presidio_face``. Each writes its own section of
 ``benchmarks/RESULTS.md``; this writes the header (CPU count, date, commit, the exact commands and
 how each step ended). Every step has a time limit; a failed step is reported and the others run.
 """

@@ -90,6 +90,10 @@ def serve(args: argparse.Namespace) -> int:
     if port == 0:
         print("--port must be a fixed port (workers share it)", file=sys.stderr)
         return 2
+    if cfg.presidio.port is not None and cfg.presidio.port in (port, admin_port):
+        # both listeners bind with SO_REUSEPORT: the kernel would split one port's connections
+        print("the Presidio face's port (PRESIDIO_PORT) must differ from --port and --admin-port", file=sys.stderr)
+        return 2
     own_dir = "PROMETHEUS_MULTIPROC_DIR" not in os.environ
     metrics_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR") or tempfile.mkdtemp(prefix="proxy-metrics-")
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir

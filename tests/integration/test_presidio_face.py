@@ -10,6 +10,8 @@ import json
 import os
 import re
 import signal
+import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -19,7 +21,7 @@ import aiohttp
 import pytest
 
 from proxy.http.admin import detection_children
-from tests.helpers import ProxyProcess, free_port, start_proxy
+from tests.helpers import ROOT, ProxyProcess, free_port, start_proxy
 
 TOKEN = "presidio-test-token-7f3a"
 #: Canary values: asserted absent from logs and errors, never printed.
@@ -440,3 +442,27 @@ async def test_concurrent_requests_share_batches_and_get_their_own_answers(
     batches, batched_texts = after[0] - before[0], after[1] - before[1]
     assert batched_texts >= n
     assert batches < batched_texts  # some batch held texts of several requests
+
+
+def test_serve_refuses_the_face_on_the_proxy_port(tmp_path: Path) -> None:
+    port = free_port()
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "proxy",
+            "serve",
+            "--config",
+            str(ROOT / "config" / "proxy.yaml"),
+            "--port",
+            str(port),
+            "--admin-port",
+            str(free_port()),
+        ],
+        env={**os.environ, "PRESIDIO_PORT": str(port), "PSEUDONYM_KEY": "k", "PYTHONPATH": str(ROOT)},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 2 and "PRESIDIO_PORT" in proc.stderr

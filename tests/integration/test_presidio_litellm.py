@@ -17,9 +17,15 @@ import os
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # never fetch the price map
 
+import asyncio
+import contextlib
+import signal
+import time
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 import yaml
 from aiohttp import web
@@ -156,3 +162,44 @@ async def test_litellm_output_parse_pii_unmasks_the_answer(
     assert answer == f"Noted: {MESSAGE}"
     log = proxy.log()
     assert NAME not in log and MAIL not in log and PHONE not in log
+
+
+def _children_of(pid: int) -> list[int]:
+    out = []
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                stat = Path(f"/proc/{name}/stat").read_bytes()
+            except OSError:
+                continue
+            if int(stat[stat.rindex(b")") + 2 :].split()[1]) == pid:
+                out.append(int(name))
+    return out
+
+
+async def test_litellm_fails_closed_on_our_503(face: tuple[ProxyProcess, int], openai_upstream: OpenAIUpstream) -> None:
+    """Detection down: the face answers 503 (never an empty list), and LiteLLM's guardrail (with
+    output_parse_pii, which makes it fail closed on an analyzer error) stops the call: nothing
+    reaches the model."""
+    from proxy.http.admin import detection_children
+
+    proxy, port = face
+    children = [c for cs in detection_children(set(_children_of(proxy.proc.pid))).values() for c in cs]
+    assert children
+    openai_upstream.received.clear()
+    for c in children:
+        os.kill(c, signal.SIGKILL)
+    with pytest.raises(Exception) as info:
+        await chat_through_guardrail(port, openai_upstream, parse=True)
+    assert "503" in str(info.value) or "invalid response" in str(info.value)
+    assert NAME not in str(info.value)
+    assert openai_upstream.received == []
+    deadline = time.monotonic() + 120  # the detection process comes back; so does the face
+    async with aiohttp.ClientSession() as s:
+        while time.monotonic() < deadline:
+            with contextlib.suppress(aiohttp.ClientError):
+                async with s.get(f"http://127.0.0.1:{port}/health") as r:
+                    if r.status == 200:
+                        break
+            await asyncio.sleep(0.5)
+    assert await chat_through_guardrail(port, openai_upstream, parse=True) == f"Noted: {MESSAGE}"

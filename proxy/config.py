@@ -20,7 +20,9 @@ from proxy.yamlload import ConfigError, LoadedYaml, load_yaml
 DEFAULT_CONFIG = "config/proxy.yaml"
 DEMO_ECHO = "demo:echo"
 
-OperatorName = Literal["keep", "scan", "drop", "tag", "mask", "hash", "zip3", "age_band", "income_band", "ip_truncate"]
+OperatorName = Literal[
+    "keep", "scan", "drop", "tag", "mask", "hash", "zip3", "age_band", "income_band", "ip_truncate", "pseudonym"
+]
 #: Operators that rewrite one value (a field's or a finding's); ``keep``/``scan`` are field-only.
 VALUE_OPERATORS = ("drop", "tag", "mask", "hash", "zip3", "age_band", "income_band", "ip_truncate")
 
@@ -270,9 +272,29 @@ class Minors(Model):
         return v
 
 
+class Pseudonyms(Model):
+    """Where the ``pseudonym`` operator's scope comes from (issue 15): ``conversation`` takes it
+    from the top-level JSON ``field`` of a message, else the request's (or WebSocket handshake's)
+    ``header``; with neither, the request (or the WebSocket connection) is its own scope.
+    ``global``: one token per person across every conversation."""
+
+    scope: Literal["conversation", "global"] = "conversation"
+    field: str = "conversation_id"
+    header: str = "x-conversation-id"
+
+    @field_validator("header")
+    @classmethod
+    def _lower(cls, v: str) -> str:
+        return v.strip().lower()
+
+
 class Destination(Model):
     #: Which directions are redacted: what goes to the destination, what comes back, or both.
     directions: tuple[Literal["request", "response"], ...] = ("request",)
+    #: Directions whose pseudonym tokens are replaced by their values (from the vault): never one
+    #: that is redacted.
+    unmask: tuple[Literal["request", "response"], ...] = ()
+    pseudonyms: Pseudonyms = Pseudonyms()
     #: Field rules by path (dots between keys, ``*`` for any key or array item, ``**`` any depth).
     fields: dict[str, FieldRuleIn] = Field(default_factory=dict)
     #: What happens to a JSON field no rule names: ``drop`` (default deny), ``scan`` or ``keep``.
@@ -296,6 +318,20 @@ class Destination(Model):
                 raise ValueError(f"{op!r} is a field rule, not an operator for a finding")
         v.setdefault("default", "tag")
         return v
+
+    @model_validator(mode="after")
+    def _vault_rules(self) -> Destination:
+        for name in self.fields:
+            if self.rule_for(name).operator == "pseudonym":
+                raise ValueError(f"fields.{name}: pseudonym applies to findings in text (entities), not to a field")
+        both = set(self.unmask) & set(self.directions)
+        if both:
+            raise ValueError(f"unmask: {', '.join(sorted(both))} is also a redacted direction")
+        return self
+
+    def uses_vault(self) -> bool:
+        """Pseudonymises findings or un-masks tokens: needs ``VAULT_KEY`` (and ``PSEUDONYM_KEY``)."""
+        return "pseudonym" in self.entities.values() or bool(self.unmask)
 
     def rule_for(self, name: str) -> FieldRule:
         raw = self.fields[name]
@@ -374,6 +410,36 @@ class Spool(Model):
 class Secrets(Model):
     #: The environment variable that holds the key of the ``hash`` operator.
     pseudonym_key_env: str = "PSEUDONYM_KEY"
+    #: The environment variable that holds the vault's AES-256-GCM key (64 hex characters).
+    vault_key_env: str = "VAULT_KEY"
+
+
+def _duration(v: Any) -> Any:
+    """``3600``, ``"90m"``, ``"12h"``, ``"30d"`` -> seconds."""
+    if isinstance(v, str):
+        m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*", v)
+        if not m:
+            raise ValueError("a duration: seconds, or a number with s, m, h or d")
+        return float(m.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}[m.group(2)]
+    return v
+
+
+class Vault(Model):
+    """The pseudonym vault (issue 15): SQLite under ``dir`` (shared by the workers of one host),
+    or Redis when ``redis_url`` is set (shared by replicas)."""
+
+    dir: str = "var/spool"
+    redis_url: str = ""
+    #: How long a token stays reversible after it was issued (then the entry is deleted).
+    retention: Annotated[float, Field(gt=0)] = 30 * 86400.0
+    #: How long a vault call may take before the payload fails closed (503).
+    timeout: float = Field(2.0, gt=0)
+    busy_timeout: float = Field(10.0, gt=0)
+
+    @field_validator("retention", mode="before")
+    @classmethod
+    def _retention(cls, v: Any) -> Any:
+        return _duration(v)
 
 
 class Presidio(Model):
@@ -414,6 +480,7 @@ class ProxyConfig(Model):
     secrets: Secrets = Secrets()
     spool: Spool = Spool()
     presidio: Presidio = Presidio()
+    vault: Vault = Vault()
     upstreams: dict[str, Upstream] = Field(default_factory=dict)
     sinks: dict[str, Sink] = Field(default_factory=dict)
     destinations: dict[str, Destination]
@@ -494,6 +561,23 @@ def load_config(path: str | Path = DEFAULT_CONFIG, env: Mapping[str, str] | None
     """Load and validate ``proxy.yaml`` (not the recognizers file: see ``recognizers.config``)."""
     loaded = load_yaml(path, env)
     return validate(loaded, str(Path(path).resolve().parent))
+
+
+def destinations_using_vault(cfg: ProxyConfig) -> list[str]:
+    used = {r.destination for r in cfg.routes}
+    return sorted(d for d in used if cfg.destinations[d].uses_vault())
+
+
+def vault_key(cfg: ProxyConfig, env: Mapping[str, str] | None = None) -> bytes | None:
+    """The vault key from its variable: None when unset; ConfigError (never quoting the value)
+    when it is not 64 hexadecimal characters."""
+    env = os.environ if env is None else env
+    value = env.get(cfg.secrets.vault_key_env, "")
+    if not value:
+        return None
+    if not re.fullmatch(r"[0-9a-fA-F]{64}", value.strip()):
+        raise ConfigError([f"{cfg.secrets.vault_key_env} must be 32 bytes written as 64 hex characters"])
+    return bytes.fromhex(value.strip())
 
 
 def pseudonym_key(cfg: ProxyConfig, env: Mapping[str, str] | None = None) -> bytes | None:

@@ -14,6 +14,7 @@ problem and where it is, never a payload value.
     └── Withheld                       the policy withholds the whole message (a child's survey)
     DetectionError                     detection (recognizers.types): fail closed
     └── DetectionTimeout               no answer within the deadline
+    VaultError                         the pseudonym vault (proxy/vault) cannot answer: fail closed
     SinkError                          sinks (proxy/sinks)
     └── SpoolError                     the spool cannot be used; nothing was committed
         └── SpoolFull                  no room for these records; nothing was committed
@@ -36,6 +37,7 @@ __all__ = [
     "SinkError",
     "TooLarge",
     "UnsupportedContent",
+    "VaultError",
     "Withheld",
 ]
 
@@ -94,6 +96,10 @@ class DetectionError(RuntimeError):
 
 class DetectionTimeout(DetectionError):
     """Detection did not answer within the deadline."""
+
+
+class VaultError(RuntimeError):
+    """The pseudonym vault cannot answer (store down, timed out); the caller fails closed."""
 
 
 class SinkError(Exception):

@@ -128,3 +128,25 @@ LOG_SINK_UP = Gauge(
 LOG_FORWARDER_LEADER = Gauge(
     "proxy_log_forwarder_leader", "Workers delivering the sink (1 expected)", ["sink"], multiprocess_mode="livesum"
 )
+
+# ---- the pseudonym vault (issue 15) ---------------------------------------------------------------
+VAULT_OPERATIONS = Counter(
+    "proxy_vault_operations_total", "Vault round-trips, by store, operation and outcome", ["store", "op", "outcome"]
+)
+VAULT_SECONDS = Histogram(
+    "proxy_vault_duration_seconds",
+    "Time of one vault round-trip (successful ones), by store and operation",
+    ["store", "op"],
+    buckets=(0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0),
+)
+VAULT_TOKENS_ISSUED = Counter("proxy_vault_tokens_issued_total", "Pseudonym tokens issued (new persons in a scope)")
+VAULT_UNMASK = Counter(
+    "proxy_vault_unmask_total", "Tokens looked up to un-mask: hit (restored) or miss (unknown: left as is)", ["outcome"]
+)
+VAULT_ERASURES = Counter("proxy_vault_erasures_total", "Subject erasures (POST /subjects/erase, the erase command)")
+
+
+def count_vault(store: str, op: str, outcome: str, seconds: float | None = None) -> None:
+    _child(VAULT_OPERATIONS, store, op, outcome).inc()
+    if seconds is not None:
+        _child(VAULT_SECONDS, store, op).observe(seconds)

@@ -7,7 +7,7 @@ a raw value (only paths, entity types, operators, scores and recognizer names).
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,7 +16,10 @@ from proxy.config import Destination, FieldRule
 from proxy.errors import PolicyError
 from recognizers.types import Finding, merge_overlapping
 
-__all__ = ["AuditEvent", "PathPart", "Policy", "PolicyError", "merge_overlaps", "render_path"]
+__all__ = ["AuditEvent", "PathPart", "Policy", "PolicyError", "TokenFor", "merge_overlaps", "render_path"]
+
+#: The token of ``(entity, value)`` resolved for this plan by the vault (``pseudonym``), or None.
+TokenFor = Callable[[str, str], "str | None"]
 
 #: A concrete path component: a key, or an array index.
 PathPart = str | int
@@ -104,6 +107,8 @@ class Policy:
         self.known_names = frozenset(part for p in self.patterns for part in p.parts if part not in ("*", "**"))
         if key is None and dest.uses("hash"):
             raise PolicyError(f"destination {name!r} uses the hash operator but no key is set")
+        #: Findings get the ``pseudonym`` operator somewhere: plans resolve them in the vault.
+        self.pseudonymises = "pseudonym" in dest.entities.values()
 
     def audit_path(self, path: Sequence[PathPart]) -> str:
         """A path for audit records and metrics: keys the config does not name become ``*``
@@ -145,12 +150,36 @@ class Policy:
         """Whether a found value is on the destination's allow-list (never redacted)."""
         return value.casefold() in self.allow
 
-    def redact_text(self, text: str, findings: Sequence[Finding], path: str) -> tuple[str, list[AuditEvent]]:
-        spans = merge_overlaps([f for f in findings if not self.allowed(text[f.start : f.end])])
+    def spans(self, text: str, findings: Sequence[Finding]) -> list[Finding]:
+        """The findings of ``text`` that will be rewritten: allow-list applied, overlaps merged."""
+        return merge_overlaps([f for f in findings if not self.allowed(text[f.start : f.end])])
+
+    def pseudonyms_wanted(self, text: str, findings: Sequence[Finding]) -> list[tuple[str, str]]:
+        """``(entity, value)`` of every span of ``text`` that gets the ``pseudonym`` operator: what
+        the vault must resolve before :meth:`redact_text` (one round-trip per plan)."""
+        if not self.pseudonymises:
+            return []
+        return [
+            (f.entity, text[f.start : f.end])
+            for f in self.spans(text, findings)
+            if self.operator_for(f.entity) == "pseudonym"
+        ]
+
+    def redact_text(
+        self, text: str, findings: Sequence[Finding], path: str, token_for: TokenFor | None = None
+    ) -> tuple[str, list[AuditEvent]]:
+        spans = self.spans(text, findings)
         events: list[AuditEvent] = []
         out = text
         for f in reversed(spans):
             op = self.operator_for(f.entity)
+            if op == "pseudonym":
+                token = token_for(f.entity, text[f.start : f.end]) if token_for is not None else None
+                if token is None:  # never resolved: fail closed, nothing of the value goes out
+                    raise PolicyError("a pseudonym was not resolved by the vault")
+                out = out[: f.start] + token + out[f.end :]
+                events.append(AuditEvent(path, op, f.entity, f.score, f.recognizer))
+                continue
             replacement = self._apply(op, text[f.start : f.end], f.entity, self.dest.mask_keep_last)
             if replacement is None:  # a generaliser could not parse the value: tag it
                 op, replacement = "tag", ops.tag(f.entity)

@@ -27,7 +27,8 @@ from typing import Any, Literal, Protocol
 from proxy.errors import UnsupportedContent
 from proxy.policy import AuditEvent, Policy
 from proxy.redaction import stream as s
-from proxy.redaction.plan import Batch, Detect, OnMessage, Plan, Walker, run
+from proxy.redaction import unmask as u
+from proxy.redaction.plan import Batch, Detect, OnMessage, Plan, TokenVault, Walker, run
 from recognizers.types import Finding
 
 __all__ = [
@@ -42,11 +43,12 @@ __all__ = [
     "RequestPlan",
     "ResponseMode",
     "StreamRedactor",
+    "TokenVault",
     "run",
 ]
 
 Direction = Literal["request", "response"]
-ResponseMode = Literal["relay", "buffer", "stream"]
+ResponseMode = Literal["relay", "buffer", "stream", "unmask"]
 
 JSON = "application/json"
 FORM = "application/x-www-form-urlencoded"
@@ -112,6 +114,13 @@ class RequestPlan:
     def texts(self) -> list[str]:
         return self._batch.texts
 
+    async def resolve(self, findings: Sequence[Sequence[Finding]]) -> None:
+        body = self._plans.get("body")
+        if body is not None and body.scope is not None:  # the body names the conversation: all of it
+            for p in self._plans.values():
+                p.scope = body.scope if p.scope is None else p.scope
+        await self._batch.resolve(findings)
+
     def finish(self, findings: Sequence[Sequence[Finding]]) -> tuple[RequestParts, list[AuditEvent]]:
         results = dict(zip(self._plans, self._batch.finish(findings), strict=True))
         events = [e for _, evs in results.values() for e in evs]
@@ -126,17 +135,26 @@ class RequestPlan:
 class Redaction:
     """One destination's redaction (its policy, its directions, the stream limits)."""
 
-    def __init__(self, policy: Policy, limits: Limits | None = None) -> None:
+    def __init__(self, policy: Policy, limits: Limits | None = None, vault: TokenVault | None = None) -> None:
         self.policy = policy
         self.name = policy.name
         self.limits = limits or Limits()
-        self.walker = Walker(policy)
+        #: The pseudonym vault (injected; None where the destination neither pseudonymises nor
+        #: un-masks): plans resolve their pseudonyms in it, un-maskers reveal tokens from it.
+        self.vault = vault
+        self.walker = Walker(policy, vault)
         self._directions = frozenset(policy.dest.directions)
+        self._unmask = frozenset(policy.dest.unmask)
 
     # ---- decisions -----------------------------------------------------------------------------
     def redacts(self, direction: Direction) -> bool:
         """The one direction check of the proxy."""
         return direction in self._directions
+
+    def unmasks(self, direction: Direction) -> bool:
+        """Whether pseudonym tokens coming this way are replaced by their values (never in a
+        redacted direction: the config refuses that)."""
+        return direction in self._unmask and self.vault is not None
 
     def request_mode(self, ctype: str) -> Literal["stream", "buffer"]:
         return "stream" if ctype in STREAMED else "buffer"
@@ -145,7 +163,7 @@ class Redaction:
         """``relay`` passes the answer through as it comes; ``stream`` redacts it message by
         message (SSE, NDJSON, text without a length); ``buffer`` reads it whole first."""
         if not self.redacts("response"):
-            return "relay"
+            return "unmask" if self.unmasks("response") and u.unmaskable(ctype) else "relay"
         if ctype in STREAMED or (ctype == TEXT and not has_length):
             return "stream"
         return "buffer"
@@ -153,7 +171,7 @@ class Redaction:
     def accept_encoding(self) -> str | None:
         """The ``Accept-Encoding`` to ask the upstream for: codings the core can decode, when
         it must read the answer; None to pass the client's choice on."""
-        return "gzip, deflate" if self.redacts("response") else None
+        return "gzip, deflate" if self.redacts("response") or self.unmasks("response") else None
 
     def split_headers(
         self, direction: Direction, headers: Sequence[tuple[str, str]], rules: HeaderRules
@@ -197,6 +215,7 @@ class Redaction:
         charset: str | None,
         body: bytes | None,
         path: str = "",
+        scope: str | None = None,
     ) -> RequestPlan:
         """The path (after the route's prefix), the query, the headers to scan and the buffered
         body of a request: one plan, one detection call. A destination that does not redact
@@ -216,6 +235,8 @@ class Redaction:
                     # what was scanned is forwarded, as UTF-8, and said so (never the client's
                     # charset over bytes that are no longer in it)
                     parts.content_type = f"{ctype}; charset=utf-8"
+        for p in plans.values():
+            p.default_scope = scope
         return RequestPlan(parts, plans)
 
     def plan_response(self, ctype: str, charset: str | None, body: bytes) -> Plan:
@@ -226,22 +247,30 @@ class Redaction:
         """Header values to scan (the ``scan`` part of :meth:`split_headers`); renders pairs."""
         return self.walker.headers(pairs)
 
-    def plan_message(self, data: str) -> Plan:
-        """A chat message: WebSocket text, SSE data. Renders a ``str``."""
-        return self.walker.message(data)
+    def plan_message(self, data: str, scope: str | None = None) -> Plan:
+        """A chat message: WebSocket text, SSE data. Renders a ``str``. ``scope``: the
+        conversation the transport knows (pseudonyms), when the message names none."""
+        plan = self.walker.message(data)
+        plan.default_scope = scope
+        return plan
 
     def plan_record(self, value: Any) -> Plan:
         """A log record (any JSON value): the destination's field rules."""
         return self.walker.json_value(value)
 
-    def plan_line(self, line: bytes) -> Plan:
+    def plan_line(self, line: bytes, scope: str | None = None) -> Plan:
         """One NDJSON line; renders bytes."""
-        return self.walker.json_bytes(line)
+        plan = self.walker.json_bytes(line)
+        plan.default_scope = scope
+        return plan
 
-    def plan_text(self, text: str, path: str = "body") -> Plan:
-        return self.walker.text(text, path)
+    def plan_text(self, text: str, path: str = "body", scope: str | None = None) -> Plan:
+        plan = self.walker.text(text, path)
+        plan.default_scope = scope
+        return plan
 
     def finish_text(self, text: str, findings: Sequence[Finding], path: str = "body") -> tuple[str, list[AuditEvent]]:
+        """A text without pseudonyms (see :meth:`plan_text` + :func:`run` for those)."""
         return self.policy.redact_text(text, findings, path)
 
     def explain(
@@ -265,25 +294,43 @@ class Redaction:
 
     # ---- streams -------------------------------------------------------------------------------
     def stream(
-        self, ctype: str, direction: Direction, detect: Detect, on_message: OnMessage, charset: str | None = None
+        self,
+        ctype: str,
+        direction: Direction,
+        detect: Detect,
+        on_message: OnMessage,
+        charset: str | None = None,
+        scope: str | None = None,
     ) -> StreamRedactor:
         """The stream redactor for a body of ``ctype`` (NDJSON, SSE, or chunked text) in
-        ``direction``: a pass-through when that direction is not redacted."""
+        ``direction``: a pass-through when that direction is not redacted (an un-masker where
+        the destination un-masks it). ``scope``: the conversation, for pseudonyms."""
         if not self.redacts(direction):
-            return s.Passthrough()
+            return self.unmasker(ctype, charset) if self.unmasks(direction) else s.Passthrough()
         if ctype == NDJSON:
-            return s.NdjsonRedactor(self, detect, on_message)
+            return s.NdjsonRedactor(self, detect, on_message, scope)
         if ctype == SSE:
-            return s.SseRedactor(self, detect, on_message)
+            return s.SseRedactor(self, detect, on_message, scope)
         if ctype == TEXT:  # an unknown charset is refused by the text stream itself
-            return s.TextRedactor(self, detect, on_message, charset or "utf-8")
+            return s.TextRedactor(self, detect, on_message, charset or "utf-8", scope)
         raise UnsupportedContent("content type not redactable as a stream")
 
-    def messages(self, direction: Direction, detect: Detect, on_message: OnMessage) -> StreamRedactor:
+    def messages(
+        self, direction: Direction, detect: Detect, on_message: OnMessage, scope: str | None = None
+    ) -> StreamRedactor:
         """WebSocket text messages, one whole message per ``feed`` (UTF-8 bytes in and out)."""
         if not self.redacts(direction):
+            if self.unmasks(direction) and self.vault is not None:
+                return u.MessageUnmasker(self.vault.reveal)
             return s.Passthrough()
-        return s.MessageRedactor(self, detect, on_message)
+        return s.MessageRedactor(self, detect, on_message, scope)
+
+    def unmasker(self, ctype: str, charset: str | None = None) -> StreamRedactor:
+        """Pseudonym tokens in a body of ``ctype`` replaced by their values, chunk by chunk (a
+        token split across chunks is found whole); anything else passes as it is."""
+        if self.vault is None or not u.unmaskable(ctype):
+            return s.Passthrough()
+        return u.StreamUnmasker(self.vault.reveal, json=ctype != TEXT, charset=charset or "utf-8")
 
     def passes_binary(self, direction: Direction, route_allows: bool) -> bool:
         """Binary WebSocket messages cannot be scanned: dropped in a redacted direction."""

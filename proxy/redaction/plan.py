@@ -17,17 +17,29 @@ from __future__ import annotations
 import json
 import math
 import re
+import secrets
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 from urllib.parse import parse_qsl, urlencode
 
-from proxy.errors import PayloadError, UnsupportedContent, Withheld
+from proxy.errors import PayloadError, PolicyError, UnsupportedContent, Withheld
 from proxy.operators import parse_age
 from proxy.policy import AuditEvent, PathPart, Policy
 from recognizers.types import Finding
 
-__all__ = ["Batch", "Detect", "OnMessage", "Plan", "Walker", "decode_text", "parse_json", "run", "run_sync"]
+__all__ = [
+    "Batch",
+    "Detect",
+    "OnMessage",
+    "Plan",
+    "TokenVault",
+    "Walker",
+    "decode_text",
+    "parse_json",
+    "run",
+    "run_sync",
+]
 
 #: Detection, injected: one call for all the texts of one payload, findings per text.
 Detect = Callable[[list[str]], Awaitable[list[list[Finding]]]]
@@ -37,20 +49,34 @@ OnMessage = Callable[[list[AuditEvent]], None]
 R = TypeVar("R", covariant=True)
 
 
+class TokenVault(Protocol):
+    """The pseudonym vault as the core sees it, injected like ``detect`` (``proxy.vault.Vault``):
+    one round-trip resolves every pseudonym of a plan; one reveals every token of a chunk."""
+
+    async def pseudonymize_many(self, items: Sequence[tuple[str, str, str]]) -> list[str]: ...
+
+    async def reveal(self, tokens: Sequence[str]) -> dict[str, str]: ...
+
+
 class Finishable(Protocol[R]):
     """Anything planned: the texts to scan, and how to finish from their findings."""
 
     @property
     def texts(self) -> list[str]: ...
 
+    async def resolve(self, findings: Sequence[Sequence[Finding]]) -> None: ...
+
     def finish(self, findings: Sequence[Sequence[Finding]]) -> R: ...
 
 
 async def run(plan: Finishable[R], detect: Detect) -> R:
-    """The one way to run a plan: one detection call for all its texts, then finish it.
-    Detection errors propagate unchanged (the transport fails closed on them)."""
+    """The one way to run a plan: one detection call for all its texts, one vault call for all
+    its pseudonyms (when its policy has any), then finish it. Detection and vault errors
+    propagate unchanged (the transport fails closed on them)."""
     texts = plan.texts
     findings = await detect(texts) if texts else []
+    if findings:
+        await plan.resolve(findings)
     return plan.finish(findings)
 
 
@@ -92,6 +118,27 @@ class Plan:
     #: Slots of keys, and the cache their clean results go to.
     keys: list[int] = field(default_factory=list)
     key_cache: set[str] | None = None
+    #: Pseudonyms: the vault, the conversation named in the payload (its scope field), the one
+    #: the transport knows (a header, the connection), and the tokens resolved for this plan.
+    vault: TokenVault | None = None
+    scope: str | None = None
+    default_scope: str | None = None
+    tokens: dict[tuple[str, str], str] = field(default_factory=dict)
+
+    def effective_scope(self) -> str:
+        """What the same person gets the same token within: ``global``, or the conversation
+        (the payload's field, else the transport's header or connection, else this plan)."""
+        if self.policy.dest.pseudonyms.scope == "global":
+            return "global"
+        if self.scope is None and self.default_scope is None:
+            self.default_scope = "unnamed:" + secrets.token_hex(8)
+        return "conversation:" + str(self.scope if self.scope is not None else self.default_scope)
+
+    async def resolve(self, findings: Sequence[Sequence[Finding]]) -> None:
+        await resolve_pseudonyms([self], findings)
+
+    def _token_for(self, entity: str, value: str) -> str | None:
+        return self.tokens.get((entity, value))
 
     def slot(self, text: str, path: str, number: int | float | None = None) -> _Slot:
         self.texts.append(text)
@@ -108,8 +155,9 @@ class Plan:
             raise ValueError("findings do not match the plan's texts")
         redacted = []
         events = list(self.events)
+        token_for = self._token_for if self.policy.pseudonymises else None
         for text, path, found in zip(self.texts, self.paths, findings, strict=True):
-            out, evs = self.policy.redact_text(text, found, path)
+            out, evs = self.policy.redact_text(text, found, path, token_for)
             redacted.append(out)
             events.extend(evs)
         cache = self.key_cache
@@ -118,6 +166,33 @@ class Plan:
                 if not findings[i] and len(cache) < _KEY_CACHE_SIZE and len(self.texts[i]) <= _KEY_CACHE_LEN:
                     cache.add(self.texts[i])
         return self.render(_fill(self.template, redacted, self.texts)), events
+
+
+async def resolve_pseudonyms(plans: Sequence[Plan], findings: Sequence[Sequence[Finding]]) -> None:
+    """One vault round-trip for every pseudonym the plans' findings need (each in its plan's
+    scope); the tokens go to each plan's ``tokens`` for :meth:`Plan.finish`."""
+    items: list[tuple[str, str, str]] = []
+    owners: list[Plan] = []
+    vault: TokenVault | None = None
+    at = 0
+    for p in plans:
+        n = len(p.texts)
+        if p.policy.pseudonymises:
+            wanted = [w for text, found in zip(p.texts, findings[at : at + n], strict=True)
+                      for w in p.policy.pseudonyms_wanted(text, found)]  # fmt: skip
+            if wanted:
+                if p.vault is None:
+                    raise PolicyError(f"destination {p.policy.name!r} pseudonymises but has no vault")
+                vault = p.vault
+                scope = p.effective_scope()
+                items += [(scope, entity, value) for entity, value in wanted]
+                owners += [p] * len(wanted)
+        at += n
+    if vault is None or not items:
+        return
+    tokens = await vault.pseudonymize_many(items)
+    for p, (_, entity, value), token in zip(owners, items, tokens, strict=True):
+        p.tokens[(entity, value)] = token
 
 
 def _fill(node: Any, texts: list[str], originals: list[str]) -> Any:
@@ -149,6 +224,9 @@ class Batch:
         self.plans = list(plans)
         self.texts = [t for p in self.plans for t in p.texts]
 
+    async def resolve(self, findings: Sequence[Sequence[Finding]]) -> None:
+        await resolve_pseudonyms(self.plans, findings)
+
     def finish(self, findings: Sequence[Sequence[Finding]]) -> list[tuple[Any, list[AuditEvent]]]:
         if len(findings) != len(self.texts):
             raise ValueError("findings do not match the batch's texts")
@@ -164,12 +242,15 @@ class Batch:
 class Walker:
     """Builds plans for one destination's policy."""
 
-    def __init__(self, policy: Policy) -> None:
+    def __init__(self, policy: Policy, vault: TokenVault | None = None) -> None:
         self.policy = policy
+        self.vault = vault
         self._clean_keys: set[str] = set()
+        #: The top-level field that names the conversation (pseudonyms' scope), if it matters.
+        self._scope_field = policy.dest.pseudonyms.field if policy.pseudonymises else None
 
     def _plan(self) -> Plan:
-        return Plan(self.policy, key_cache=self._clean_keys)
+        return Plan(self.policy, key_cache=self._clean_keys, vault=self.vault)
 
     def _key(self, key: str, where: str, plan: Plan) -> Any:
         """A key that goes out: raw when the config names it (or detection already found nothing
@@ -206,6 +287,15 @@ class Walker:
         while at < len(path) and isinstance(path[at], int):
             at += 1
         path = path[at:]
+        if (
+            self._scope_field is not None
+            and len(path) == 1
+            and path[0] == self._scope_field
+            and plan.scope is None
+            and isinstance(value, str | int)
+            and not isinstance(value, bool)
+        ):
+            plan.scope = str(value)
         rule = self.policy.rule_at(path) if path else None
         mode = inherited
         if rule is not None:

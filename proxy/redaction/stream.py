@@ -261,18 +261,20 @@ class _Redactor:
     """What every stream redactor holds: its destination's redaction, detection, the callback
     per message."""
 
-    def __init__(self, redaction: Redaction, detect: Detect, on_message: OnMessage) -> None:
+    def __init__(self, redaction: Redaction, detect: Detect, on_message: OnMessage, scope: str | None = None) -> None:
         self._red = redaction
         self._detect = detect
         self._on_message = on_message
+        #: The conversation the transport knows (pseudonyms), for messages that name none.
+        self._scope = scope
 
 
 class NdjsonRedactor(_Redactor):
     """One JSON value a line; the lines one chunk completes go to detection in one call. A bad
     line ends the stream: the lines before it are redacted and carried as ``partial``."""
 
-    def __init__(self, redaction: Redaction, detect: Detect, on_message: OnMessage) -> None:
-        super().__init__(redaction, detect, on_message)
+    def __init__(self, redaction: Redaction, detect: Detect, on_message: OnMessage, scope: str | None = None) -> None:
+        super().__init__(redaction, detect, on_message, scope)
         self._framer = LineFramer(redaction.limits.max_message_bytes)
 
     @property
@@ -297,7 +299,7 @@ class NdjsonRedactor(_Redactor):
                 plans.append(None)
                 continue
             try:
-                plans.append(self._red.plan_line(line))
+                plans.append(self._red.plan_line(line, self._scope))
             except PayloadError as exc:
                 err = PayloadError(f"line {first + i}: {exc.message}")
                 break
@@ -322,8 +324,8 @@ class SseRedactor(_Redactor):
     """``text/event-stream``: each event's data redacted as a chat message (JSON by the field
     rules, other text whole); the events one chunk completes go to detection in one call."""
 
-    def __init__(self, redaction: Redaction, detect: Detect, on_message: OnMessage) -> None:
-        super().__init__(redaction, detect, on_message)
+    def __init__(self, redaction: Redaction, detect: Detect, on_message: OnMessage, scope: str | None = None) -> None:
+        super().__init__(redaction, detect, on_message, scope)
         self._framer = SseFramer(redaction.limits.max_message_bytes)
 
     @property
@@ -344,8 +346,8 @@ class SseRedactor(_Redactor):
         err: RedactionError | None = None
         for ev in events:
             try:
-                data = self._red.plan_message(ev.data.decode("utf-8")) if ev.data is not None else None
-                fields = [(i, self._red.plan_text(v.decode("utf-8"), "sse.field")) for i, v in ev.fields]
+                data = self._red.plan_message(ev.data.decode("utf-8"), self._scope) if ev.data is not None else None
+                fields = [(i, self._red.plan_text(v.decode("utf-8"), "sse.field", self._scope)) for i, v in ev.fields]
             except UnicodeDecodeError:
                 err = PayloadError("event is not valid UTF-8")
                 break
@@ -375,8 +377,15 @@ class SseRedactor(_Redactor):
 class TextRedactor(_Redactor):
     """Chunked text, boundary-safe (see :class:`TextStream`): forwarded as UTF-8."""
 
-    def __init__(self, redaction: Redaction, detect: Detect, on_message: OnMessage, charset: str = "utf-8") -> None:
-        super().__init__(redaction, detect, on_message)
+    def __init__(
+        self,
+        redaction: Redaction,
+        detect: Detect,
+        on_message: OnMessage,
+        charset: str = "utf-8",
+        scope: str | None = None,
+    ) -> None:
+        super().__init__(redaction, detect, on_message, scope)
         lim = redaction.limits
         self._text = TextStream(lim.stream_window_bytes, lim.max_message_bytes, charset)
 
@@ -403,7 +412,12 @@ class TextRedactor(_Redactor):
                 raise _cut(err, out) from None
             if not prefix:
                 break  # no safe cut yet: wait for more of the stream
-            text, events = self._red.finish_text(prefix, inside, "body")
+            if self._red.policy.pseudonymises:
+                plan = self._red.plan_text(prefix, "body", self._scope)
+                await plan.resolve([inside])
+                text, events = plan.finish([inside])
+            else:
+                text, events = self._red.finish_text(prefix, inside, "body")
             self._on_message(events)
             out += text.encode("utf-8")
         return bytes(out)
@@ -420,7 +434,7 @@ class MessageRedactor(_Redactor):
             data = chunk.decode("utf-8")
         except UnicodeDecodeError:
             raise PayloadError("message is not valid UTF-8") from None
-        value, events = await run(self._red.plan_message(data), self._detect)
+        value, events = await run(self._red.plan_message(data, self._scope), self._detect)
         self._on_message(events)
         return str(value).encode("utf-8")
 

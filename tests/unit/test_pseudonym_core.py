@@ -135,7 +135,8 @@ async def test_unmask_json_text_ndjson_sse_and_messages(vault: CountingVault) ->
     assert red.response_mode("application/json", True) == "unmask"
     assert red.response_mode("image/png", True) == "relay"
     # JSON: values JSON-escaped; the \u003c form of a token is found too
-    answer = json.dumps({"reply": f"Dear {name_t}, {forged}", "esc": f"\\u003c{mail_t[1:-1]}\\u003e"}).encode()
+    escaped = b'"\\u003c' + mail_t[1:-1].encode() + b'\\u003e"'  # as Go's encoder writes < and >
+    answer = json.dumps({"reply": f"Dear {name_t}, {forged}"}).encode()[:-1] + b', "esc": ' + escaped + b"}"
     u = red.unmasker("application/json")
     out = await u.feed(answer) + await u.flush()
     got = json.loads(out)

@@ -49,7 +49,12 @@ run: install
 	@if [ -z "$$PSEUDONYM_KEY" ]; then \
 	  echo "make run: PSEUDONYM_KEY is unset; using an insecure development key (never do this in production)"; \
 	fi; \
-	PSEUDONYM_KEY="$${PSEUDONYM_KEY:-dev-only-insecure-key}" exec $(PY) -m proxy serve $(SERVE_FLAGS)
+	if [ -z "$$VAULT_KEY" ]; then \
+	  echo "make run: VAULT_KEY is unset; using an insecure development vault key (never do this in production)"; \
+	fi; \
+	PSEUDONYM_KEY="$${PSEUDONYM_KEY:-dev-only-insecure-key}" \
+	VAULT_KEY="$${VAULT_KEY:-00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff}" \
+	exec $(PY) -m proxy serve $(SERVE_FLAGS)
 
 lint: install-dev
 	$(VENV)/bin/ruff format --check proxy recognizers tests benchmarks

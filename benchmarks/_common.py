@@ -28,6 +28,8 @@ ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
 RESULTS = ROOT / "benchmarks" / "RESULTS.md"
 BENCH_KEY = "benchmark-only-pseudonym-key"
+#: The vault key of benchmark runs (64 hex characters; never a production key).
+BENCH_VAULT_KEY = "be" * 32
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 T = TypeVar("T")
 
@@ -177,6 +179,7 @@ def start_proxy(
     full_env = {
         "CHAT_PARTNER_URL": upstream_url,
         "PSEUDONYM_KEY": BENCH_KEY,
+        "VAULT_KEY": BENCH_VAULT_KEY,
         "AUDIT_FILE": str(workdir / "audit.jsonl"),
         "SPOOL_DIR": str(workdir / "spool"),
         "LOG_SINK_FILE": str(workdir / "log-sink.ndjson"),

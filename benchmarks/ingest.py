@@ -106,6 +106,7 @@ def proxy(workdir: Path, config: Path, sink_url: str, workers: int, timeout: flo
     env.update(
         {
             "PSEUDONYM_KEY": env.get("PSEUDONYM_KEY") or "benchmark-only-key",
+            "VAULT_KEY": env.get("VAULT_KEY") or "be" * 32,
             "SPOOL_DIR": str(workdir / "spool"),
             "AUDIT_FILE": str(workdir / "audit.jsonl"),
             "LOG_SINK_URL": sink_url,

@@ -1,4 +1,4 @@
-"""Command line: ``serve | redact | check-config | explain`` (see INTERFACE.md)."""
+"""Command line: ``serve | redact | check-config | explain | erase | lookup`` (see INTERFACE.md)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from proxy.yamlload import ConfigError
 
 EXIT_CONFIG = 2
 #: The commands of the contract; ``_worker`` (the supervisor's own) is left out of ``--help``.
-PUBLIC_COMMANDS = ("serve", "redact", "check-config", "explain")
+PUBLIC_COMMANDS = ("serve", "redact", "check-config", "explain", "erase", "lookup")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -38,6 +38,10 @@ def parser() -> argparse.ArgumentParser:
     e = sub.add_parser("explain", help="show the findings of one message read on stdin")
     e.add_argument("--config", default=DEFAULT_CONFIG)
     e.add_argument("--destination", required=True)
+    for name, what in (("erase", "erase a person's pseudonym tokens"), ("lookup", "list a person's pseudonym tokens")):
+        v = sub.add_parser(name, help=f"{what}; the value is read on stdin (never from argv)")
+        v.add_argument("--config", default=DEFAULT_CONFIG)
+        v.add_argument("--entity", required=True, help="entity type, e.g. EMAIL_ADDRESS")
     # No ``help=``: argparse then lists no line for it (``help=SUPPRESS`` prints "==SUPPRESS==").
     w = sub.add_parser("_worker")
     w.add_argument("--config", required=True)
@@ -73,6 +77,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     cfg = _load_or_exit(args.config)
     if cfg is None:
         return EXIT_CONFIG
+    if args.command in ("erase", "lookup"):
+        return subject(cfg, args.command, args.entity, sys.stdin.buffer.read())
     if args.destination not in cfg.destinations:
         print(f"error: unknown destination {args.destination!r}; known: {', '.join(cfg.destinations)}", file=sys.stderr)
         return EXIT_CONFIG
@@ -96,10 +102,17 @@ def check_config(path: str) -> int:
         for p in problems:
             print(p)
         return EXIT_CONFIG
-    print("ok")
     from proxy.serve import missing_key
+    from proxy.vault import key_problem
 
     cfg = load_config(path)
+    vault = key_problem(cfg)
+    if vault is not None and vault[1]:  # a key that is set but malformed: a config error
+        print(f"error: {vault[0]}")
+        return EXIT_CONFIG
+    print("ok")
+    if vault is not None:
+        print(f"warning: {vault[0]}: serve will refuse to start", file=sys.stderr)
     need = missing_key(cfg)
     if need:
         print(
@@ -193,4 +206,51 @@ def explain(cfg: ProxyConfig, destination: str, data: bytes) -> int:
         print("no findings")
     for rec in findings:
         print(json.dumps(rec))
+    return 0
+
+
+def subject(cfg: ProxyConfig, op: str, entity: str, data: bytes) -> int:
+    """``erase``/``lookup``: one person (``--entity`` + the value on stdin) in the configured
+    vault; prints ``{"erased": N}`` or ``{"tokens": [...]}``; audited without the value."""
+    import asyncio
+
+    from proxy.audit import AuditLog
+    from proxy.errors import VaultError
+    from proxy.http.runtime import build_vault
+    from proxy.vault import key_problem
+    from proxy.vault.subjects import SubjectRequestError, parse_request, run_request
+
+    problem = key_problem(cfg)
+    if problem is not None:
+        print(f"error: {problem[0]}", file=sys.stderr)
+        return EXIT_CONFIG
+    try:
+        value = data.decode("utf-8").rstrip("\r\n")
+        entity, value = parse_request({"entity": entity, "value": value})
+    except UnicodeDecodeError as exc:
+        print(f"error: invalid UTF-8 at byte {exc.start}", file=sys.stderr)
+        return 1
+    except SubjectRequestError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    vault = build_vault(cfg)
+    if vault is None:
+        print("error: no destination in use pseudonymises: there is no vault", file=sys.stderr)
+        return EXIT_CONFIG
+    audit = AuditLog(cfg.audit.file if cfg.audit.enabled else None)
+
+    async def go() -> dict[str, Any]:
+        try:
+            return await run_request(vault, audit, "erase" if op == "erase" else "lookup", entity, value, via="cli")
+        finally:
+            await vault.close()
+
+    try:
+        result = asyncio.run(go())
+    except VaultError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        audit.close()
+    print(json.dumps(result))
     return 0

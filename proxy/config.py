@@ -412,6 +412,8 @@ class Secrets(Model):
     pseudonym_key_env: str = "PSEUDONYM_KEY"
     #: The environment variable that holds the vault's AES-256-GCM key (64 hex characters).
     vault_key_env: str = "VAULT_KEY"
+    #: The environment variable of the admin port's bearer token for ``/subjects/...``.
+    admin_token_env: str = "ADMIN_TOKEN"
 
 
 def _duration(v: Any) -> Any:

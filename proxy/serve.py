@@ -59,13 +59,16 @@ def missing_key(cfg: ProxyConfig) -> list[str]:
 
 
 def _refusal(cfg: ProxyConfig) -> str | None:
+    from proxy.vault import key_problem
+
     need = missing_key(cfg)
     if need:
         return (
             f"refusing to start: destination(s) {', '.join(need)} hash values with a keyed hash, "
             f"but {cfg.secrets.pseudonym_key_env} is not set"
         )
-    return None
+    vault = key_problem(cfg)
+    return f"refusing to start: {vault[0]}" if vault else None
 
 
 def serve(args: argparse.Namespace) -> int:

@@ -25,6 +25,8 @@ from proxy.redaction import StreamRedactor
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
 TEST_KEY = "test-pseudonym-key"
+#: The vault's AES-256-GCM key in the tests (64 hex characters).
+TEST_VAULT_KEY = "5f" * 32
 
 
 def free_port() -> int:
@@ -105,6 +107,7 @@ def start_proxy(
     full_env.update(
         {
             "PSEUDONYM_KEY": TEST_KEY,
+            "VAULT_KEY": TEST_VAULT_KEY,
             "AUDIT_FILE": str(workdir / "audit.jsonl"),
             "SPOOL_DIR": str(workdir / "spool"),
             "LOG_SINK_FILE": str(workdir / "log-sink.ndjson"),

@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import hmac
+import json
+import logging
 import os
 from collections.abc import Iterator
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from aiohttp import web
+
+if TYPE_CHECKING:
+    from proxy.config import ProxyConfig
+    from proxy.vault import Vault
+
+log = logging.getLogger("proxy.admin")
 
 
 class Supervised(Protocol):
@@ -14,6 +23,8 @@ class Supervised(Protocol):
     #: Successful SIGHUP reloads so far (0 at start).
     loaded_generation: int
     reloads_refused: int
+    #: The config the workers serve (the admin's /subjects/... use its vault and audit file).
+    cfg: ProxyConfig
 
     def readiness(self) -> tuple[bool, dict[str, Any]]: ...
 
@@ -141,12 +152,91 @@ async def metrics(request: web.Request) -> web.Response:
     return resp
 
 
+# ---- erasure and access: POST /subjects/erase, POST /subjects/lookup ---------------------------------
+#: The admin's vault, opened on the first request for the config it was opened for.
+_VAULT = web.AppKey("vault", dict)
+_MAX_BODY = 16 * 1024
+
+
+def _error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> web.Response:
+    return web.json_response({"error": {"status": status, "code": code, "message": message}}, status=status,
+                             headers=headers)  # fmt: skip
+
+
+async def _vault(app: web.Application, cfg: ProxyConfig) -> Vault | None:
+    """The vault of the config served now (a SIGHUP may have changed it: then reopened)."""
+    from proxy.http.runtime import build_vault
+
+    held: dict[str, Any] = app[_VAULT]
+    if held.get("cfg") is not cfg:
+        old = held.pop("vault", None)
+        if old is not None:
+            await old.close()
+        held["vault"] = build_vault(cfg)
+        held["cfg"] = cfg
+    vault: Vault | None = held["vault"]
+    return vault
+
+
+async def _close_vault(app: web.Application) -> None:
+    vault = app[_VAULT].pop("vault", None)
+    if vault is not None:
+        await vault.close()
+
+
+async def subjects(request: web.Request) -> web.Response:
+    """Erase or look up one person's pseudonym tokens. 404 unless ``ADMIN_TOKEN`` is set; 401
+    unless the request carries it as a bearer token (compared in constant time)."""
+    from proxy.audit import AuditLog
+    from proxy.errors import VaultError
+    from proxy.vault.subjects import SubjectRequestError, parse_request, run_request
+    from proxy.yamlload import ConfigError
+
+    sup: Supervised = request.app[SUPERVISOR]  # type: ignore[assignment]
+    cfg = sup.cfg
+    token = os.environ.get(cfg.secrets.admin_token_env, "")
+    if not token:
+        return _error(404, "not_found", "not found")
+    given = request.headers.get("Authorization", "").encode()
+    if not hmac.compare_digest(given, b"Bearer " + token.encode()):
+        return _error(401, "unauthorized", "a valid bearer token is required", {"WWW-Authenticate": "Bearer"})
+    op = request.match_info["op"]
+    if request.content_length is not None and request.content_length > _MAX_BODY:
+        return _error(413, "payload_too_large", f"body larger than {_MAX_BODY} bytes")
+    raw = await request.content.read(_MAX_BODY + 1)
+    if len(raw) > _MAX_BODY:
+        return _error(413, "payload_too_large", f"body larger than {_MAX_BODY} bytes")
+    try:
+        entity, value = parse_request(json.loads(raw))
+    except (ValueError, UnicodeDecodeError) as exc:  # JSON errors quote no value; ours never do
+        message = str(exc) if isinstance(exc, SubjectRequestError) else "malformed JSON"
+        return _error(400, "bad_request", message)
+    try:
+        vault = await _vault(request.app, cfg)
+    except ConfigError:
+        return _error(503, "vault_unavailable", "the vault's keys are not set")
+    if vault is None:
+        return _error(404, "not_found", "no destination in use pseudonymises: there is no vault")
+    audit = AuditLog(cfg.audit.file if cfg.audit.enabled else None)
+    try:
+        result = await run_request(vault, audit, "erase" if op == "erase" else "lookup", entity, value, via="admin")
+    except VaultError:
+        log.warning("subjects/%s: the vault is unavailable", op)
+        return _error(503, "vault_unavailable", "the pseudonym vault is unavailable; nothing was done")
+    finally:
+        audit.close()
+    return web.json_response(result)
+
+
 async def start_admin(sup: Supervised, host: str, port: int) -> web.AppRunner:
     app = web.Application()
     app[SUPERVISOR] = sup
+    app[_VAULT] = {}
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics)
+    app.router.add_post(r"/subjects/{op:erase|lookup}", subjects)
+    app.on_cleanup.append(_close_vault)
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
     try:

@@ -81,6 +81,8 @@ async def _detection_ctx(app: web.Application) -> AsyncIterator[None]:
     metrics.WORKER_UP.set(0)
     await rt.detection.close()
     rt.audit.close()
+    if rt.vault is not None:
+        await rt.vault.close()
 
 
 async def _upstream_ctx(app: web.Application) -> AsyncIterator[None]:

@@ -20,6 +20,7 @@ from proxy.errors import (
     RedactionError,
     TooLarge,
     UnsupportedContent,
+    VaultError,
     Withheld,
 )
 from proxy.sinks.spool import SpoolError, SpoolFull
@@ -72,6 +73,7 @@ ANSWERS: tuple[tuple[type[BaseException], Answer], ...] = (
     (PayloadError, Answer(400, "bad_request")),
     (PolicyError, Answer(500, "internal", "the policy cannot be applied; nothing was forwarded")),
     (RedactionError, Answer(400, "bad_request")),
+    (VaultError, Answer(503, "vault_unavailable", "the pseudonym vault is unavailable; nothing was forwarded")),
     (SpoolFull, Answer(507, "spool_full", "the log spool is full; nothing of this request was accepted, retry later")),
     (
         SpoolError,

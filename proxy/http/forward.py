@@ -19,7 +19,7 @@ from yarl import URL
 
 from proxy import metrics
 from proxy.config import Headers, HttpRoute
-from proxy.errors import DetectionError, RedactionError
+from proxy.errors import DetectionError, RedactionError, VaultError
 from proxy.http.errors import ProxyError, answer_for
 from proxy.http.headers import CLIENT_ADDRESS, filtered
 from proxy.http.runtime import Runtime, Upstreams
@@ -39,6 +39,7 @@ from proxy.redaction import (
 __all__ = [
     "Forwarder",
     "content_type",
+    "conversation_scope",
     "header_rules",
     "outbound_headers",
     "pump",
@@ -179,6 +180,15 @@ async def scanned_headers(
     return out
 
 
+def conversation_scope(red: Redaction, headers: CIMultiDictProxy[str] | CIMultiDict[str], rid: str) -> str | None:
+    """The conversation a request (or a WebSocket connection) belongs to, for the pseudonyms of
+    a destination scoped by conversation: the header it names, else the request itself (a
+    message's own conversation field wins over both, in the core)."""
+    if not red.policy.pseudonymises:
+        return None
+    return headers.get(red.policy.dest.pseudonyms.header) or f"request:{rid}"
+
+
 METHODS_REFUSED = frozenset({"TRACE", "TRACK", "CONNECT"})
 
 
@@ -206,6 +216,7 @@ class Forwarder:
         headers, scan, dropped = outbound_headers(
             red, "request", request.headers, header_rules(route.headers, "request")
         )
+        scope = conversation_scope(red, request.headers, rid)
         plan = red.plan_request(
             path=self.upstreams.tail(route, request.rel_url.path),
             query=list(request.rel_url.query.items()),
@@ -213,6 +224,7 @@ class Forwarder:
             ctype=ctype if body is not None else "",
             charset=charset,
             body=body,
+            scope=scope,
         )
         parts, events = await run(plan, rt.detect)
         rt.record([*dropped, *events], rid=rid, destination=route.destination, direction="request")
@@ -229,7 +241,7 @@ class Forwarder:
         # A streamed upload: each line redacted and forwarded as soon as it is complete.
         decoder = ContentDecoder(request.headers.get("Content-Encoding", ""))
         on_message = rt.on_message(rid=rid, destination=route.destination, direction="request", kind="ndjson")
-        redactor = red.stream(ctype, "request", rt.detect, on_message, charset)
+        redactor = red.stream(ctype, "request", rt.detect, on_message, charset, scope)
         failure: list[BaseException] = []
 
         async def upload() -> AsyncIterator[bytes]:
@@ -288,6 +300,8 @@ class Forwarder:
             mode = red.response_mode(ctype, "Content-Length" in up.headers)
             if mode == "relay":
                 return await self._relay_response(request, up, rid, remaining)
+            if mode == "unmask":
+                return await self._unmasked_response(request, red, up, rid, ctype, charset)
             if mode == "buffer":
                 return await self._redacted_response(route, rid, red, up, ctype, charset, remaining)
             return await self._streamed_response(request, route, rid, red, up, ctype, charset)
@@ -320,6 +334,40 @@ class Forwarder:
             await resp.write_eof()
         except (TimeoutError, aiohttp.ClientError, ConnectionResetError):
             # Headers are gone already: all we can do is cut the connection.
+            if request.transport is not None:
+                request.transport.close()
+        return resp
+
+    async def _unmasked_response(
+        self,
+        request: web.Request,
+        red: Redaction,
+        up: aiohttp.ClientResponse,
+        rid: str,
+        ctype: str,
+        charset: str | None,
+    ) -> web.StreamResponse:
+        """An answer of a direction the destination un-masks: passed as it comes (headers and
+        bytes), but decoded and with every pseudonym token the vault knows replaced by its
+        value, chunk by chunk (a token split across chunks is found whole)."""
+        try:
+            decoder = ContentDecoder(up.headers.get("Content-Encoding", ""))
+        except RedactionError as exc:
+            raise ProxyError(502, f"upstream response cannot be un-masked ({exc.message})") from None
+        unmasker = red.unmasker(ctype, charset)
+        headers = filtered(up.headers, ("content-length", "content-encoding"), body_headers=False)
+        headers.pop("Host", None)
+        headers["X-Request-Id"] = rid
+        resp = web.StreamResponse(status=up.status, reason=up.reason, headers=headers)
+        resp.enable_chunked_encoding()
+        await resp.prepare(request)
+        try:
+            async for out in pump(up.content.iter_any(), decoder, unmasker, "unmask"):
+                await resp.write(out)
+            await resp.write_eof()
+        except (RedactionError, VaultError, TimeoutError, aiohttp.ClientError, ConnectionResetError) as exc:
+            # Headers are gone: cut the connection (the client sees a truncated body).
+            log.warning("un-masked response cut rid=%s: %s", rid, exc.__class__.__name__)
             if request.transport is not None:
                 request.transport.close()
         return resp

@@ -18,17 +18,28 @@ from aiohttp import web
 
 from proxy import metrics
 from proxy.audit import AuditLog
-from proxy.config import DEMO_ECHO, HttpRoute, ProxyConfig, Route, WebSocketRoute, pseudonym_key
+from proxy.config import (
+    DEMO_ECHO,
+    HttpRoute,
+    ProxyConfig,
+    Route,
+    WebSocketRoute,
+    destinations_using_vault,
+    pseudonym_key,
+    vault_key,
+)
 from proxy.detection import DetectionService
 from proxy.errors import Withheld
 from proxy.policy import AuditEvent, Policy
 from proxy.redaction import Detect, Limits, OnMessage, Redaction
 from proxy.redaction.normalize import normalizing
+from proxy.vault import Vault, open_vault
+from proxy.yamlload import ConfigError
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-__all__ = ["Runtime", "Upstreams", "request_id"]
+__all__ = ["Runtime", "Upstreams", "build_vault", "request_id"]
 
 log = logging.getLogger("proxy.http")
 
@@ -57,6 +68,8 @@ class Runtime:
     #: numbers, escapes, invisible characters), findings mapped back to the original offsets
     #: (raises DetectionError / DetectionTimeout).
     detect: Detect
+    #: The pseudonym vault, when a destination in use pseudonymises or un-masks (else None).
+    vault: Vault | None = None
 
     @classmethod
     def build(cls, cfg: ProxyConfig, detection: DetectionService) -> Runtime:
@@ -65,8 +78,11 @@ class Runtime:
         # Only the destinations a route uses: one that hashes without a key is refused by its
         # Policy (``serve`` refuses earlier, with the same rule: destinations_needing_key).
         used = {r.destination for r in cfg.routes}
+        vault = build_vault(cfg)
         redactions = {
-            name: Redaction(Policy(name, d, key), limits) for name, d in cfg.destinations.items() if name in used
+            name: Redaction(Policy(name, d, key), limits, vault if d.uses_vault() else None)
+            for name, d in cfg.destinations.items()
+            if name in used
         }
         return cls(
             cfg=cfg,
@@ -75,6 +91,7 @@ class Runtime:
             redactions=MappingProxyType(redactions),
             routes=tuple(sorted(cfg.routes, key=lambda r: len(r.path), reverse=True)),
             detect=normalizing(detection.analyze),
+            vault=vault,
         )
 
     def route_for(self, path: str, websocket: bool) -> Route | None:
@@ -114,6 +131,17 @@ class Runtime:
             self.record(events, rid=rid, destination=destination, direction=direction)
 
         return done
+
+
+def build_vault(cfg: ProxyConfig) -> Vault | None:
+    """The vault of a config whose destinations in use pseudonymise or un-mask (None when none
+    does); ConfigError when its keys are missing or malformed (``serve`` refuses earlier)."""
+    if not destinations_using_vault(cfg):
+        return None
+    index_key, seal_key = pseudonym_key(cfg), vault_key(cfg)
+    if index_key is None or seal_key is None:
+        raise ConfigError([f"the vault needs {cfg.secrets.pseudonym_key_env} and {cfg.secrets.vault_key_env}"])
+    return open_vault(cfg, index_key, seal_key)
 
 
 class Upstreams:

@@ -18,9 +18,9 @@ from multidict import CIMultiDict
 
 from proxy import metrics
 from proxy.config import WebSocketRoute
-from proxy.errors import DetectionError, RedactionError, Withheld
+from proxy.errors import DetectionError, RedactionError, VaultError, Withheld
 from proxy.http.errors import ProxyError, answer_for, ws_close_code
-from proxy.http.forward import header_rules, scanned_headers
+from proxy.http.forward import conversation_scope, header_rules, scanned_headers
 from proxy.http.runtime import Runtime, Upstreams
 from proxy.redaction import Direction, run
 
@@ -44,9 +44,16 @@ async def relay(
 ) -> web.StreamResponse:
     max_msg = rt.cfg.limits.max_message_bytes
     red = rt.redactions[route.destination]
+    scope = conversation_scope(red, request.headers, rid)  # one connection: one conversation
     parts, path_events = await run(
         red.plan_request(
-            path=upstreams.tail(route, request.rel_url.path), query=[], headers=[], ctype="", charset=None, body=None
+            path=upstreams.tail(route, request.rel_url.path),
+            query=[],
+            headers=[],
+            ctype="",
+            charset=None,
+            body=None,
+            scope=scope,
         ),
         rt.detect,
     )
@@ -97,7 +104,7 @@ async def relay(
                    direction: str) -> None:  # fmt: skip
         d: Direction = "request" if direction == "request" else "response"
         on_message = rt.on_message(rid=rid, destination=route.destination, direction=d, kind="websocket")
-        redactor = red.messages(d, rt.detect, on_message)
+        redactor = red.messages(d, rt.detect, on_message, scope)
         binary = red.passes_binary(d, route.binary_messages == "pass")
         while True:
             msg = await src.receive()
@@ -107,7 +114,7 @@ async def relay(
                 except Withheld as err:  # this message only: dropped, audited, counted
                     rt.withheld(err, rid=rid, destination=route.destination, direction=d)
                     continue
-                except (RedactionError, DetectionError) as err:
+                except (RedactionError, DetectionError, VaultError) as err:
                     ans = answer_for(err)
                     closing["reason"] = (ws_close_code(err), (ans.code if ans else "error").encode())
                     return

@@ -67,6 +67,7 @@ __all__ = [
     "Vault",
     "VaultError",
     "find_tokens",
+    "key_problem",
     "normalise",
     "open_vault",
     "unmask_text",
@@ -248,6 +249,28 @@ class Vault:
 
     async def close(self) -> None:
         await self.store.close()
+
+
+def key_problem(cfg: ProxyConfig, env: Mapping[str, str] | None = None) -> tuple[str, bool] | None:
+    """Why the vault cannot be used with this environment, when a destination in use
+    pseudonymises or un-masks: ``(message, malformed)``; None when all is well. Never quotes a key."""
+    from proxy.config import destinations_using_vault, vault_key
+    from proxy.yamlload import ConfigError
+
+    env = os.environ if env is None else env
+    need = destinations_using_vault(cfg)
+    if not need:
+        return None
+    who = f"destination(s) {', '.join(need)} pseudonymise values or un-mask tokens"
+    try:
+        key = vault_key(cfg, env)
+    except ConfigError as exc:
+        return f"{who}, but {exc.problems[0]}", True
+    if key is None:
+        return f"{who}, but {cfg.secrets.vault_key_env} is not set", False
+    if not env.get(cfg.secrets.pseudonym_key_env):
+        return f"{who}, but {cfg.secrets.pseudonym_key_env} (the vault's index key) is not set", False
+    return None
 
 
 def open_vault(cfg: ProxyConfig, index_key: bytes, seal_key: bytes) -> Vault:

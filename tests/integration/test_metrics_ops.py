@@ -20,7 +20,7 @@ import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.helpers import ROOT, TEST_KEY, ProxyProcess, Upstream, start_proxy, upstream_server
+from tests.helpers import ROOT, TEST_KEY, TEST_VAULT_KEY, ProxyProcess, Upstream, start_proxy, upstream_server
 from tests.integration.conftest import make_config
 
 #: Synthetic values only; the canary must never reach a metric label.
@@ -183,7 +183,7 @@ async def test_config_generation_and_refused_reloads(ops_proxy: ProxyProcess) ->
 
 # ---- the command line -------------------------------------------------------------------------
 def run_cli(args: list[str], env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    full = {k: v for k, v in os.environ.items() if k != "PSEUDONYM_KEY"}
+    full = {k: v for k, v in os.environ.items() if k not in ("PSEUDONYM_KEY", "VAULT_KEY")}
     full["PYTHONPATH"] = str(ROOT)
     full.update(env or {})
     return subprocess.run(
@@ -213,7 +213,7 @@ def test_check_config_warns_when_the_key_is_unset() -> None:
     assert "chat_partner" in r.stderr
     assert "PSEUDONYM_KEY is unset: serve will refuse to start" in r.stderr
 
-    r = run_cli(["check-config", "config/proxy.yaml"], {"PSEUDONYM_KEY": TEST_KEY})
+    r = run_cli(["check-config", "config/proxy.yaml"], {"PSEUDONYM_KEY": TEST_KEY, "VAULT_KEY": TEST_VAULT_KEY})
     assert (r.returncode, r.stdout.strip(), r.stderr) == (0, "ok", "")
 
 

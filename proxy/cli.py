@@ -53,7 +53,14 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    p = parser()
+    args, extra = p.parse_known_args(argv)
+    if extra:
+        if getattr(args, "command", None) in ("erase", "lookup"):
+            # never echoed: an extra argument here is most likely the value itself
+            print(f"error: {args.command} reads the value on stdin, never from the command line", file=sys.stderr)
+            return EXIT_CONFIG
+        p.error(f"unrecognized arguments: {' '.join(extra)}")
     logging.basicConfig(
         level=os.environ.get("PROXY_LOG_LEVEL", "INFO"),
         format="%(asctime)s %(levelname)s %(name)s[%(process)d]: %(message)s",

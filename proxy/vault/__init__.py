@@ -54,7 +54,6 @@ from typing import TYPE_CHECKING, Protocol, TypeVar
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from proxy import metrics
 from proxy.errors import VaultError
 
 if TYPE_CHECKING:
@@ -136,6 +135,11 @@ class Vault:
     def __init__(self, store: Store, index_key: bytes, seal_key: bytes, ttl: float, timeout: float = 2.0) -> None:
         if len(seal_key) != 32:
             raise ValueError("the vault key must be 32 bytes")
+        # imported here, not with the module: ``serve`` checks the vault's keys before it sets up
+        # the metrics of its processes (prometheus_client chooses its mode once, at import)
+        from proxy import metrics
+
+        self._metrics = metrics
         self.store = store
         self._index_key = index_key
         self._aead = AESGCM(seal_key)
@@ -165,17 +169,17 @@ class Vault:
             return None
 
     async def _call(self, op: str, make: Callable[[], Awaitable[T]]) -> T:
-        started = metrics.now()
+        started = self._metrics.now()
         try:
             async with asyncio.timeout(self.timeout):
                 result = await make()
         except VaultError:
-            metrics.count_vault(self.store.name, op, "error")
+            self._metrics.count_vault(self.store.name, op, "error")
             raise
         except TimeoutError:
-            metrics.count_vault(self.store.name, op, "timeout")
+            self._metrics.count_vault(self.store.name, op, "timeout")
             raise VaultError(f"vault {op} timed out") from None
-        metrics.count_vault(self.store.name, op, "ok", metrics.now() - started)
+        self._metrics.count_vault(self.store.name, op, "ok", self._metrics.now() - started)
         return result
 
     # ---- the API --------------------------------------------------------------------------------
@@ -204,7 +208,7 @@ class Vault:
             for i, entry, answer in zip(todo, entries, answers, strict=True):
                 got[i] = answer
                 if answer == entry.token:
-                    metrics.VAULT_TOKENS_ISSUED.inc()
+                    self._metrics.VAULT_TOKENS_ISSUED.inc()
             todo = [i for i in todo if got[i] is None]
             if not todo:
                 break
@@ -222,7 +226,7 @@ class Vault:
         wanted = list(dict.fromkeys(t for t in tokens if TOKEN.fullmatch(t)))
         if not wanted:
             if tokens:
-                metrics.VAULT_UNMASK.labels("miss").inc(len(tokens))
+                self._metrics.VAULT_UNMASK.labels("miss").inc(len(tokens))
             return {}
         sealed = await self._call("reveal", functools.partial(self.store.fetch, wanted))
         out: dict[str, str] = {}
@@ -231,8 +235,8 @@ class Vault:
             if value is not None:
                 out[token] = value
         hits = len(out)
-        metrics.VAULT_UNMASK.labels("hit").inc(hits)
-        metrics.VAULT_UNMASK.labels("miss").inc(len(wanted) - hits)
+        self._metrics.VAULT_UNMASK.labels("hit").inc(hits)
+        self._metrics.VAULT_UNMASK.labels("miss").inc(len(wanted) - hits)
         return out
 
     async def lookup(self, entity: str, value: str) -> list[str]:
@@ -244,7 +248,7 @@ class Vault:
         """Delete every entry of a person: their tokens can never be reversed or linked again."""
         person = self.person(entity, value)
         n = await self._call("erase", functools.partial(self.store.erase, person))
-        metrics.VAULT_ERASURES.inc()
+        self._metrics.VAULT_ERASURES.inc()
         return n
 
     async def close(self) -> None:

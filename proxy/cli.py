@@ -166,9 +166,11 @@ def redact(cfg: ProxyConfig, destination: str, fmt: str, audit: bool, stdin: Any
     except Exception as exc:
         print(f"error: detection could not start: {exc.__class__.__name__}: {exc}", file=sys.stderr)
         return EXIT_CONFIG
-    red = Redaction(policy)
     analyze = normalizing_sync(detector.analyze_many)
     log = AuditLog(cfg.audit.file if audit else None)
+    if policy.pseudonymises:
+        return _redact_pseudonyms(cfg, policy, fmt, analyze, log, destination, stdin, stdout)
+    red = Redaction(policy)
     bad = "null" if fmt == "ndjson" else ""
     for number, raw in enumerate(iter(stdin.readline, b""), start=1):
         line = raw.removesuffix(b"\n").removesuffix(b"\r")
@@ -193,6 +195,56 @@ def redact(cfg: ProxyConfig, destination: str, fmt: str, audit: bool, stdin: Any
         stdout.write(text.replace("\n", " ").replace("\r", " ") + "\n")
         stdout.flush()
         log.write(events, request_id=f"redact-{os.getpid()}-{number}", destination=destination, direction="request")
+    log.close()
+    return 0
+
+
+def _redact_pseudonyms(
+    cfg: ProxyConfig, policy: Any, fmt: str, analyze: Any, log: Any, destination: str, stdin: Any, stdout: TextIO
+) -> int:
+    """``redact`` for a destination that pseudonymises: the tokens come from the configured vault
+    (the one ``serve`` uses), every line of one run in one conversation unless it names its own."""
+    import asyncio
+
+    from proxy.http.runtime import build_vault
+    from proxy.redaction import PayloadError, Redaction, run
+    from proxy.vault import key_problem
+
+    problem = key_problem(cfg)
+    vault = build_vault(cfg) if problem is None else None
+    if vault is None:
+        print(f"error: {problem[0] if problem else 'no route uses a destination that pseudonymises'}", file=sys.stderr)
+        return EXIT_CONFIG
+    red = Redaction(policy, vault=vault)
+    scope = f"redact-{os.getpid()}-{int.from_bytes(os.urandom(4), 'big'):08x}"
+
+    async def detect(texts: list[str]) -> Any:
+        return analyze(texts)
+
+    bad = "null" if fmt == "ndjson" else ""
+    with asyncio.Runner() as runner:
+        try:
+            for number, raw in enumerate(iter(stdin.readline, b""), start=1):
+                line = raw.removesuffix(b"\n").removesuffix(b"\r")
+                text = ""
+                if line.strip():
+                    try:
+                        plan = red.plan_line(line, scope) if fmt == "ndjson" else red.plan_text(
+                            line.decode("utf-8"), "body", scope)  # fmt: skip
+                        out, events = runner.run(run(plan, detect))
+                        text = out.decode("utf-8") if isinstance(out, bytes) else str(out)
+                        log.write(events, request_id=f"redact-{os.getpid()}-{number}", destination=destination,
+                                  direction="request")  # fmt: skip
+                    except (PayloadError, UnicodeDecodeError) as exc:
+                        print(f"line {number}: {getattr(exc, 'message', 'invalid UTF-8')}", file=sys.stderr)
+                        text = bad
+                    except Exception as exc:  # detection or the vault failed: fail closed for this line
+                        print(f"line {number}: redaction failed ({exc.__class__.__name__})", file=sys.stderr)
+                        text = bad
+                stdout.write(text.replace("\n", " ").replace("\r", " ") + "\n")
+                stdout.flush()
+        finally:
+            runner.run(vault.close())
     log.close()
     return 0
 

@@ -300,8 +300,10 @@ class Forwarder:
             mode = red.response_mode(ctype, "Content-Length" in up.headers)
             if mode == "relay":
                 return await self._relay_response(request, up, rid, remaining)
-            if mode == "unmask":
+            if mode == "unmask" and request.method != "HEAD" and up.status not in (204, 304):
                 return await self._unmasked_response(request, red, up, rid, ctype, charset)
+            if mode == "unmask":  # no body to un-mask
+                return await self._relay_response(request, up, rid, remaining)
             if mode == "buffer":
                 return await self._redacted_response(route, rid, red, up, ctype, charset, remaining)
             return await self._streamed_response(request, route, rid, red, up, ctype, charset)

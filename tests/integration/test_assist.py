@@ -221,7 +221,9 @@ def cli(args: list[str], stdin: bytes, env: dict[str, str]) -> subprocess.Comple
                           env=full, timeout=120)  # fmt: skip
 
 
-def test_cli_lookup_and_erase_read_the_value_on_stdin(proxy: ProxyProcess) -> None:
+async def test_cli_lookup_and_erase_read_the_value_on_stdin(proxy: ProxyProcess, partner: Partner) -> None:
+    async with aiohttp.ClientSession() as s:
+        await send(s, proxy, "cli-1", f"mail {EMAIL}")
     env = {"PSEUDONYM_KEY": TEST_KEY, "VAULT_KEY": TEST_VAULT_KEY, "SPOOL_DIR": str(proxy.workdir / "spool"),
            "AUDIT_FILE": str(proxy.workdir / "cli-audit.jsonl")}  # fmt: skip
     r = cli(["lookup", "--entity", "EMAIL_ADDRESS"], EMAIL.encode() + b"\n", env)
@@ -310,3 +312,18 @@ async def test_two_replicas_share_the_redis_vault(
 async def _metrics(p: ProxyProcess) -> str:
     async with aiohttp.ClientSession() as s, s.get(p.admin + "/metrics") as r:
         return await r.text()
+
+
+def test_cli_redact_pseudonymises_through_the_vault(tmp_path: Path) -> None:
+    env = {"PSEUDONYM_KEY": TEST_KEY, "VAULT_KEY": TEST_VAULT_KEY, "SPOOL_DIR": str(tmp_path)}
+    lines = f"My name is {NAME}\n\nmail {EMAIL}, signed {NAME}\n".encode()
+    r = cli(["redact", "--destination", "assist"], lines, env)
+    assert r.returncode == 0, r.stderr[-500:]
+    out = r.stdout.decode().split("\n")
+    assert len(out) == 4 and out[1] == "" and no_canary(r.stdout + r.stderr)
+    first, third = TOKEN.findall(out[0]), [m.group(0) for m in TOKEN.finditer(out[2])]
+    assert len(third) == 2 and third[1] == TOKEN.search(out[0]).group(0)  # type: ignore[union-attr]
+    assert first == ["PERSON"]
+    assert no_canary(b"".join(p.read_bytes() for p in tmp_path.glob("vault.db*")))
+    r = cli(["redact", "--destination", "assist"], lines, {"PSEUDONYM_KEY": TEST_KEY, "SPOOL_DIR": str(tmp_path)})
+    assert r.returncode == 2 and b"VAULT_KEY is not set" in r.stderr

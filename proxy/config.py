@@ -291,9 +291,9 @@ class Pseudonyms(Model):
 class Destination(Model):
     #: Which directions are redacted: what goes to the destination, what comes back, or both.
     directions: tuple[Literal["request", "response"], ...] = ("request",)
-    #: Directions whose pseudonym tokens are replaced by their values (from the vault): never one
-    #: that is redacted.
-    unmask: tuple[Literal["request", "response"], ...] = ()
+    #: Directions whose pseudonym tokens are replaced by their values (from the vault): answers
+    #: only (what comes back to the agent), never a direction that is redacted.
+    unmask: tuple[Literal["response"], ...] = ()
     pseudonyms: Pseudonyms = Pseudonyms()
     #: Field rules by path (dots between keys, ``*`` for any key or array item, ``**`` any depth).
     fields: dict[str, FieldRuleIn] = Field(default_factory=dict)

@@ -327,3 +327,28 @@ def test_cli_redact_pseudonymises_through_the_vault(tmp_path: Path) -> None:
     assert no_canary(b"".join(p.read_bytes() for p in tmp_path.glob("vault.db*")))
     r = cli(["redact", "--destination", "assist"], lines, {"PSEUDONYM_KEY": TEST_KEY, "SPOOL_DIR": str(tmp_path)})
     assert r.returncode == 2 and b"VAULT_KEY is not set" in r.stderr
+
+
+async def test_vault_down_fails_closed(partner: Partner, tmp_path: Path) -> None:
+    """Redis unreachable: a message to pseudonymise gets 503 and nothing reaches the partner;
+    /chat/ (no vault) keeps working; a WebSocket message closes the socket (1011)."""
+    env = {"CHAT_PARTNER_URL": partner.url, "REDIS_URL": f"redis://127.0.0.1:{free_port()}/0"}
+    p = start_proxy(tmp_path / "down", env=env)
+    try:
+        partner.received.clear()
+        async with aiohttp.ClientSession() as s:
+            async with s.post(p.url + "/assist/m", json={"conversation_id": "d-1", "text": f"I am {NAME}"}) as r:
+                assert r.status == 503
+                body = await r.json()
+            assert body["error"]["code"] == "vault_unavailable" and no_canary(json.dumps(body).encode())
+            assert partner.received == []
+            async with s.post(p.url + "/chat/m", json={"conversation_id": "d-1", "text": f"I am {NAME}"}) as r:
+                assert r.status == 200
+        async with websockets.connect(f"ws://127.0.0.1:{p.port}/assist/ws/echo") as ws:
+            await ws.send(f"I am {NAME}")
+            with pytest.raises(websockets.ConnectionClosed) as closed:
+                await asyncio.wait_for(ws.recv(), 20)
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 1011
+        assert no_canary(p.log().encode())
+    finally:
+        p.stop()

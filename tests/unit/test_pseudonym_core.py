@@ -206,4 +206,6 @@ def test_config_refuses_pseudonym_on_a_field_and_unmask_of_a_redacted_direction(
     with pytest.raises(ValidationError, match="not to a field"):
         Destination.model_validate({"fields": {"x": "pseudonym"}})
     with pytest.raises(ValidationError, match="also a redacted direction"):
-        Destination.model_validate({"directions": ["request"], "unmask": ["request"]})
+        Destination.model_validate({"directions": ["request", "response"], "unmask": ["response"]})
+    with pytest.raises(ValidationError):  # what goes to the partner is never un-masked
+        Destination.model_validate({"directions": [], "unmask": ["request"]})

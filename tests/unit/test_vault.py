@@ -181,3 +181,28 @@ def test_sqlite_file_is_private(tmp_path: Path) -> None:
 
     asyncio.run(go())
     assert (tmp_path / "v" / DB_NAME).stat().st_mode & 0o077 == 0
+
+
+def test_retention_durations_and_key_problems() -> None:
+    from proxy.config import Vault as VaultConfig
+    from proxy.config import load_config
+    from proxy.vault import key_problem
+    from tests.helpers import ROOT
+
+    assert VaultConfig(retention="30d").retention == 30 * 86400
+    assert VaultConfig(retention="90m").retention == 5400
+    assert VaultConfig(retention=60).retention == 60
+    with pytest.raises(ValueError):
+        VaultConfig(retention="soon")
+    cfg = load_config(ROOT / "config" / "proxy.yaml")
+    good = {"PSEUDONYM_KEY": "k", "VAULT_KEY": "Ab" * 32}
+    assert key_problem(cfg, good) is None
+    missing = key_problem(cfg, {"PSEUDONYM_KEY": "k"})
+    assert missing is not None and not missing[1] and "VAULT_KEY is not set" in missing[0] and "assist" in missing[0]
+    secret = "c0ffee" * 10 + "zzzz"
+    bad = key_problem(cfg, {"PSEUDONYM_KEY": "k", "VAULT_KEY": secret})
+    assert bad is not None and bad[1] and "64 hex characters" in bad[0] and secret not in bad[0]
+    short = key_problem(cfg, {"PSEUDONYM_KEY": "k", "VAULT_KEY": "ab" * 16})
+    assert short is not None and short[1]
+    no_index = key_problem(cfg, {"VAULT_KEY": "ab" * 32})
+    assert no_index is not None and "PSEUDONYM_KEY" in no_index[0]

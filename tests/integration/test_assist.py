@@ -42,6 +42,13 @@ class Partner:
             return await self.sse(request)
         if request.path.endswith("/canned"):
             return web.Response(body=self.canned, content_type="application/json")
+        if request.path.endswith("/empty"):
+            return web.Response(status=204, headers={"Content-Type": "application/json"})
+        if request.path.endswith("/gzip"):
+            import gzip
+
+            return web.Response(body=gzip.compress(self.canned), headers={"Content-Type": "application/json",
+                                                                           "Content-Encoding": "gzip"})  # fmt: skip
         body = json.loads(await request.read())
         self.received.append(body)
         return web.json_response({"reply": f"Thanks, noted: {body.get('text', '')}"})
@@ -166,6 +173,13 @@ async def test_tokens_out_values_back_then_erased(proxy: ProxyProcess, partner: 
         assert status == 200 and body == {"erased": 2}  # c-1 (body and header) and c-2
         async with s.get(proxy.url + "/assist/canned") as r:
             after = await r.json()
+        async with s.get(proxy.url + "/assist/gzip") as r:  # decoded, un-masked, sent as identity
+            assert "Content-Encoding" not in r.headers
+            assert await r.json() == after
+        async with s.get(proxy.url + "/assist/empty") as r:
+            assert r.status == 204 and await r.read() == b""
+        async with s.head(proxy.url + "/assist/canned") as r:
+            assert r.status == 200
         # the same answer keeps the erased person's token; the e-mail (not erased) is restored
         assert after == {"reply": f"About {tokens['PERSON']} ({EMAIL})"}
         await send(s, proxy, "c-1", f"{NAME} is back")

@@ -206,3 +206,29 @@ def test_retention_durations_and_key_problems() -> None:
     assert short is not None and short[1]
     no_index = key_problem(cfg, {"VAULT_KEY": "ab" * 32})
     assert no_index is not None and "PSEUDONYM_KEY" in no_index[0]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        [],
+        {"entity": "person", "value": "x"},
+        {"entity": "PERSON"},
+        {"entity": "PERSON", "value": "  "},
+        {"entity": "PERSON", "value": 5},
+        {"entity": "PERSON", "value": "x" * 5000},
+        {"entity": "PERSON", "value": CANARY_NAME, "extra": CANARY_NAME},
+    ],
+)
+def test_subject_requests_refused_without_quoting_the_value(body: Any) -> None:
+    from proxy.vault.subjects import SubjectRequestError, parse_request
+
+    with pytest.raises(SubjectRequestError) as err:
+        parse_request(body)
+    assert CANARY_NAME not in str(err.value) and "xxxx" not in str(err.value)
+
+
+def test_subject_request_ok() -> None:
+    from proxy.vault.subjects import parse_request
+
+    assert parse_request({"entity": "EMAIL_ADDRESS", "value": CANARY_EMAIL}) == ("EMAIL_ADDRESS", CANARY_EMAIL)

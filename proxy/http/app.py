@@ -76,6 +76,8 @@ def build_app(cfg: ProxyConfig) -> web.Application:
 async def _detection_ctx(app: web.Application) -> AsyncIterator[None]:
     rt = app[RUNTIME]
     await rt.detection.start()
+    if rt.vault is not None:
+        rt.vault.start()  # expired entries are purged even while nothing is pseudonymised
     metrics.WORKER_UP.set(1)
     yield
     metrics.WORKER_UP.set(0)

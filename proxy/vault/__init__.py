@@ -40,6 +40,7 @@ and misses, and erasures; none carries a value.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import hashlib
 import hmac
@@ -128,6 +129,10 @@ class Store(Protocol):
         """Delete every entry of ``person``; how many tokens were deleted."""
         ...
 
+    async def purge(self) -> int:
+        """Delete the entries past their expiry (a store whose entries expire by themselves: 0)."""
+        ...
+
     async def close(self) -> None: ...
 
 
@@ -145,6 +150,10 @@ class Vault:
         self._aead = AESGCM(seal_key)
         self.ttl = ttl
         self.timeout = timeout
+        #: Expired entries are deleted this often (by each process using the vault), so a value
+        #: is gone from the store at most this long after its retention, even when nothing is issued.
+        self.purge_every = min(60.0, max(ttl / 4, 0.05))
+        self._purger: asyncio.Task[None] | None = None
 
     # ---- keys and sealing ---------------------------------------------------------------------
     def _mac(self, *parts: str) -> bytes:
@@ -168,7 +177,24 @@ class Vault:
         except (InvalidTag, ValueError, UnicodeDecodeError):
             return None
 
+    def start(self) -> None:
+        """Start the periodic purge now (a worker at start-up); else it starts with the first call."""
+        self._start_purger()
+
+    def _start_purger(self) -> None:
+        if self._purger is None:
+            self._purger = asyncio.get_running_loop().create_task(self._purge_loop(), name="vault-purge")
+
+    async def _purge_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.purge_every)
+            try:
+                await self._call("purge", self.store.purge)
+            except VaultError:
+                pass  # counted; the next round retries
+
     async def _call(self, op: str, make: Callable[[], Awaitable[T]]) -> T:
+        self._start_purger()
         started = self._metrics.now()
         try:
             async with asyncio.timeout(self.timeout):
@@ -252,6 +278,11 @@ class Vault:
         return n
 
     async def close(self) -> None:
+        if self._purger is not None:
+            self._purger.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._purger
+            self._purger = None
         await self.store.close()
 
 

@@ -32,6 +32,12 @@ The public API (the transport, the admin port, the CLI and the Presidio-compatib
     tokens = await vault.lookup("EMAIL_ADDRESS", "a@b.c")
     await vault.close()
 
+``proxy.http.runtime.build_vault(cfg)`` opens it with the keys from the environment (None when no
+destination in use needs it). A scope is any string: the core passes ``conversation:<id>`` (a
+destination's ``pseudonyms.scope: conversation``) or ``global``; a caller that passes the same
+gets the same tokens as that destination. ``start()`` begins the periodic purge of expired
+entries (else the first call does).
+
 Every method raises :class:`~proxy.errors.VaultError` when the store cannot answer (the caller
 fails closed: 503). Metrics count operations (by store and outcome), tokens issued, un-mask hits
 and misses, and erasures; none carries a value.

@@ -61,30 +61,31 @@ class SqliteStore:
         if self._db is not None:
             return self._db
         self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        old = os.umask(0o077)  # vault.db, -wal and -shm: 0600 from their creation
-        try:
-            db = sqlite3.connect(self.path, timeout=self._busy, isolation_level=None, check_same_thread=False)
-            deadline = time.monotonic() + self._busy
-            while True:
-                try:
-                    if db.execute("PRAGMA journal_mode=WAL").fetchone()[0].lower() != "wal":
-                        raise VaultError("the vault database cannot use WAL mode")
-                    db.execute("PRAGMA synchronous=NORMAL")
-                    db.execute("PRAGMA secure_delete=ON")
-                    db.execute("BEGIN IMMEDIATE")
-                    for stmt in _SCHEMA:
-                        db.execute(stmt)
-                    db.execute("COMMIT")
-                    break
-                except sqlite3.OperationalError as exc:
-                    with contextlib.suppress(sqlite3.Error):
-                        db.execute("ROLLBACK")
-                    if exc.sqlite_errorcode & 0xFF not in _BUSY or time.monotonic() > deadline:
-                        db.close()
-                        raise
-                    time.sleep(0.02)
-        finally:
-            os.umask(old)
+        try:  # created empty and 0600 before SQLite opens it (its -wal and -shm copy its mode); a
+            # new file: no lock of this process on it can be dropped by this close
+            os.close(os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+        except FileExistsError:
+            pass
+        db = sqlite3.connect(self.path, timeout=self._busy, isolation_level=None, check_same_thread=False)
+        deadline = time.monotonic() + self._busy
+        while True:
+            try:
+                if db.execute("PRAGMA journal_mode=WAL").fetchone()[0].lower() != "wal":
+                    raise VaultError("the vault database cannot use WAL mode")
+                db.execute("PRAGMA synchronous=NORMAL")
+                db.execute("PRAGMA secure_delete=ON")
+                db.execute("BEGIN IMMEDIATE")
+                for stmt in _SCHEMA:
+                    db.execute(stmt)
+                db.execute("COMMIT")
+                break
+            except sqlite3.OperationalError as exc:
+                with contextlib.suppress(sqlite3.Error):
+                    db.execute("ROLLBACK")
+                if exc.sqlite_errorcode & 0xFF not in _BUSY or time.monotonic() > deadline:
+                    db.close()
+                    raise
+                time.sleep(0.02)
         self._db = db
         return db
 

@@ -177,12 +177,16 @@ async def test_unreachable_store_fails_closed() -> None:
 
 
 def test_sqlite_file_is_private(tmp_path: Path) -> None:
-    async def go() -> None:
+    async def go() -> list[Path]:
         v = Vault(SqliteStore(tmp_path / "v"), INDEX_KEY, SEAL_KEY, 60)
         await v.pseudonymize("PERSON", [CANARY_NAME], "c-1")
+        files = sorted((tmp_path / "v").glob(DB_NAME + "*"))  # the database, -wal and -shm, open
+        assert len(files) == 3 and all(f.stat().st_mode & 0o077 == 0 for f in files)
         await v.close()
+        return files
 
     asyncio.run(go())
+    assert (tmp_path / "v").stat().st_mode & 0o077 == 0
     assert (tmp_path / "v" / DB_NAME).stat().st_mode & 0o077 == 0
 
 

@@ -1,13 +1,13 @@
 # The PII redaction sidecar proxy as a container image.
 #
 #   docker build -t pii-proxy .
-#   docker run --rm -p 8080:8080 -p 9090:9090 -e PSEUDONYM_KEY=... pii-proxy
+#   docker run --rm -p 8080:8080 -p 9090:9090 -e PSEUDONYM_KEY=... -e VAULT_KEY=<64 hex> pii-proxy
 #
 # Proxy on 0.0.0.0:8080, admin (/healthz, /readyz, /metrics) on 0.0.0.0:9090, as uid 10001.
 # The shipped config/ is baked in at /etc/proxy; mount your own /etc/proxy (proxy.yaml and the
 # recognizers.yaml it names) to replace it, and SIGHUP the container to reload it. Audit file,
-# spool and the file log sink live in /var/lib/proxy (owned by uid 10001): mount a volume there
-# to keep the spool across container re-creation. Other commands run the same way, e.g.
+# spool, the pseudonym vault (unless REDIS_URL) and the file log sink live in /var/lib/proxy (owned
+# by uid 10001): mount a volume there to keep the spool and the vault across container re-creation. Other commands run the same way, e.g.
 #   docker run --rm -i pii-proxy redact --destination log_sink --format ndjson < records.ndjson
 #
 # Base: the official python:3.11-slim, pinned by the digest of its multi-platform index as

@@ -362,12 +362,23 @@ class Forwarder:
         headers["X-Request-Id"] = rid
         resp = web.StreamResponse(status=up.status, reason=up.reason, headers=headers)
         resp.enable_chunked_encoding()
-        await resp.prepare(request)
+        if ctype == SSE:  # an event stream's client waits for its headers first
+            await resp.prepare(request)
         try:
             async for out in pump(up.content.iter_any(), decoder, unmasker, "unmask"):
+                if not resp.prepared:  # headers go with the first bytes: a failure before them
+                    await resp.prepare(request)  # is still a clean answer (503, 502)
                 await resp.write(out)
+            if not resp.prepared:
+                await resp.prepare(request)
             await resp.write_eof()
         except (RedactionError, VaultError, TimeoutError, aiohttp.ClientError, ConnectionResetError) as exc:
+            if not resp.prepared:
+                if isinstance(exc, VaultError):
+                    raise
+                if isinstance(exc, RedactionError):
+                    raise ProxyError(502, f"upstream response cannot be un-masked ({exc.message})") from None
+                raise ProxyError(502, "upstream response failed") from None
             # Headers are gone: cut the connection (the client sees a truncated body).
             log.warning("un-masked response cut rid=%s: %s", rid, exc.__class__.__name__)
             if request.transport is not None:

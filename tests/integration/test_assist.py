@@ -358,6 +358,14 @@ async def test_vault_down_fails_closed(partner: Partner, tmp_path: Path) -> None
             assert partner.received == []
             async with s.post(p.url + "/chat/m", json={"conversation_id": "d-1", "text": f"I am {NAME}"}) as r:
                 assert r.status == 200
+            # an answer quoting a token cannot be un-masked: a clean 503, not a half-restored body
+            partner.canned = json.dumps({"reply": "about <PERSON_0123456789abcdef>"}).encode()
+            async with s.get(p.url + "/assist/canned") as r:
+                assert r.status == 503
+                assert (await r.json())["error"]["code"] == "vault_unavailable"
+            partner.canned = json.dumps({"reply": "no token here"}).encode()
+            async with s.get(p.url + "/assist/canned") as r:  # nothing to reveal: no vault call
+                assert r.status == 200 and await r.json() == {"reply": "no token here"}
         async with websockets.connect(f"ws://127.0.0.1:{p.port}/assist/ws/echo") as ws:
             await ws.send(f"I am {NAME}")
             with pytest.raises(websockets.ConnectionClosed) as closed:

@@ -465,7 +465,7 @@ def test_serve_refuses_the_face_on_the_proxy_port(tmp_path: Path) -> None:
             "PSEUDONYM_KEY": "k",
             "VAULT_KEY": "ab" * 32,
             "PYTHONPATH": str(ROOT),
-        },  # fmt: skip
+        },
         cwd=tmp_path,
         capture_output=True,
         text=True,

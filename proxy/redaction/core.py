@@ -20,6 +20,7 @@ direction that is not redacted gets pass-through plans and streams, whatever the
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
@@ -28,6 +29,7 @@ from proxy.errors import UnsupportedContent
 from proxy.policy import AuditEvent, Policy
 from proxy.redaction import stream as s
 from proxy.redaction.plan import Batch, Detect, OnMessage, Plan, Walker, run
+from proxy.redaction.rrweb import RrwebRedactor
 from recognizers.types import Finding
 
 __all__ = [
@@ -284,6 +286,12 @@ class Redaction:
         if not self.redacts(direction):
             return s.Passthrough()
         return s.MessageRedactor(self, detect, on_message)
+
+    @functools.cached_property
+    def rrweb(self) -> RrwebRedactor:
+        """rrweb co-browse events of this destination (its ``cobrowse`` policy): plans per batch
+        of events, WebSocket messages of one session (:mod:`proxy.redaction.rrweb`)."""
+        return RrwebRedactor(self.policy)
 
     def passes_binary(self, direction: Direction, route_allows: bool) -> bool:
         """Binary WebSocket messages cannot be scanned: dropped in a redacted direction."""

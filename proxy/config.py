@@ -378,6 +378,10 @@ class Cobrowse(Model):
     mask_with: Literal["stars", "tag"] = "stars"
     #: ``data-*`` attribute values outside masked or kept elements.
     data_attributes: Literal["scan", "mask", "keep"] = "scan"
+    #: Scanned input values (input events) also get their digits and the word being typed
+    #: masked: rrweb sends the whole value at every key, and a half-typed card number, phone
+    #: number or e-mail address is no finding yet.
+    typing_guard: bool = True
     mask_input_types: tuple[str, ...] = DEFAULT_MASK_TYPES
     mask_autocomplete: tuple[str, ...] = DEFAULT_MASK_AUTOCOMPLETE
     #: CSS-like selector -> ``mask`` | ``scan`` | ``keep``, for the element and its subtree.

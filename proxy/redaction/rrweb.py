@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
@@ -253,6 +254,8 @@ URL_ATTRS = frozenset({"href", "src", "action", "formaction", "poster", "cite", 
 OPAQUE_ATTRS = frozenset({"rr_dataurl"})
 #: Elements whose ``value`` is a visitor's input.
 FORM_CONTROLS = frozenset({"input", "textarea", "select"})
+#: Input types whose value is chosen, not typed (no typing guard).
+UNTYPED = frozenset({"checkbox", "radio", "range", "color", "submit", "button", "reset", "image", "file"})
 #: Elements whose text children are code or style, not content.
 CODE = frozenset({"style", "script"})
 #: How deep a DOM may nest in one serialized node (each level is two JSON levels).
@@ -260,6 +263,10 @@ MAX_DOM_DEPTH = 400
 #: How many parent links a mode look-up follows before giving up (and masking).
 MAX_WALK = 512
 MASK_TAG = "<MASKED>"
+_DIGIT = re.compile(r"\d")
+#: The word at the end of a value that does not end in a space or punctuation (e-mail and URL
+#: characters are part of a word: a half-typed address is one).
+_LAST_WORD = re.compile(r"[^\s,;!?()\[\]{}\"]+$")
 
 Mode = str  # "mask" | "scan" | "keep"
 
@@ -474,6 +481,16 @@ class RrwebRedactor:
     def mask(self, text: str) -> str:
         return "*" * len(text) if self.stars else (MASK_TAG if text else text)
 
+    def guard(self, value: str) -> str:
+        """A scanned input value as it may leave while typed: every digit masked, and the last
+        word too unless the value ends with a space or punctuation (the visitor is still typing
+        it). Lengths are kept."""
+        out = _DIGIT.sub("*", value)
+        m = _LAST_WORD.search(out)
+        if m is not None:
+            out = out[: m.start()] + "*" * (m.end() - m.start())
+        return out
+
     def redact_found(self, text: str, findings: Sequence[Finding], path: str) -> tuple[str, list[AuditEvent]]:
         if not self.stars:
             return self.policy.redact_text(text, findings, path)
@@ -648,6 +665,14 @@ class RrwebRedactor:
         node = sess.nodes.get(node_id)
         mode, why = self.value_mode(sess, node_id, node)
         self._value(plan, data, "text", text, mode, "rrweb.input", why)
+        typed = node is not None and (
+            node.tag == "textarea" or (node.tag == "input" and node.match.get("type", "") not in UNTYPED)
+        )
+        if mode == "scan" and typed and self.cfg.typing_guard and text:
+            # rrweb sends the whole value at every key: a half-typed card number or address is no
+            # finding yet. Digits, and the word still being typed, are masked whatever is found.
+            plan.fixups.append(lambda out: data.__setitem__("text", self.guard(data["text"])))
+            plan.audit.append(AuditEvent("rrweb.input", "mask", reason="typing guard"))
         plan.count("input", "masked" if mode == "mask" else "redacted")
 
     def _value(self, plan: RrwebPlan, obj: dict[str, Any], key: str, text: str, mode: Mode, path: str,

@@ -186,19 +186,21 @@ def test_mask_with_tag_and_default_mask() -> None:
 INPUT_TYPES = [
     # (attributes, typed, expected)
     ({"type": "text"}, "hello Maria Garcia", "hello " + stars("Maria Garcia")),
-    ({"type": "text"}, "plain words", "plain words"),
+    ({"type": "text"}, "plain words", "plain *****"),  # the word being typed: masked (typing guard)
+    ({"type": "text"}, "plain words ", "plain words "),
+    ({"type": "checkbox"}, "on", "on"),
     ({"type": "email"}, "a@b.c", stars("a@b.c")),
     ({"type": "tel"}, "202 555 0100", stars("202 555 0100")),
     ({"type": "password"}, "s3cret", stars("s3cret")),
     ({"type": "search"}, "Maria Garcia", stars("Maria Garcia")),
-    ({"type": "number"}, "42", "42"),
+    ({"type": "number"}, "42", "**"),  # digits: masked (typing guard)
     ({"type": "text", "autocomplete": "cc-number"}, "4111", stars("4111")),
     ({"type": "text", "autocomplete": "cc-csc"}, "123", stars("123")),
     ({"type": "text", "autocomplete": "bday"}, "1990-01-01", stars("1990-01-01")),
     ({"type": "text", "autocomplete": "shipping street-address"}, "1 Main St", stars("1 Main St")),
     ({"type": "text", "autocomplete": "postal-code"}, "94107", stars("94107")),
     ({"type": "text", "autocomplete": "name"}, "Bo", stars("Bo")),
-    ({"type": "text", "autocomplete": "off"}, "Bo", "Bo"),
+    ({"type": "text", "autocomplete": "off"}, "Bo!", "Bo!"),
     ({"type": "TEXT", "autocomplete": "EMAIL"}, "x", stars("x")),
 ]
 
@@ -225,6 +227,28 @@ def test_select_and_textarea_inputs() -> None:
     ]
     out, _ = redact(red, evs, sess)
     assert [e["data"]["text"] for e in out] == ["FR", "to " + stars("Maria Garcia")]
+
+
+def test_typing_guard_hides_half_typed_values() -> None:
+    red = redactor()
+    sess = red.session()
+    redact(red, [full(el(40, "input", {"type": "text", "name": "notes"}))], sess)
+    value = "card 4111 1111 1111 1111 mail maria.garcia@example.com ok"
+    evs = [
+        {"type": 3, "data": {"source": 5, "id": 40, "text": value[:i], "isChecked": False}, "timestamp": i}
+        for i in range(1, len(value) + 1)
+    ]
+    out, _ = redact(red, evs, sess)
+    sent = [e["data"]["text"] for e in out]
+    assert all(len(a) == len(b) for a, b in zip(sent, (e["data"]["text"] for e in evs), strict=True))
+    assert not any(c.isdigit() for t in sent for c in t)
+    assert not any("maria" in t or "@exa" in t for t in sent)  # never a half-typed address
+    assert sent[-1] == "card " + "*" * 19 + " mail " + "*" * 24 + " **"
+    red = redactor(typing_guard=False)
+    sess = red.session()
+    redact(red, [full(el(40, "input", {"type": "text", "name": "notes"}))], sess)
+    (out1,), _ = redact(red, [evs[8]], sess)
+    assert out1["data"]["text"] == "card 4111"  # without the guard a half-typed number leaves
 
 
 def test_input_for_an_unknown_node_is_masked_whole() -> None:

@@ -387,6 +387,10 @@ class Cobrowse(Model):
     #: CSS-like selector -> ``mask`` | ``scan`` | ``keep``, for the element and its subtree.
     rules: dict[str, CobrowseAction] = Field(default_factory=dict)
     sessions: CobrowseSessions = CobrowseSessions()
+    #: A message (or POST) whose texts hold more characters than this goes to detection in runs
+    #: of this size, one after the other, each within the detection deadline: a full snapshot of
+    #: a large page is redacted in pieces instead of failing (1011 / 503) on one deadline.
+    detect_chunk_chars: int = Field(16384, ge=1024)
 
     @field_validator("rules")
     @classmethod

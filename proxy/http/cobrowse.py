@@ -28,8 +28,8 @@ from proxy.http.errors import ProxyError
 from proxy.http.forward import Forwarder, content_type, header_rules, outbound_headers, read_body
 from proxy.http.runtime import Runtime
 from proxy.policy import AuditEvent
-from proxy.redaction import Direction, OnMessage, Redaction, StreamRedactor, decode_body
-from proxy.redaction.rrweb import RrwebMessages, Sessions, dumps, loads
+from proxy.redaction import Direction, OnMessage, Redaction, StreamRedactor, decode_body, run
+from proxy.redaction.rrweb import RrwebMessages, Sessions, dumps, loads, run_plan
 from recognizers.types import Finding
 
 __all__ = ["SESSION_HEADER", "CobrowseIngest", "ws_redactor"]
@@ -63,7 +63,8 @@ def ws_redactor(
     """The redactor of one direction of a WebSocket route: rrweb events towards the partner on
     a ``format: rrweb`` route, chat messages otherwise (and answers)."""
     if route.format == "rrweb" and direction == "request" and red.redacts(direction):
-        return RrwebMessages(red.rrweb, rt.detect, on_message, count)
+        chunk = red.policy.dest.cobrowse.detect_chunk_chars
+        return RrwebMessages(red.rrweb, rt.detect, on_message, count, chunk)
     return red.messages(direction, rt.detect, on_message)
 
 
@@ -143,10 +144,15 @@ class CobrowseIngest:
             charset=None,
             body=None,
         )
-        texts = [*req_plan.texts, *plan.texts]
-        findings: list[list[Finding]] = await rt.detect(texts) if texts else []
-        parts, req_events = req_plan.finish(findings[: len(req_plan.texts)])
-        out, ev_audit = plan.finish(findings[len(req_plan.texts) :])
+        chunk = red.policy.dest.cobrowse.detect_chunk_chars
+        if sum(len(t) for t in plan.texts) <= chunk:  # one detection call for the whole request
+            texts = [*req_plan.texts, *plan.texts]
+            findings: list[list[Finding]] = await rt.detect(texts) if texts else []
+            parts, req_events = req_plan.finish(findings[: len(req_plan.texts)])
+            out, ev_audit = plan.finish(findings[len(req_plan.texts) :])
+        else:  # a large page: the request's parts, then the events in runs (each within the deadline)
+            parts, req_events = await run(req_plan, rt.detect)
+            out, ev_audit = await run_plan(plan, rt.detect, chunk)
         rt.record(
             [*dropped, *req_events, *audit, *ev_audit], rid=rid, destination=route.destination, direction="request"
         )

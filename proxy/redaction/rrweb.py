@@ -10,7 +10,7 @@ scroll and viewport events ...), **meta** events (the page URL) and custom/plugi
     red = RrwebRedactor(policy)                 # one per destination (Redaction.rrweb)
     session = red.session()                     # one node map per co-browse session
     plan = red.plan(session, events)            # walks the events, updates the node map
-    out, audit = await run(plan, detect)        # one detection call for all their texts
+    out, audit = await run_plan(plan, detect, cfg.detect_chunk_chars)  # one call (or runs of a large page)
 
 What is scanned, masked or kept (``Cobrowse`` in ``proxy/config.py`` is the policy):
 
@@ -36,6 +36,7 @@ with 1007, answers a ``POST`` with 400: nothing of that message is forwarded).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import re
@@ -49,7 +50,7 @@ from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsp
 from proxy.config import Cobrowse, Selector, parse_selectors
 from proxy.errors import PayloadError
 from proxy.policy import AuditEvent, Policy, merge_overlaps
-from proxy.redaction.plan import Detect, OnMessage, run
+from proxy.redaction.plan import Detect, OnMessage
 from recognizers.types import Finding
 
 __all__ = [
@@ -63,6 +64,7 @@ __all__ = [
     "Sessions",
     "dumps",
     "loads",
+    "run_plan",
 ]
 
 
@@ -396,39 +398,79 @@ class Sessions:
 @dataclass
 class RrwebPlan:
     """Texts to scan in a batch of events, and how to put their redacted forms back. ``finish``
-    returns ``(events, audit)``: the events that may leave (dropped ones removed), in order."""
+    returns ``(events, audit)``: the events that may leave (dropped ones removed), in order.
+
+    A text that occurs several times (a button label, "Delivered" in every row of a table) goes
+    to detection once; each occurrence keeps its own audit record."""
 
     red: RrwebRedactor
     events: list[Any]
     texts: list[str] = field(default_factory=list)
-    paths: list[str] = field(default_factory=list)
+    #: Audit paths of each text's occurrences.
+    paths: list[list[str]] = field(default_factory=list)
     audit: list[AuditEvent] = field(default_factory=list)
     fixups: list[Callable[[list[str]], None]] = field(default_factory=list)
     #: (event kind, action) -> count, for the transport's metrics.
     stats: dict[tuple[str, str], int] = field(default_factory=dict)
     dropped: set[int] = field(default_factory=set)
+    _index: dict[str, int] = field(default_factory=dict)
 
     def slot(self, text: str, path: str) -> int:
+        at = self._index.get(text)
+        if at is not None:
+            self.paths[at].append(path)
+            return at
         self.texts.append(text)
-        self.paths.append(path)
-        return len(self.texts) - 1
+        self.paths.append([path])
+        at = self._index[text] = len(self.texts) - 1
+        return at
 
     def count(self, kind: str, action: str) -> None:
         key = (kind, action)
         self.stats[key] = self.stats.get(key, 0) + 1
+
+    def chunks(self, max_chars: int) -> list[list[str]]:
+        """The texts in runs of at most ``max_chars`` characters (a longer text alone)."""
+        out: list[list[str]] = []
+        size = max_chars
+        for t in self.texts:
+            if size + len(t) > max_chars:
+                out.append([])
+                size = 0
+            out[-1].append(t)
+            size += len(t)
+        return out
 
     def finish(self, findings: Sequence[Sequence[Finding]]) -> tuple[list[Any], list[AuditEvent]]:
         if len(findings) != len(self.texts):
             raise ValueError("findings do not match the plan's texts")
         audit = list(self.audit)
         out: list[str] = []
-        for text, path, found in zip(self.texts, self.paths, findings, strict=True):
-            red, evs = self.red.redact_found(text, found, path)
+        for text, paths, found in zip(self.texts, self.paths, findings, strict=True):
+            red, evs = self.red.redact_found(text, found, paths[0])
             out.append(red)
             audit.extend(evs)
+            for other in paths[1:]:
+                audit.extend(dataclasses.replace(e, path=other) for e in evs)
         for fix in self.fixups:
             fix(out)
         return [e for i, e in enumerate(self.events) if i not in self.dropped], audit
+
+
+async def run_plan(plan: RrwebPlan, detect: Detect, max_chars: int = 0) -> tuple[list[Any], list[AuditEvent]]:
+    """:func:`~proxy.redaction.plan.run` for an rrweb plan: one detection call for all its texts,
+    or, when they exceed ``max_chars`` characters (a full snapshot of a large page), one call per
+    run of ``max_chars``, one after the other: each run gets the detector's per-payload deadline
+    and budget, so a large page is redacted in pieces instead of failing on one deadline.
+    Detection errors propagate unchanged (the transport fails closed on them)."""
+    if not plan.texts:
+        return plan.finish([])
+    if max_chars <= 0 or sum(len(t) for t in plan.texts) <= max_chars:
+        return plan.finish(await detect(plan.texts))
+    findings: list[list[Finding]] = []
+    for chunk in plan.chunks(max_chars):
+        findings.extend(await detect(chunk))
+    return plan.finish(findings)
 
 
 def _has_text(value: Any) -> bool:
@@ -955,7 +997,9 @@ class RrwebMessages:
     message was dropped (nothing to send)."""
 
     def __init__(self, red: RrwebRedactor, detect: Detect, on_message: OnMessage,
-                 on_stats: Callable[[dict[tuple[str, str], int]], None] | None = None) -> None:  # fmt: skip
+                 on_stats: Callable[[dict[tuple[str, str], int]], None] | None = None,
+                 max_chars: int = 0) -> None:  # fmt: skip
+        self.max_chars = max_chars
         self.red = red
         self.session = red.session()
         self.detect = detect
@@ -973,7 +1017,7 @@ class RrwebMessages:
         except PayloadError:
             self.on_message([AuditEvent("rrweb.message", "drop", reason="malformed event")])
             raise
-        out, audit = await run(plan, self.detect)
+        out, audit = await run_plan(plan, self.detect, self.max_chars)
         body = b"" if not out else dumps(out[0] if single else out)
         self.on_message(audit)
         if self.on_stats is not None:

@@ -15,7 +15,7 @@ from proxy.config import Destination, parse_selectors
 from proxy.errors import PayloadError
 from proxy.policy import AuditEvent, Policy
 from proxy.redaction import run
-from proxy.redaction.rrweb import RrwebMessages, RrwebRedactor, RrwebSession, Sessions
+from proxy.redaction.rrweb import RrwebMessages, RrwebRedactor, RrwebSession, Sessions, run_plan
 from recognizers.types import Finding
 
 # The canary PII FakeDetect finds: a name, an e-mail address, a card number.
@@ -585,3 +585,25 @@ def test_selector_grammar() -> None:
         Destination.model_validate({"cobrowse": {"rules": {"div p": "mask"}}})
     with pytest.raises(ValueError):
         Destination.model_validate({"cobrowse": {"rules": {".a": "hide"}}})
+
+
+def test_repeated_texts_go_to_detection_once_and_are_audited_each() -> None:
+    red = redactor()
+    detect = FakeDetect()
+    rows = [el(200 + i * 2, "td", {}, txt(201 + i * 2, "Shipped to Maria Garcia")) for i in range(50)]
+    (out,), audit = redact(red, [full(*rows)], detect=detect)
+    assert detect.calls[0].count("Shipped to Maria Garcia") == 1
+    n = nodes_by_id(out["data"]["node"])
+    assert all(n[201 + i * 2]["textContent"] == "Shipped to " + stars("Maria Garcia") for i in range(50))
+    assert sum(a.path == "rrweb.text" and a.entity == "PII" for a in audit) == 50
+
+
+def test_a_large_page_goes_to_detection_in_runs() -> None:
+    red = redactor()
+    rows = [el(200 + i * 2, "td", {}, txt(201 + i * 2, f"row {i} for Maria Garcia")) for i in range(300)]
+    one, many = FakeDetect(), FakeDetect()
+    first = asyncio.run(run_plan(red.plan(red.session(), [copy.deepcopy(full(*rows))]), one, 0))
+    second = asyncio.run(run_plan(red.plan(red.session(), [copy.deepcopy(full(*rows))]), many, 1024))
+    assert len(one.calls) == 1 and len(many.calls) > 3
+    assert all(sum(len(t) for t in c) <= 1024 for c in many.calls)
+    assert first == second

@@ -907,13 +907,13 @@ class RrwebRedactor:
         frag = unquote(parts.fragment)
         if _alnum(frag):
             segs.append(("fragment", plan.slot(frag, path)))
-        if not segs and not any(a >= 0 or b >= 0 for a, b in q_at):
-            return
         # userinfo (user:password@host) never leaves
         netloc = parts.netloc.rsplit("@", 1)[-1] if "@" in parts.netloc else parts.netloc
         if netloc != parts.netloc:
             put(urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment)))
             plan.audit.append(AuditEvent(path, "drop", reason="url userinfo"))
+        if not segs and not any(a >= 0 or b >= 0 for a, b in q_at):
+            return
 
         def fix(out: list[str]) -> None:
             new_path, new_frag = parts.path, parts.fragment

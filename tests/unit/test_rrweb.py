@@ -607,3 +607,40 @@ def test_a_large_page_goes_to_detection_in_runs() -> None:
     assert len(one.calls) == 1 and len(many.calls) > 3
     assert all(sum(len(t) for t in c) <= 1024 for c in many.calls)
     assert first == second
+
+
+def test_url_userinfo_never_leaves_and_the_readme_policy_validates() -> None:
+    red = redactor()
+    page = full(
+        el(40, "a", {"href": "https://jane:s3cret@shop.example/"}),
+        el(41, "img", {"src": "https://u@cdn.example/a.png"}),
+    )
+    (out,), audit = redact(red, [page])
+    n = nodes_by_id(out["data"]["node"])
+    assert n[40]["attributes"]["href"] == "https://shop.example/"
+    assert n[41]["attributes"]["src"] == "https://cdn.example/a.png"
+    assert [a.reason for a in audit].count("url userinfo") == 2
+    rules = {
+        ".account-number": "mask",
+        "[data-pii]": "mask",
+        "#order-notes": "scan",
+        "input[name=coupon]": "keep",
+        "footer, nav": "keep",
+    }
+    red = redactor(rules=rules)
+    sess = red.session()
+    redact(
+        red,
+        [full(el(40, "input", {"name": "coupon", "autocomplete": "name"}), el(41, "nav", {}, txt(42, "Maria Garcia")))],
+        sess,
+    )
+    (o1, o2), _ = redact(
+        red,
+        [
+            {"type": 3, "data": {"source": 5, "id": 40, "text": "SAVE 10", "isChecked": False}, "timestamp": 2},
+            mutation(texts=[{"id": 42, "value": "Maria Garcia"}]),
+        ],
+        sess,
+    )
+    assert o1["data"]["text"] == "SAVE 10"  # the element's own keep rule wins over autocomplete
+    assert o2["data"]["texts"][0]["value"] == "Maria Garcia"

@@ -274,6 +274,7 @@ class Minors(Model):
                 raise ValueError(f"{p!r} must be a dotted path of keys (no wildcards)")
         return v
 
+
 # ---- co-browse (rrweb) policy: issue 14 --------------------------------------------------------
 CobrowseAction = Literal["mask", "scan", "keep"]
 #: Attributes a co-browse rule may test (``[data-*]`` too).

@@ -252,6 +252,23 @@ STRUCTURAL = frozenset(
 )
 #: Attributes holding a URL: decoded, then path, query and fragment scanned apart.
 URL_ATTRS = frozenset({"href", "src", "action", "formaction", "poster", "cite", "background", "xlink:href", "data"})
+#: rrweb's own attributes of sizes, scroll offsets, media state and dialogs (``rr_src``, an
+#: iframe's URL, is scanned as a URL; other ``rr_`` names are scanned like any attribute).
+RRWEB_ATTRS = frozenset(
+    {
+        "rr_width",
+        "rr_height",
+        "rr_scrollleft",
+        "rr_scrolltop",
+        "rr_mediastate",
+        "rr_mediacurrenttime",
+        "rr_mediaplaybackrate",
+        "rr_mediamuted",
+        "rr_medialoop",
+        "rr_mediavolume",
+        "rr_open_mode",
+    }
+)
 #: rrweb's own attributes that carry pixels, not text: dropped (cannot be scanned).
 OPAQUE_ATTRS = frozenset({"rr_dataurl"})
 #: Elements whose ``value`` is a visitor's input.
@@ -780,13 +797,13 @@ class RrwebRedactor:
                 del attrs[name]
                 plan.audit.append(AuditEvent("rrweb.attr", "drop", reason="canvas pixels cannot be scanned"))
                 continue
-            if not isinstance(value, str) or low in STRUCTURAL or low.startswith("rr_"):
+            if not isinstance(value, str) or low in STRUCTURAL or low in RRWEB_ATTRS:
                 continue  # numbers, booleans, null, style objects; structure and rrweb's own
             path = "rrweb.attr." + (low if not low.startswith("data-") else "data-*")
             if low == "value" and info.tag in FORM_CONTROLS:
                 vmode, why = self.value_mode(sess, node_id if node_id is not None else -1, info)
                 self._value(plan, attrs, name, value, vmode, "rrweb.input", why)
-            elif low in URL_ATTRS or low == "srcset":
+            elif low in URL_ATTRS or low in ("srcset", "rr_src"):
                 self._url(plan, value, mode, path, _setter(attrs, name))
             elif low.startswith("data-") and mode == "scan":
                 self._value(plan, attrs, name, value, self.cfg.data_attributes, path)

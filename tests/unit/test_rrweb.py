@@ -614,10 +614,12 @@ def test_url_userinfo_never_leaves_and_the_readme_policy_validates() -> None:
     page = full(
         el(40, "a", {"href": "https://jane:s3cret@shop.example/"}),
         el(41, "img", {"src": "https://u@cdn.example/a.png"}),
+        el(43, "iframe", {"rr_src": "https://x.example/embed?name=Maria%20Garcia", "rr_width": "300px"}),
     )
     (out,), audit = redact(red, [page])
     n = nodes_by_id(out["data"]["node"])
     assert n[40]["attributes"]["href"] == "https://shop.example/"
+    assert "Maria" not in n[43]["attributes"]["rr_src"] and n[43]["attributes"]["rr_width"] == "300px"
     assert n[41]["attributes"]["src"] == "https://cdn.example/a.png"
     assert [a.reason for a in audit].count("url userinfo") == 2
     rules = {

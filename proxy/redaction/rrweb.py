@@ -41,7 +41,7 @@ import json
 import math
 import re
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -324,7 +324,7 @@ def dumps(value: Any) -> bytes:
 class _Node:
     """What the map keeps of one node: enough to decide, never its text or values."""
 
-    __slots__ = ("autocomplete", "code", "match", "own", "parent", "tag", "text_node")
+    __slots__ = ("autocomplete", "code", "editable", "match", "own", "parent", "tag", "text_node")
 
     def __init__(self, parent: int | None, tag: str, text_node: bool, code: bool) -> None:
         self.parent = parent
@@ -332,6 +332,8 @@ class _Node:
         self.text_node = text_node
         #: A text node inside <style>/<script>.
         self.code = code
+        #: contenteditable: text typed into it arrives as text mutations (the typing guard applies).
+        self.editable: bool | None = None
         #: The element's own rule (mask/scan/keep) or None.
         self.own: Mode | None = None
         #: The attributes rules may test (id, class, name, autocomplete, type, role, data-* named by rules).
@@ -550,6 +552,14 @@ class RrwebRedactor:
             out = out[: m.start()] + "*" * (m.end() - m.start())
         return out
 
+    def _guarded(self, obj: dict[str, Any], key: str) -> Callable[[list[str]], None]:
+        """A fixup (run after the findings are applied) that puts ``obj[key]`` through :meth:`guard`."""
+
+        def fix(_out: list[str]) -> None:
+            obj[key] = self.guard(obj[key])
+
+        return fix
+
     def redact_found(self, text: str, findings: Sequence[Finding], path: str) -> tuple[str, list[AuditEvent]]:
         if not self.stars:
             return self.policy.redact_text(text, findings, path)
@@ -589,6 +599,9 @@ class RrwebRedactor:
                 elif v is True:
                     node.match[low] = ""
         node.autocomplete = tuple(node.match.get("autocomplete", "").split())
+        for k, v in attrs.items():
+            if k.lower() == "contenteditable":
+                node.editable = None if v is None else str(v).lower() not in ("false", "inherit")
         node.own = self._own_rule(node) if self.rules else None
 
     def mode_of(self, sess: RrwebSession, node_id: int | None) -> Mode:
@@ -606,6 +619,17 @@ class RrwebRedactor:
                 return self.default
             n = sess.nodes.get(n.parent)
         return "mask"
+
+    def editable(self, sess: RrwebSession, node_id: int | None) -> bool:
+        """Whether ``node_id`` is inside a contenteditable element (the nearest one that says)."""
+        n = sess.nodes.get(node_id) if node_id is not None else None
+        for _ in range(MAX_WALK):
+            if n is None:
+                return False
+            if n.editable is not None:
+                return n.editable
+            n = sess.nodes.get(n.parent) if n.parent is not None else None
+        return False
 
     def value_mode(self, sess: RrwebSession, node_id: int, node: _Node | None) -> tuple[Mode, str]:
         """How an input value of ``node`` is treated, and why (for the audit record)."""
@@ -730,7 +754,7 @@ class RrwebRedactor:
         if mode == "scan" and typed and self.cfg.typing_guard and text:
             # rrweb sends the whole value at every key: a half-typed card number or address is no
             # finding yet. Digits, and the word still being typed, are masked whatever is found.
-            plan.fixups.append(lambda out: data.__setitem__("text", self.guard(data["text"])))
+            plan.fixups.append(self._guarded(data, "text"))
             plan.audit.append(AuditEvent("rrweb.input", "mask", reason="typing guard"))
         plan.count("input", "masked" if mode == "mask" else "redacted")
 
@@ -830,7 +854,12 @@ class RrwebRedactor:
             if node is None:
                 self._value(plan, t, "value", value, "mask", "rrweb.text", "unknown node")
             elif not node.code:
-                self._value(plan, t, "value", value, self.mode_of(sess, node.parent), "rrweb.text")
+                mode = self.mode_of(sess, node.parent)
+                self._value(plan, t, "value", value, mode, "rrweb.text")
+                if mode == "scan" and self.cfg.typing_guard and self.editable(sess, node.parent):
+                    # typed into a contenteditable element: sent at every key, like an input value
+                    plan.fixups.append(self._guarded(t, "value"))
+                    plan.audit.append(AuditEvent("rrweb.text", "mask", reason="typing guard"))
         for a in _list(data.get("attributes", [])):
             a = _obj(a)
             node_id = _int(a["id"])
@@ -850,7 +879,7 @@ class RrwebRedactor:
         """Adds whose parent is known (or arrives in this very mutation) inherit its mode; an
         add whose parent never becomes known is masked whole."""
         waiting: dict[int, list[dict[str, Any]]] = {}
-        ready: list[dict[str, Any]] = []
+        ready: deque[dict[str, Any]] = deque()
         for add in adds:
             pid = _int(add["parentId"])
             (ready if pid in sess.nodes else waiting.setdefault(pid, [])).append(add)
@@ -858,10 +887,10 @@ class RrwebRedactor:
         while ready or waiting:
             if not ready:
                 # whatever still waits has a parent nobody knows: fail closed
-                ready = [a for group in waiting.values() for a in group]
+                ready = deque(a for group in waiting.values() for a in group)
                 waiting = {}
                 orphans = True
-            add = ready.pop(0)
+            add = ready.popleft()
             pid = _int(add["parentId"])
             parent = sess.nodes.get(pid)
             if orphans and parent is None:

@@ -646,3 +646,17 @@ def test_url_userinfo_never_leaves_and_the_readme_policy_validates() -> None:
     )
     assert o1["data"]["text"] == "SAVE 10"  # the element's own keep rule wins over autocomplete
     assert o2["data"]["texts"][0]["value"] == "Maria Garcia"
+
+
+def test_typing_into_a_contenteditable_gets_the_typing_guard() -> None:
+    red = redactor()
+    sess = red.session()
+    redact(
+        red,
+        [full(el(40, "div", {"contenteditable": "true"}, el(41, "p", {}, txt(42, ""))), el(43, "p", {}, txt(44, "")))],
+        sess,
+    )
+    evs = [mutation(texts=[{"id": 42, "value": "card 4111 11"}]), mutation(texts=[{"id": 44, "value": "card 4111 11"}])]
+    (o1, o2), _ = redact(red, evs, sess)
+    assert o1["data"]["texts"][0]["value"] == "card **** **"  # being typed: guarded
+    assert o2["data"]["texts"][0]["value"] == "card 4111 11"  # page text: scanned only

@@ -10,6 +10,8 @@ import re
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from proxy.config import Destination, parse_selectors
 from proxy.errors import PayloadError
@@ -660,3 +662,73 @@ def test_typing_into_a_contenteditable_gets_the_typing_guard() -> None:
     (o1, o2), _ = redact(red, evs, sess)
     assert o1["data"]["texts"][0]["value"] == "card **** **"  # being typed: guarded
     assert o2["data"]["texts"][0]["value"] == "card 4111 11"  # page text: scanned only
+
+
+JSON_VALUES = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-5, 200)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=8),
+    lambda kids: (
+        st.lists(kids, max_size=4)
+        | st.dictionaries(
+            st.sampled_from(
+                [
+                    "type",
+                    "data",
+                    "source",
+                    "id",
+                    "node",
+                    "childNodes",
+                    "tagName",
+                    "attributes",
+                    "textContent",
+                    "adds",
+                    "removes",
+                    "texts",
+                    "parentId",
+                    "value",
+                    "text",
+                    "href",
+                    "positions",
+                    "timestamp",
+                    "x",
+                ]
+            ),
+            kids,
+            max_size=5,
+        )
+    ),
+    max_leaves=30,
+)
+EVENT_LIKE = st.fixed_dictionaries(
+    {
+        "type": st.integers(0, 9),
+        "data": JSON_VALUES
+        | st.fixed_dictionaries(
+            {"source": st.integers(0, 17)},
+            optional={
+                "id": JSON_VALUES,
+                "text": JSON_VALUES,
+                "adds": JSON_VALUES,
+                "texts": JSON_VALUES,
+                "attributes": JSON_VALUES,
+                "node": JSON_VALUES,
+                "positions": JSON_VALUES,
+            },
+        ),
+    }
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(EVENT_LIKE | JSON_VALUES, max_size=4))
+def test_fuzz_any_json_is_redacted_or_refused(events: list[Any]) -> None:
+    red = redactor()
+    try:
+        out, _ = redact(red, events)
+    except PayloadError:
+        return
+    json.dumps(out)  # what leaves is JSON
+    assert len(out) <= len(events)

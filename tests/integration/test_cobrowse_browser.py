@@ -3,7 +3,7 @@ itself with rrweb (from npm, served from node_modules) and streams its events th
 ``/cobrowse/ws/`` route to a recording upstream; the test types PII into the form through the
 browser (CDP key events) and asserts that no typed or displayed value reached the upstream. Then
 rrweb's Replayer replays the redacted events in Chromium: no error, the page shows masked text,
-and a screenshot of the replay is kept (``var/artifacts/cobrowse-replay.png``)."""
+and screenshots of the replay are kept (``var/artifacts/cobrowse-replay.png``, ``...-form.png``)."""
 
 from __future__ import annotations
 
@@ -34,10 +34,13 @@ TYPED = [
     ("#cvc", "737"),
     ("#notes", "Please call Jonathan Whitaker at 415 555 0198 or jon.whitaker@example.net"),
 ]
+#: Typed into the iframe's fields.
+FRAME_TYPED = [("#fcard", "4000 0566 5566 5556"), ("#fmemo", "ship to Ulrike Brandt")]
 #: Pieces of what is typed and what the account page displays that must never reach the
 #: upstream, in any string of any event (numbers elsewhere, timestamps, are not looked at).
 SECRETS = (
     "Jonathan", "Whitaker", "whitaker", "jon.w", "0198", "Amphitheatre", "94043", "5500", "0004", "737",
+    "4000", "5556", "Ulrike", "Brandt",
     "Maria", "Garcia", "garcia", "555-0132", "Evergreen", "97403", "ACCT-0042-7781", "MC-77-QX",
 )  # fmt: skip
 
@@ -158,6 +161,15 @@ async def test_a_real_rrweb_session_through_the_proxy_then_replayed(
                     "Input.dispatchMouseEvent", type="mouseReleased", x=200, y=500, button="left", clickCount=1
                 )
                 await tab.type_text(selector, value)
+            # the same-origin iframe: rrweb records it (attached by a mutation); typed into it too
+            await tab.wait_for("document.querySelector('#billing').contentDocument.querySelector('#fcard') !== null")
+            frame = "document.querySelector('#billing').contentDocument"
+            await tab.evaluate("document.querySelector('#billing').focus()")
+            for selector, value in FRAME_TYPED:
+                await tab.evaluate(f"{frame}.querySelector('{selector}').focus()")
+                for ch in value:
+                    await tab.call("Input.dispatchKeyEvent", type="keyDown", text=ch, unmodifiedText=ch, key=ch)
+                    await tab.call("Input.dispatchKeyEvent", type="keyUp", key=ch)
             await tab.evaluate("document.querySelector('#name').focus()")  # the CVC's change event
             await tab.wait_for("document.querySelectorAll('#details p').length === 1")
             sent = await tab.wait_for(
@@ -177,7 +189,10 @@ async def test_a_real_rrweb_session_through_the_proxy_then_replayed(
             assert found_secrets(redacted) == set()
             by_kind = Counter(kind(e) for e in redacted)
             inputs = [e for e in redacted if kind(e) == "input"]
-            assert len(inputs) >= sum(len(v) for _, v in TYPED)  # one per key at least
+            assert len(inputs) >= sum(len(v) for _, v in TYPED + FRAME_TYPED)  # one per key at least
+            iframe_adds = [e for e in redacted if kind(e) == "mutation" and e["data"].get("isAttachIframe")]
+            assert iframe_adds, "rrweb attached the iframe's document"
+            assert '"isShadow": true' in json.dumps(redacted)  # the shadow root's children were recorded
             assert by_kind["full_snapshot"] == 1 and by_kind["mouse_move"] > 0 and by_kind["scroll"] > 0
             assert any("*" in (e["data"]["text"]) for e in inputs)
             out_bytes = sum(len(m.encode()) for m in recorder.messages)
@@ -203,9 +218,15 @@ async def test_a_real_rrweb_session_through_the_proxy_then_replayed(
             for el_id, value in values:
                 assert value and "*" in value and value != typed["#" + el_id], el_id
                 assert not any(s in value for s in SECRETS), el_id
+            # the replay ends where the visitor was (the iframe's form); the account part first
+            await tab.evaluate("window.__replayer.iframe.contentWindow.scrollTo(0, 0)")
+            await tab.evaluate("new Promise(r => requestAnimationFrame(() => setTimeout(r, 200)))")
             shot = await tab.screenshot(ARTIFACTS / "cobrowse-replay.png")
             (tmp_path / "cobrowse-replay.png").write_bytes(shot.read_bytes())
-            print(f"replay screenshot: {shot}")
+            await tab.evaluate(f"{doc}.querySelector('#details').scrollIntoView()")
+            await tab.evaluate("new Promise(r => requestAnimationFrame(() => setTimeout(r, 200)))")
+            form_shot = await tab.screenshot(ARTIFACTS / "cobrowse-replay-form.png")
+            print(f"replay screenshots: {shot} {form_shot}")
             assert tab.errors == []
             assert not [w for w in tab.warnings if "not found" in w.lower()]  # every node id resolved
     finally:

@@ -390,8 +390,10 @@ class Cobrowse(Model):
     sessions: CobrowseSessions = CobrowseSessions()
     #: A message (or POST) whose texts hold more characters than this goes to detection in runs
     #: of this size, one after the other, each within the detection deadline: a full snapshot of
-    #: a large page is redacted in pieces instead of failing (1011 / 503) on one deadline.
-    detect_chunk_chars: int = Field(16384, ge=1024)
+    #: a large page is redacted in pieces instead of failing (1011 / 503) on one deadline. Short
+    #: page texts cost the detector about 30,000 characters a second (benchmarks/RESULTS.md): a
+    #: run of 4,096 stays well inside ``timeouts.detection_budget`` on a busy machine.
+    detect_chunk_chars: int = Field(4096, ge=1024)
 
     @field_validator("rules")
     @classmethod

@@ -84,6 +84,7 @@ def snapshot() -> list[dict[str, Any]]:
         el(13, "input", {"type": "text", "name": "notes", "value": ""}),
         el(14, "a", {"href": f"https://shop.example/profile?email={EMAIL.replace('@', '%40')}&tab=2"}, txt(15, "me")),
         el(16, "span", {"class": "account-number"}, txt(17, "ACCT-99-1234")),
+        el(20, "div", {"class": "note rr-mask"}, txt(21, "plain words here")),
         el(18, "a", {"href": f"tel:{PHONE}"}, txt(19, "call us")),
     )  # fmt: skip
     doc = {"type": 0, "id": 1, "childNodes": [el(3, "html", {}, el(4, "head", {}), body)]}
@@ -131,6 +132,8 @@ async def test_post_batches_of_one_session_share_a_node_map(proxy: ProxyProcess,
     assert node[11]["textContent"].startswith("Signed in as ") and "*" in node[11]["textContent"]
     assert node[14]["attributes"]["href"].startswith("https://shop.example/profile?email=")
     assert node[18]["attributes"]["href"] == "tel:" + "*" * len(PHONE)
+    assert node[17]["textContent"] == "*" * len("ACCT-99-1234")  # the shipped rules: .account-number
+    assert node[21]["textContent"] == "*" * len("plain words here")  # ... and rrweb's .rr-mask
     # the second batch knew the inputs from the first: email masked whole, notes scanned
     assert second[0]["data"]["text"] == "*" * len("bob@example.org")
     assert second[1]["data"]["text"].startswith("mail ") and second[1]["data"]["text"] != f"mail {EMAIL}"

@@ -129,7 +129,7 @@ class CobrowseIngest:
             )
             raise
         finally:
-            SESSIONS.set(len(store))
+            SESSIONS.set(sum(len(s) for s in self.sessions.values()))
         NODE_MAP_FULL.inc(session.overflowed - overflowed)
 
         # the request's path, query and scanned headers: in the same detection call

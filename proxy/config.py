@@ -354,6 +354,10 @@ class CobrowseSessions(Model):
     max_nodes: int = Field(50_000, ge=100)
     #: A ``POST`` session unused this long is forgotten.
     idle_seconds: float = Field(900.0, gt=0)
+    #: Nodes all ``POST`` sessions of a worker hold together (about 220 bytes each, measured on a
+    #: 12,000-node page: 500,000 is ~110 MB); past it the least recently used sessions are
+    #: forgotten (their next inputs are masked whole).
+    max_total_nodes: int = Field(500_000, ge=1000)
 
 
 #: Input types whose values are masked whole unless a rule on the element itself says otherwise.

@@ -321,6 +321,10 @@ def dumps(value: Any) -> bytes:
 
 
 # ---- the node map --------------------------------------------------------------------------------
+#: The shared empty ``match`` of a node nothing is recorded for (never written to).
+_NO_MATCH: dict[str, str] = {}
+
+
 class _Node:
     """What the map keeps of one node: enough to decide, never its text or values."""
 
@@ -336,8 +340,9 @@ class _Node:
         self.editable: bool | None = None
         #: The element's own rule (mask/scan/keep) or None.
         self.own: Mode | None = None
-        #: The attributes rules may test (id, class, name, autocomplete, type, role, data-* named by rules).
-        self.match: dict[str, str] = {}
+        #: What decisions test: a form control's type and autocomplete; ids, classes and
+        #: attributes only as far as some rule tests them.
+        self.match: dict[str, str] = _NO_MATCH
         self.autocomplete: tuple[str, ...] = ()
 
 
@@ -366,9 +371,11 @@ class Sessions:
     """Node maps of ``POST`` sessions by id: at most ``max_sessions`` (least recently used
     dropped first), each forgotten after ``idle`` seconds without a batch."""
 
-    def __init__(self, max_sessions: int, max_nodes: int, idle: float, clock: Callable[[], float] = time.monotonic):
+    def __init__(self, max_sessions: int, max_nodes: int, idle: float, clock: Callable[[], float] = time.monotonic,
+                 max_total_nodes: int | None = None) -> None:  # fmt: skip
         self._maps: OrderedDict[str, RrwebSession] = OrderedDict()
         self.max_sessions = max_sessions
+        self.max_total_nodes = max_total_nodes
         self.max_nodes = max_nodes
         self.idle = idle
         self.clock = clock
@@ -383,6 +390,12 @@ class Sessions:
         from itself)."""
         now = self.clock()
         self.expire(now)
+        if self.max_total_nodes is not None:
+            total = sum(len(s.nodes) for s in self._maps.values())
+            while total > self.max_total_nodes and self._maps:
+                _, gone = self._maps.popitem(last=False)
+                total -= len(gone.nodes)
+                self.evicted += 1
         if key is None:
             return RrwebSession(self.max_nodes)
         sess = self._maps.get(key)
@@ -523,8 +536,16 @@ class RrwebRedactor:
                 self.rules.append((sel.specificity, order[action], sel, action))
         # most specific first; on a tie the stricter action
         self.rules.sort(key=lambda r: (r[0], r[1]), reverse=True)
+        sels = [r[2] for r in self.rules]
+        self.rule_ids = frozenset(sel.id for sel in sels if sel.id)
+        self.rule_classes = frozenset(c for sel in sels for c in sel.classes) | frozenset(
+            v for sel in sels for n, v in sel.attrs if n == "class" and v
+        )
+        self.id_presence = any(n == "id" for sel in sels for n, _ in sel.attrs)
         self.rule_attrs = frozenset(
-            {"id", "class", "name", "autocomplete", "type", "role"} | {n for r in self.rules for n, _ in r[2].attrs}
+            {n for sel in sels for n, _ in sel.attrs}
+            | ({"id"} if self.rule_ids else set())
+            | ({"class"} if self.rule_classes else set())
         )
         self.mask_types = frozenset(self.cfg.mask_input_types)
         self.mask_autocomplete = frozenset(self.cfg.mask_autocomplete)
@@ -536,7 +557,7 @@ class RrwebRedactor:
 
     def sessions(self) -> Sessions:
         s = self.cfg.sessions
-        return Sessions(s.max_sessions, s.max_nodes, s.idle_seconds)
+        return Sessions(s.max_sessions, s.max_nodes, s.idle_seconds, max_total_nodes=s.max_total_nodes)
 
     # ---- masking -------------------------------------------------------------------------------
     def mask(self, text: str) -> str:
@@ -588,20 +609,36 @@ class RrwebRedactor:
         return None
 
     def _learn(self, node: _Node, attrs: dict[str, Any]) -> None:
-        """Record the attributes rules may test, then the element's own rule."""
+        """Record what decisions need (input type and autocomplete of form controls; the ids,
+        classes and attributes some rule tests, nothing else: the map stays small), then the
+        element's own rule."""
         for k, v in attrs.items():
             low = k.lower()
-            if low in self.rule_attrs:
-                if v is None:
-                    node.match.pop(low, None)
-                elif isinstance(v, str | int | float) and not isinstance(v, bool):
-                    node.match[low] = str(v).lower() if low in ("type", "autocomplete") else str(v)
-                elif v is True:
-                    node.match[low] = ""
-        node.autocomplete = tuple(node.match.get("autocomplete", "").split())
-        for k, v in attrs.items():
-            if k.lower() == "contenteditable":
+            if low == "contenteditable":
                 node.editable = None if v is None else str(v).lower() not in ("false", "inherit")
+                continue
+            if low not in self.rule_attrs and not (low in ("type", "autocomplete") and node.tag in FORM_CONTROLS):
+                continue
+            if node.match is _NO_MATCH:
+                node.match = {}
+            if v is None:
+                node.match.pop(low, None)
+                continue
+            if v is True:
+                sv = ""
+            elif isinstance(v, str | int | float) and not isinstance(v, bool):
+                sv = str(v)
+            else:
+                continue
+            if low in ("type", "autocomplete"):
+                sv = sv.lower()
+            elif low == "class":
+                sv = " ".join(c for c in sv.split() if c in self.rule_classes)
+            elif low == "id" and not self.id_presence and sv not in self.rule_ids:
+                node.match.pop("id", None)
+                continue
+            node.match[low] = sv
+        node.autocomplete = tuple(node.match.get("autocomplete", "").split())
         node.own = self._own_rule(node) if self.rules else None
 
     def mode_of(self, sess: RrwebSession, node_id: int | None) -> Mode:

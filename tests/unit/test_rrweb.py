@@ -544,6 +544,12 @@ def test_node_map_is_bounded_and_sessions_expire() -> None:
     now[0] = 11
     store.get(None)
     assert len(store) == 0 and store.expired == 2
+    # all sessions together are bounded too: the least recently used go first
+    store = Sessions(10, 100, 10, clock=lambda: now[0], max_total_nodes=150)
+    for key in ("a", "b", "c"):
+        redact(red, [big], store.get(key))  # 100 nodes each
+    store.get("c")
+    assert len(store) == 1 and store.get("c").nodes
 
 
 def test_websocket_messages_one_session() -> None:

@@ -42,7 +42,7 @@ import math
 import re
 import time
 from collections import OrderedDict, deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
@@ -765,7 +765,6 @@ class RrwebRedactor:
             plan.count(SOURCE_NAMES[src], "passed")
         elif src == S.LOG:
             self._scan_leaves(plan, data, None, "rrweb.log")
-            data["source"] = S.LOG
             plan.count("log", "redacted")
         elif src == S.CANVAS_MUTATION:
             self._drop(plan, i, "canvas_mutation", "canvas drawing cannot be scanned")
@@ -1109,7 +1108,3 @@ class RrwebMessages:
 
     async def flush(self) -> bytes:
         return b""
-
-
-def iter_events(value: Any) -> Iterator[Any]:  # pragma: no cover - a helper for tools
-    yield from _events_of(value)[0]

@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed-runtime
 DEV_STAMP := $(VENV)/.installed-dev
 SYS_STAMP := var/.system-packages
 
-.PHONY: install install-dev system-deps run test lint typecheck bench lock clean
+.PHONY: install install-dev system-deps browser-deps run test lint typecheck bench lock clean
 
 install: $(STAMP)
 
@@ -39,6 +39,17 @@ $(SYS_STAMP):
 	fi
 	@touch $@
 
+# npm packages of the co-browse browser test (rrweb, served to the test page from node_modules),
+# exactly as tests/browser/package-lock.json pins them; Debian's nodejs + npm if missing.
+BROWSER_STAMP := tests/browser/node_modules/.installed
+browser-deps: $(BROWSER_STAMP)
+
+$(BROWSER_STAMP): tests/browser/package.json tests/browser/package-lock.json
+	@command -v npm >/dev/null 2>&1 || { SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null; }
+	cd tests/browser && npm ci --no-audit --no-fund --prefer-offline --loglevel=error
+	@touch $@
+
 # `PORT=8081 ADMIN_PORT=9091 make run` (also HOST, WORKERS, CONFIG): each flag is passed only when
 # set, so config/proxy.yaml's listen section and the CPU count stay the defaults.
 CONFIG ?= config/proxy.yaml
@@ -63,7 +74,7 @@ lint: install-dev
 typecheck: install-dev
 	$(VENV)/bin/mypy
 
-test: install-dev system-deps lint typecheck
+test: install-dev system-deps browser-deps lint typecheck
 	$(PY) -m pytest -q
 
 bench: install-dev

@@ -5,10 +5,10 @@
 Runs, one after the other and each in its own process (so one's memory and threads never weigh
 on the next): ``benchmarks.accuracy``, ``benchmarks.heldout``, ``benchmarks.load``,
 ``benchmarks.ingest`` (when that module exists), ``benchmarks.streaming``,
-``benchmarks.pathological``, ``benchmarks.presidio_face`` and ``benchmarks.pseudonym``. Each writes
-its own section of ``benchmarks/RESULTS.md``; this writes the header (CPU count, date, commit, the
-exact commands and how each step ended). Every step has a time limit; a failed step is reported and
-the others run.
+``benchmarks.pathological``, ``benchmarks.presidio_face``, ``benchmarks.pseudonym`` and
+``benchmarks.cobrowse``. Each writes its own section of ``benchmarks/RESULTS.md``; this writes the
+header (CPU count, date, commit, the exact commands and how each step ended). Every step has a time
+limit; a failed step is reported and the others run.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from pathlib import Path
 from benchmarks._common import PYTHON, RESULTS, ROOT, cpus
 
 HEADER_START, HEADER_END = "<!-- header:start -->", "<!-- header:end -->"
-ALL_STEPS = ("accuracy", "load", "ingest", "streaming", "pathological", "presidio", "pseudonym")
+ALL_STEPS = ("accuracy", "heldout", "load", "ingest", "streaming", "pathological", "presidio", "pseudonym", "cobrowse")
 
 
 @dataclass
@@ -57,6 +57,7 @@ def steps(args: argparse.Namespace) -> list[Step]:
         Step("pathological", "benchmarks.pathological", [], 300),
         Step("presidio", "benchmarks.presidio_face", [], 600),
         Step("pseudonym", "benchmarks.pseudonym", [], 600),
+        Step("cobrowse", "benchmarks.cobrowse", [], 600),
     ]
     return [s for s in out if not args.only or s.name in args.only]
 

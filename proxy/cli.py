@@ -31,7 +31,7 @@ def parser() -> argparse.ArgumentParser:
     r = sub.add_parser("redact", help="redact stdin to stdout, one line per line")
     r.add_argument("--config", default=DEFAULT_CONFIG)
     r.add_argument("--destination", required=True)
-    r.add_argument("--format", choices=("text", "ndjson"), default="text")
+    r.add_argument("--format", choices=("text", "ndjson", "rrweb"), default="text")
     r.add_argument("--audit", action="store_true", help="write audit records")
     c = sub.add_parser("check-config", help="validate a config file")
     c.add_argument("path", nargs="?", default=DEFAULT_CONFIG)
@@ -171,7 +171,8 @@ def redact(cfg: ProxyConfig, destination: str, fmt: str, audit: bool, stdin: Any
     if policy.pseudonymises:
         return _redact_pseudonyms(cfg, policy, fmt, analyze, log, destination, stdin, stdout)
     red = Redaction(policy)
-    bad = "null" if fmt == "ndjson" else ""
+    bad = "null" if fmt in ("ndjson", "rrweb") else ""
+    session = red.rrweb.session()
     for number, raw in enumerate(iter(stdin.readline, b""), start=1):
         line = raw.removesuffix(b"\n").removesuffix(b"\r")
         if not line.strip():
@@ -179,8 +180,11 @@ def redact(cfg: ProxyConfig, destination: str, fmt: str, audit: bool, stdin: Any
             stdout.flush()
             continue
         try:
-            plan = red.plan_line(line) if fmt == "ndjson" else red.plan_body("text/plain", "utf-8", line)
-            (out, events) = run_sync(plan, analyze)
+            if fmt == "rrweb":  # each line one rrweb event or an array; the lines are one session
+                out, events = _rrweb_line(red, session, line, analyze)
+            else:
+                plan = red.plan_line(line) if fmt == "ndjson" else red.plan_body("text/plain", "utf-8", line)
+                (out, events) = run_sync(plan, analyze)
         except PayloadError as exc:
             print(f"line {number}: {exc}", file=sys.stderr)
             stdout.write(bad + "\n")
@@ -247,6 +251,19 @@ def _redact_pseudonyms(
             runner.run(vault.close())
     log.close()
     return 0
+
+
+def _rrweb_line(red: Any, session: Any, line: bytes, analyze: Any) -> tuple[bytes, list[Any]]:
+    """One line of ``redact --format rrweb``: the redacted event (``null`` when it was dropped)
+    or array, through the destination's co-browse policy and the session's node map."""
+    from proxy.redaction import run_sync
+    from proxy.redaction.rrweb import dumps, loads
+
+    value = loads(line)
+    single = isinstance(value, dict)
+    plan = red.rrweb.plan(session, [value] if single else value if isinstance(value, list) else [value])
+    out, events = run_sync(plan, analyze)
+    return dumps((out[0] if out else None) if single else out), events
 
 
 def explain(cfg: ProxyConfig, destination: str, data: bytes) -> int:

@@ -207,6 +207,8 @@ class HttpRoute(_Upstreamed):
 
     kind: Literal["http"]
     accept: tuple[str, ...] = ()
+    #: ``rrweb``: ``POST`` of co-browse event batches, redacted event by event (issue 14).
+    format: Literal["body", "rrweb"] = "body"
 
 
 class WebSocketRoute(_Upstreamed):
@@ -216,6 +218,9 @@ class WebSocketRoute(_Upstreamed):
     binary_messages: Literal["drop", "pass"] = "drop"
     #: ``Sec-WebSocket-Protocol`` values offered to the upstream (others are not: default deny).
     subprotocols: tuple[str, ...] = ()
+    #: ``rrweb``: each client message is one rrweb event or an array of them (one socket = one
+    #: co-browse session); ``messages``: chat messages.
+    format: Literal["messages", "rrweb"] = "messages"
 
 
 class LogIngestRoute(_RouteBase):
@@ -288,6 +293,143 @@ class Pseudonyms(Model):
         return v.strip().lower()
 
 
+# ---- co-browse (rrweb) policy: issue 14 --------------------------------------------------------
+CobrowseAction = Literal["mask", "scan", "keep"]
+#: Attributes a co-browse rule may test (``[data-*]`` too).
+SELECTOR_ATTRS = ("id", "class", "name", "autocomplete", "type", "role")
+_SEL_PART = re.compile(
+    r"""\#(?P<id>[A-Za-z_][\w-]*)|\.(?P<cls>[A-Za-z_][\w-]*)"""
+    r"""|\[\s*(?P<attr>[A-Za-z][\w-]*)\s*(?:=\s*(?:"(?P<dq>[^"]*)"|'(?P<sq>[^']*)'|(?P<bare>[\w-]+))\s*)?\]"""
+)
+_SEL_TAG = re.compile(r"\*|[A-Za-z][A-Za-z0-9-]*")
+
+
+class Selector(Model):
+    """One compound CSS-like selector: ``tag#id.class[attr=value]`` (no combinators: a rule
+    covers the element's whole subtree, the nearest rule wins)."""
+
+    tag: str | None = None
+    id: str | None = None
+    classes: tuple[str, ...] = ()
+    attrs: tuple[tuple[str, str | None], ...] = ()
+
+    @property
+    def specificity(self) -> tuple[int, int, int]:
+        return (1 if self.id else 0, len(self.classes) + len(self.attrs), 1 if self.tag else 0)
+
+
+def parse_selectors(text: str) -> tuple[Selector, ...]:
+    """``a, input[type=email], .account-number, [data-pii]`` -> selectors; ValueError names the
+    problem (a selector is config, never personal data)."""
+    out = []
+    for raw in text.split(","):
+        part = raw.strip()
+        if not part:
+            raise ValueError(f"empty selector in {text!r}")
+        tag: str | None = None
+        m = _SEL_TAG.match(part)
+        at = 0
+        if m:
+            tag = None if m.group() == "*" else m.group().lower()
+            at = m.end()
+        ids: list[str] = []
+        classes: list[str] = []
+        attrs: list[tuple[str, str | None]] = []
+        while at < len(part):
+            m = _SEL_PART.match(part, at)
+            if m is None:
+                raise ValueError(
+                    f"selector {part!r}: only tag, #id, .class and [attr] / [attr=value] are supported "
+                    f"(at character {at + 1}; no combinators)"
+                )
+            if m.group("id"):
+                ids.append(m.group("id"))
+            elif m.group("cls"):
+                classes.append(m.group("cls"))
+            else:
+                name = m.group("attr").lower()
+                if name not in SELECTOR_ATTRS and not name.startswith("data-"):
+                    raise ValueError(
+                        f"selector {part!r}: attribute {name!r} cannot be tested "
+                        f"(only {', '.join(SELECTOR_ATTRS)} and data-*)"
+                    )
+                value = next((v for v in (m.group("dq"), m.group("sq"), m.group("bare")) if v is not None), None)
+                attrs.append((name, value))
+            at = m.end()
+        if len(ids) > 1:
+            raise ValueError(f"selector {part!r}: more than one #id")
+        if tag is None and not (ids or classes or attrs) and not part.startswith("*"):
+            raise ValueError(f"selector {part!r}: not a selector")
+        out.append(Selector(tag=tag, id=ids[0] if ids else None, classes=tuple(classes), attrs=tuple(attrs)))
+    return tuple(out)
+
+
+class CobrowseSessions(Model):
+    #: Node maps kept per worker for ``POST`` sessions (the least recently used is dropped).
+    max_sessions: int = Field(1000, ge=1)
+    #: Nodes one session's map holds (a WebSocket's too); past it, new nodes are not learnt and
+    #: an input or attribute change on them is masked whole (fail closed).
+    max_nodes: int = Field(50_000, ge=100)
+    #: A ``POST`` session unused this long is forgotten.
+    idle_seconds: float = Field(900.0, gt=0)
+    #: Nodes all ``POST`` sessions of a worker hold together (about 220 bytes each, measured on a
+    #: 12,000-node page: 500,000 is ~110 MB); past it the least recently used sessions are
+    #: forgotten (their next inputs are masked whole).
+    max_total_nodes: int = Field(500_000, ge=1000)
+
+
+#: Input types whose values are masked whole unless a rule on the element itself says otherwise.
+DEFAULT_MASK_TYPES = ("password", "email", "tel")
+#: ``autocomplete`` tokens whose fields are masked whole (WHATWG autofill field names).
+DEFAULT_MASK_AUTOCOMPLETE = (
+    "name", "honorific-prefix", "given-name", "additional-name", "family-name", "honorific-suffix", "nickname",
+    "username", "new-password", "current-password", "one-time-code", "email", "impp", "tel", "tel-national",
+    "tel-local", "tel-country-code", "tel-area-code", "tel-extension", "street-address", "address-line1",
+    "address-line2", "address-line3", "address-level1", "address-level2", "address-level3", "address-level4",
+    "postal-code", "cc-name", "cc-given-name", "cc-additional-name", "cc-family-name", "cc-number", "cc-exp",
+    "cc-exp-month", "cc-exp-year", "cc-csc", "bday", "bday-day", "bday-month", "bday-year", "sex",
+)  # fmt: skip
+
+
+class Cobrowse(Model):
+    """How a destination redacts rrweb co-browse events (README, "Co-browse")."""
+
+    #: Text nodes, comments and content attributes of elements no rule covers: ``scan`` or ``mask``.
+    text: Literal["scan", "mask"] = "scan"
+    #: Masked text: ``stars`` (``*`` per character: rrweb's own convention, keeps the layout) or
+    #: ``tag`` (findings by the destination's ``entities``, whole values as ``<MASKED>``).
+    mask_with: Literal["stars", "tag"] = "stars"
+    #: ``data-*`` attribute values outside masked or kept elements.
+    data_attributes: Literal["scan", "mask", "keep"] = "scan"
+    #: Scanned input values (input events) also get their digits and the word being typed
+    #: masked: rrweb sends the whole value at every key, and a half-typed card number, phone
+    #: number or e-mail address is no finding yet.
+    typing_guard: bool = True
+    mask_input_types: tuple[str, ...] = DEFAULT_MASK_TYPES
+    mask_autocomplete: tuple[str, ...] = DEFAULT_MASK_AUTOCOMPLETE
+    #: CSS-like selector -> ``mask`` | ``scan`` | ``keep``, for the element and its subtree.
+    rules: dict[str, CobrowseAction] = Field(default_factory=dict)
+    sessions: CobrowseSessions = CobrowseSessions()
+    #: A message (or POST) whose texts hold more characters than this goes to detection in runs
+    #: of this size, one after the other, each within the detection deadline: a full snapshot of
+    #: a large page is redacted in pieces instead of failing (1011 / 503) on one deadline. Short
+    #: page texts cost the detector about 30,000 characters a second (benchmarks/RESULTS.md): a
+    #: run of 4,096 stays well inside ``timeouts.detection_budget`` on a busy machine.
+    detect_chunk_chars: int = Field(4096, ge=1024)
+
+    @field_validator("rules")
+    @classmethod
+    def _selectors(cls, v: dict[str, str]) -> dict[str, str]:
+        for sel in v:
+            parse_selectors(sel)
+        return v
+
+    @field_validator("mask_input_types", "mask_autocomplete")
+    @classmethod
+    def _lower_tokens(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(t.strip().lower() for t in v)
+
+
 class Destination(Model):
     #: Which directions are redacted: what goes to the destination, what comes back, or both.
     directions: tuple[Literal["request", "response"], ...] = ("request",)
@@ -307,6 +449,8 @@ class Destination(Model):
     mask_keep_last: int = Field(4, ge=0)
     #: Children's data (``minors: {field: survey.age, under: 13, action: block}``); off when unset.
     minors: Minors | None = None
+    #: rrweb co-browse events (routes with ``format: rrweb``).
+    cobrowse: Cobrowse = Cobrowse()
 
     @field_validator("entities")
     @classmethod
@@ -503,6 +647,13 @@ class ProxyConfig(Model):
                     problems.append(f"routes.{i}: unknown sink {route.sink!r}")
                 elif self.sinks[route.sink].chosen is None:
                     problems.append(f"sinks.{route.sink}: no http url, syslog host or file path")
+            elif (
+                route.format == "rrweb"
+                and route.destination in self.destinations
+                and self.destinations[route.destination].uses("pseudonym")
+            ):
+                # co-browse masks; its plans resolve no pseudonym (they would fail closed, 500)
+                problems.append(f"routes.{i}: an rrweb route's destination cannot use the pseudonym operator")
         if self.presidio.port is not None and self.presidio.port in (self.listen.port, self.listen.admin_port):
             problems.append("presidio.port: must differ from listen.port and listen.admin_port")
         if problems:

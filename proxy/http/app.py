@@ -14,9 +14,10 @@ from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 
 from proxy import metrics, retention
-from proxy.config import LogIngestRoute, ProxyConfig, WebSocketRoute
+from proxy.config import HttpRoute, LogIngestRoute, ProxyConfig, WebSocketRoute
 from proxy.detection import DetectionService, detection_backend
 from proxy.errors import Withheld
+from proxy.http.cobrowse import CobrowseIngest
 from proxy.http.errors import ProxyError, answer_for, error_response
 from proxy.http.forward import Forwarder
 from proxy.http.logs import LogIngest
@@ -25,7 +26,7 @@ from proxy.http.ws import relay
 from proxy.sinks import start_sinks
 from proxy.sinks.spool import DEAD_LETTER
 
-__all__ = ["FORWARDER", "LOGS", "ROUTE_NAME", "RUNTIME", "UPSTREAMS", "AccessLogger", "build_app"]
+__all__ = ["COBROWSE", "FORWARDER", "LOGS", "ROUTE_NAME", "RUNTIME", "UPSTREAMS", "AccessLogger", "build_app"]
 
 log = logging.getLogger("proxy.http")
 
@@ -33,6 +34,7 @@ RUNTIME = web.AppKey("runtime", Runtime)
 UPSTREAMS = web.AppKey("upstreams", Upstreams)
 FORWARDER = web.AppKey("forwarder", Forwarder)
 LOGS = web.AppKey("logs", LogIngest)
+COBROWSE = web.AppKey("cobrowse", CobrowseIngest)
 ROUTE_NAME = "proxy_route"
 
 
@@ -65,6 +67,7 @@ def build_app(cfg: ProxyConfig) -> web.Application:
     app[RUNTIME] = rt
     app[UPSTREAMS] = upstreams
     app[FORWARDER] = Forwarder(rt, upstreams)
+    app[COBROWSE] = CobrowseIngest(rt, app[FORWARDER])
     app.cleanup_ctx.append(_detection_ctx)
     app.cleanup_ctx.append(_upstream_ctx)
     app.cleanup_ctx.append(_sinks_ctx)
@@ -154,6 +157,8 @@ async def _dispatch(request: web.Request) -> web.StreamResponse:
             resp = await relay(request, rt, request.app[UPSTREAMS], route, rid)
         elif isinstance(route, LogIngestRoute):
             resp = await request.app[LOGS].handle(request, route, rid)
+        elif isinstance(route, HttpRoute) and route.format == "rrweb":
+            resp = await request.app[COBROWSE].handle(request, route, rid)
         else:
             resp = await request.app[FORWARDER].handle(request, route, rid)
     except (asyncio.CancelledError, web.HTTPException):

@@ -19,6 +19,7 @@ from multidict import CIMultiDict
 from proxy import metrics
 from proxy.config import WebSocketRoute
 from proxy.errors import DetectionError, RedactionError, VaultError, Withheld
+from proxy.http.cobrowse import ws_redactor
 from proxy.http.errors import ProxyError, answer_for, ws_close_code
 from proxy.http.forward import conversation_scope, header_rules, scanned_headers
 from proxy.http.runtime import Runtime, Upstreams
@@ -104,7 +105,8 @@ async def relay(
                    direction: str) -> None:  # fmt: skip
         d: Direction = "request" if direction == "request" else "response"
         on_message = rt.on_message(rid=rid, destination=route.destination, direction=d, kind="websocket")
-        redactor = red.messages(d, rt.detect, on_message, scope)
+        redactor = ws_redactor(red, route, d, rt, on_message, scope)
+        rrweb = route.format == "rrweb"
         binary = red.passes_binary(d, route.binary_messages == "pass")
         while True:
             msg = await src.receive()
@@ -118,7 +120,8 @@ async def relay(
                     ans = answer_for(err)
                     closing["reason"] = (ws_close_code(err), (ans.code if ans else "error").encode())
                     return
-                await dst.send_str(out.decode("utf-8"))
+                if out or not rrweb:  # rrweb: a message whose events were all dropped sends nothing
+                    await dst.send_str(out.decode("utf-8"))
             elif msg.type == WSMsgType.BINARY:
                 # Binary cannot be scanned: in a redacted direction it is dropped whatever the route says.
                 if binary:

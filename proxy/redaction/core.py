@@ -20,6 +20,7 @@ direction that is not redacted gets pass-through plans and streams, whatever the
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
@@ -29,6 +30,7 @@ from proxy.policy import AuditEvent, Policy
 from proxy.redaction import stream as s
 from proxy.redaction import unmask as u
 from proxy.redaction.plan import Batch, Detect, OnMessage, Plan, TokenVault, Walker, run
+from proxy.redaction.rrweb import RrwebRedactor
 from recognizers.types import Finding
 
 __all__ = [
@@ -331,6 +333,12 @@ class Redaction:
         if self.vault is None or not u.unmaskable(ctype):
             return s.Passthrough()
         return u.StreamUnmasker(self.vault.reveal, json=ctype != TEXT, charset=charset or "utf-8")
+
+    @functools.cached_property
+    def rrweb(self) -> RrwebRedactor:
+        """rrweb co-browse events of this destination (its ``cobrowse`` policy): plans per batch
+        of events, WebSocket messages of one session (:mod:`proxy.redaction.rrweb`)."""
+        return RrwebRedactor(self.policy)
 
     def passes_binary(self, direction: Direction, route_allows: bool) -> bool:
         """Binary WebSocket messages cannot be scanned: dropped in a redacted direction."""

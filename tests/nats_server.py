@@ -1,0 +1,122 @@
+"""A real ``nats-server -js`` (Debian's) for the tests: 127.0.0.1, a port of its own, a temporary
+store directory; stopped, killed and started again on the same port and store at will.
+Also a reader that takes every message of a stream back with a JetStream consumer."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import nats
+
+from tests.helpers import free_port
+
+
+def nats_server_binary() -> str:
+    exe = shutil.which("nats-server") or ("/usr/sbin/nats-server" if Path("/usr/sbin/nats-server").exists() else None)
+    if exe is None:
+        raise RuntimeError("nats-server is not installed (make system-deps installs Debian's nats-server)")
+    return exe
+
+
+@dataclass
+class NatsServer:
+    store: Path
+    port: int = field(default_factory=free_port)
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"nats://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 15) -> NatsServer:
+        self.store.mkdir(parents=True, exist_ok=True)
+        cmd = [nats_server_binary(), "-js", "-sd", str(self.store), "-a", "127.0.0.1", "-p", str(self.port)]
+        with open(self.store.parent / f"nats-{self.port}.log", "ab") as log:
+            self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"nats-server exited with {self.proc.returncode}")
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port), 0.5) as s:
+                s.settimeout(2)
+                if s.recv(4096).startswith(b"INFO"):
+                    return self
+            if time.monotonic() > deadline:
+                raise TimeoutError("nats-server did not start")
+            time.sleep(0.05)
+
+    def kill(self, sig: int = signal.SIGKILL) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+    def pause(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGCONT)
+
+
+@contextlib.contextmanager
+def nats_server(store: Path, start: bool = True) -> Iterator[NatsServer]:
+    server = NatsServer(store)
+    if start:
+        server.start()
+    try:
+        yield server
+    finally:
+        if server.proc is not None:
+            server.resume()  # a paused server ignores SIGTERM until continued
+        server.kill(signal.SIGTERM)
+
+
+@dataclass
+class StoredMessage:
+    seq: int
+    msg_id: str | None
+    record: dict[str, Any]
+
+
+async def read_stream(url: str, stream: str, subject: str | None = None, timeout: float = 10) -> list[StoredMessage]:
+    """Every message of ``stream``, in stream order, through an ephemeral pull consumer."""
+    nc = await nats.connect(url, allow_reconnect=False, connect_timeout=5)
+    try:
+        js = nc.jetstream(timeout=5)
+        info = await js.stream_info(stream)
+        total = info.state.messages
+        out: list[StoredMessage] = []
+        if total == 0:
+            return out
+        sub = await js.pull_subscribe(subject or info.config.subjects[0], stream=stream)  # type: ignore[index]
+        deadline = time.monotonic() + timeout
+        while len(out) < total:
+            assert time.monotonic() < deadline, "timed out reading the stream back"
+            with contextlib.suppress(nats.errors.TimeoutError, asyncio.TimeoutError):
+                for m in await sub.fetch(min(500, total - len(out)), timeout=2):
+                    await m.ack()
+                    headers = m.headers or {}
+                    out.append(
+                        StoredMessage(m.metadata.sequence.stream, headers.get("Nats-Msg-Id"), json.loads(m.data))
+                    )
+        await sub.unsubscribe()
+        return out
+    finally:
+        await nc.close()

@@ -5,7 +5,8 @@
 Runs, one after the other and each in its own process (so one's memory and threads never weigh
 on the next): ``benchmarks.accuracy``, ``benchmarks.heldout``, ``benchmarks.load``,
 ``benchmarks.ingest`` (when that module exists), ``benchmarks.streaming``,
-``benchmarks.pathological`` and ``benchmarks.presidio_face``. Each writes its own section of
+``benchmarks.pathological``, ``benchmarks.presidio_face``, and last ``benchmarks.plots`` (PNG
+pictures of the results next to RESULTS.md). Each writes its own section of
 ``benchmarks/RESULTS.md``; this writes the header (CPU count, date, commit, the exact commands and
 how each step ended). Every step has a time limit; a failed step is reported and the others run.
 """
@@ -26,7 +27,7 @@ from pathlib import Path
 from benchmarks._common import PYTHON, RESULTS, ROOT, cpus
 
 HEADER_START, HEADER_END = "<!-- header:start -->", "<!-- header:end -->"
-ALL_STEPS = ("accuracy", "load", "ingest", "streaming", "pathological", "presidio")
+ALL_STEPS = ("accuracy", "load", "ingest", "streaming", "pathological", "presidio", "plots")
 
 
 @dataclass
@@ -55,6 +56,8 @@ def steps(args: argparse.Namespace) -> list[Step]:
         Step("streaming", "benchmarks.streaming", [], 300),
         Step("pathological", "benchmarks.pathological", [], 300),
         Step("presidio", "benchmarks.presidio_face", [], 600),
+        # last: draws the pictures from what the steps above left (RESULTS.md, *.json)
+        Step("plots", "benchmarks.plots", [], 120),
     ]
     return [s for s in out if not args.only or s.name in args.only]
 

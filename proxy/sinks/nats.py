@@ -171,7 +171,10 @@ class NatsForwarder:
             "servers": self.servers,
             "name": "pii-proxy",
             "allow_reconnect": False,  # a dropped connection fails the batch; see the module doc
-            "max_reconnect_attempts": 0,
+            # at connect, nats-py tries each server until it failed more than this many times
+            # (0 would mean: forever); the delivery loop's back-off does the rest
+            "max_reconnect_attempts": 1,
+            "reconnect_time_wait": 0.1,
             "connect_timeout": self.timeout,
             "error_cb": self._on_error,
             "disconnected_cb": on_lost,

@@ -209,9 +209,12 @@ class NatsForwarder:
         )
         try:
             await js.add_stream(config)
-        except nats.js.errors.BadRequestError:
-            # Another sidecar created it a moment ago with another config (10058): use theirs.
-            await js.stream_info(self.stream)
+        except nats.js.errors.BadRequestError as exc:
+            # Another sidecar created it a moment ago (10058: use theirs), or another stream
+            # already takes the subject (10065): the publishes say what happens to the records.
+            log.warning("nats sink: cannot create stream %s (err %s: %s)", self.stream, exc.err_code, exc.description)
+            self._stream_checked = True
+            return False
         log.info("nats sink: created stream %s for subject %s", self.stream, self.subject)
         self._stream_checked = True
         return True

@@ -188,6 +188,19 @@ async def test_a_subject_of_another_stream_is_rejected_whole(server: NatsServer)
     assert await read_stream(server.url, "OWNER") == [], "never stored in a stream it was not meant for"
 
 
+async def test_a_subject_taken_by_another_stream_is_not_created_twice(server: NatsServer) -> None:
+    """The configured stream is missing and another stream takes the subject: creating it fails
+    (subjects overlap), and the publishes are refused as another stream's subject: dead-letter."""
+    await add_stream(server.url, name="THEIRS", subjects=["logs.>"])
+    fw = NatsForwarder(NatsSink(url=server.url, subject="logs.redacted", stream="OURS"))
+    try:
+        out = await fw.send(rows(1, 2))
+    finally:
+        await fw.close()
+    assert (out.kind, out.split, out.reason) == ("rejected", False, "jetstream 400 10060")
+    assert await read_stream(server.url, "THEIRS") == []
+
+
 async def test_a_record_over_the_streams_limit_is_rejected_alone(server: NatsServer) -> None:
     await add_stream(server.url, name="SMALL", subjects=["logs.small"], max_msg_size=200)
     fw = NatsForwarder(NatsSink(url=server.url, subject="logs.small", stream="SMALL"))

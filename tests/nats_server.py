@@ -67,8 +67,21 @@ class NatsServer:
         self.proc = None
 
     def pause(self) -> None:
+        """SIGSTOP, and wait until every thread of the server is stopped (the signal is async)."""
         assert self.proc is not None
         self.proc.send_signal(signal.SIGSTOP)
+        deadline = time.monotonic() + 5
+        tasks = Path(f"/proc/{self.proc.pid}/task")
+        while True:
+            states = []
+            for t in tasks.iterdir():
+                with contextlib.suppress(OSError):
+                    states.append((t / "stat").read_text().rsplit(") ", 1)[1][:1])
+            if states and all(st == "T" for st in states):
+                return
+            if time.monotonic() > deadline:
+                raise TimeoutError("nats-server did not stop")
+            time.sleep(0.005)
 
     def resume(self) -> None:
         assert self.proc is not None

@@ -1,11 +1,14 @@
 """A real ``nats-server -js`` (Debian's) for the tests: 127.0.0.1, a port of its own, a temporary
 store directory; stopped, killed and started again on the same port and store at will.
-Also a reader that takes every message of a stream back with a JetStream consumer."""
+Also a reader that takes every message of a stream back with a JetStream consumer, and a test
+CA with a certificate for 127.0.0.1 (a server that requires TLS)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime
+import ipaddress
 import json
 import shutil
 import signal
@@ -18,6 +21,10 @@ from pathlib import Path
 from typing import Any
 
 import nats
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from tests.helpers import free_port
 
@@ -34,6 +41,8 @@ class NatsServer:
     store: Path
     port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
+    #: (certificate, key) PEM files: the server then requires TLS
+    tls: tuple[Path, Path] | None = None
 
     @property
     def url(self) -> str:
@@ -42,6 +51,8 @@ class NatsServer:
     def start(self, timeout: float = 15) -> NatsServer:
         self.store.mkdir(parents=True, exist_ok=True)
         cmd = [nats_server_binary(), "-js", "-sd", str(self.store), "-a", "127.0.0.1", "-p", str(self.port)]
+        if self.tls is not None:
+            cmd += ["--tls", "--tlscert", str(self.tls[0]), "--tlskey", str(self.tls[1])]
         with open(self.store.parent / f"nats-{self.port}.log", "ab") as log:
             self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + timeout
@@ -88,9 +99,40 @@ class NatsServer:
         self.proc.send_signal(signal.SIGCONT)
 
 
+def self_signed(directory: Path) -> tuple[Path, Path, Path]:
+    """A CA and a server certificate for 127.0.0.1 signed by it: (ca.pem, cert.pem, key.pem)."""
+    now = datetime.datetime.now(datetime.UTC)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "test CA")])
+    ca = (
+        x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name).public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(ca_key, hashes.SHA256())
+    )  # fmt: skip
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = (
+        x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")]))
+        .issuer_name(ca_name).public_key(key.public_key()).serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                       critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )  # fmt: skip
+    directory.mkdir(parents=True, exist_ok=True)
+    paths = directory / "ca.pem", directory / "cert.pem", directory / "key.pem"
+    paths[0].write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    paths[1].write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    paths[2].write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    return paths
+
+
 @contextlib.contextmanager
-def nats_server(store: Path, start: bool = True) -> Iterator[NatsServer]:
-    server = NatsServer(store)
+def nats_server(store: Path, start: bool = True, tls: tuple[Path, Path] | None = None) -> Iterator[NatsServer]:
+    server = NatsServer(store, tls=tls)
     if start:
         server.start()
     try:

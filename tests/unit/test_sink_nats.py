@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import json
+import ssl
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -21,7 +22,7 @@ from proxy.sinks.nats import NatsForwarder, _subject_matches, classify_publish_e
 from proxy.sinks.records import encode_record, record_id_of
 from proxy.sinks.spool import Row
 from tests.helpers import free_port
-from tests.nats_server import NatsServer, nats_server, read_stream
+from tests.nats_server import NatsServer, nats_server, read_stream, self_signed
 
 
 def rows(*ns: int, pad: int = 0) -> list[Row]:
@@ -269,3 +270,26 @@ async def test_duplicate_window_edge_a_late_redelivery_is_stored_again(server: N
     stored = await read_stream(server.url, "W")
     ids = [m.record["_record_id"] for m in stored]
     assert ids == ["id0001", "id0002", "id0001", "id0002"], json.dumps(ids)
+
+
+async def test_tls_with_the_configured_ca_and_refused_without_it(tmp_path: Path) -> None:
+    ca, cert, key = self_signed(tmp_path / "pki")
+    with nats_server(tmp_path / "js", tls=(cert, key)) as server:
+        trusting = NatsForwarder(NatsSink(url=server.url, subject="logs.tls", stream="TLS", tls={"ca_file": str(ca)}))
+        plain = NatsForwarder(NatsSink(url=server.url, subject="logs.tls", stream="TLS", timeout=3))
+        untrusting = NatsForwarder(NatsSink(url=f"tls://127.0.0.1:{server.port}", subject="logs.tls", stream="TLS"))
+        try:
+            assert (await trusting.send(rows(1, 2))).kind == "delivered"
+            refused = await plain.send(rows(3))  # the server requires TLS; no TLS configured
+            unverified = await untrusting.send(rows(3))  # TLS, but the system store lacks the test CA
+        finally:
+            for fw in (trusting, plain, untrusting):
+                await fw.close()
+        assert refused.kind == "retry" and refused.reason.startswith("connect")
+        assert unverified.kind == "retry" and unverified.reason.startswith("connect")
+        nc = await nats.connect(server.url, tls=ssl.create_default_context(cafile=str(ca)))
+        try:
+            info = await nc.jetstream().stream_info("TLS")
+        finally:
+            await nc.close()
+        assert info.state.messages == 2, "only the records sent over verified TLS were stored"

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import resource
 import shutil
 import sys
@@ -46,6 +47,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks._common import (
+    ROOT,
     DetectionStats,
     Server,
     aio,
@@ -715,6 +717,41 @@ def render_soak(soak: Soak) -> list[str]:
     return out
 
 
+#: Per-request latencies of the run, as their distribution (1001 quantiles per case and loop:
+#: enough to draw a CDF, small enough to keep next to RESULTS.md), read by ``benchmarks.plots``.
+LATENCIES = ROOT / "benchmarks" / "load-latencies.json"
+
+
+def latency_data(cases: Sequence[Case], cmd: str) -> dict[str, Any]:
+    def quantiles(run: Run | None) -> list[float] | None:
+        if run is None or not run.latencies:
+            return None
+        return [round(percentile(run.latencies, q / 10) * 1000, 3) for q in range(1001)]
+
+    return {
+        "command": cmd,
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "unit": "ms",
+        "quantiles": "index i = the (i / 10)th percentile, nearest rank",
+        "cases": {
+            c.key: {
+                "label": c.label,
+                "closed": {
+                    "throughput": round(c.closed.throughput, 1),
+                    "count": len(c.closed.latencies),
+                    "ms": quantiles(c.closed),
+                }
+                if c.closed
+                else None,
+                "open": {"rate": round(c.open.rate, 1), "count": len(c.open.latencies), "ms": quantiles(c.open)}
+                if c.open
+                else None,
+            }
+            for c in cases
+        },
+    }
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--duration", type=float, default=15.0, help="measured seconds per closed-loop case")
@@ -748,6 +785,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.no_write:
         write_section("load", section)
         log("wrote benchmarks/RESULTS.md (load section)")
+        LATENCIES.write_text(json.dumps(latency_data(cases, cmd.strip()), indent=1) + "\n")
+        log(f"wrote {LATENCIES.relative_to(ROOT)} (latency distributions, for benchmarks/plots.py)")
     return 0
 
 

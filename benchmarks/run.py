@@ -5,10 +5,11 @@
 Runs, one after the other and each in its own process (so one's memory and threads never weigh
 on the next): ``benchmarks.accuracy``, ``benchmarks.heldout``, ``benchmarks.load``,
 ``benchmarks.ingest`` (when that module exists), ``benchmarks.streaming``,
-``benchmarks.pathological``, ``benchmarks.presidio_face``, ``benchmarks.pseudonym`` and
-``benchmarks.cobrowse``. Each writes its own section of ``benchmarks/RESULTS.md``; this writes the
-header (CPU count, date, commit, the exact commands and how each step ended). Every step has a time
-limit; a failed step is reported and the others run.
+``benchmarks.pathological``, ``benchmarks.presidio_face``, ``benchmarks.pseudonym``,
+``benchmarks.cobrowse``, and last ``benchmarks.plots`` (PNG pictures of the results next to
+RESULTS.md). Each writes its own section of ``benchmarks/RESULTS.md``; this writes the header (CPU
+count, date, commit, the exact commands and how each step ended). Every step has a time limit; a
+failed step is reported and the others run.
 """
 
 from __future__ import annotations
@@ -27,7 +28,9 @@ from pathlib import Path
 from benchmarks._common import PYTHON, RESULTS, ROOT, cpus
 
 HEADER_START, HEADER_END = "<!-- header:start -->", "<!-- header:end -->"
-ALL_STEPS = ("accuracy", "heldout", "load", "ingest", "streaming", "pathological", "presidio", "pseudonym", "cobrowse")
+ALL_STEPS = (
+    "accuracy", "heldout", "load", "ingest", "streaming", "pathological", "presidio", "pseudonym", "cobrowse", "plots",
+)  # fmt: skip
 
 
 @dataclass
@@ -58,6 +61,8 @@ def steps(args: argparse.Namespace) -> list[Step]:
         Step("presidio", "benchmarks.presidio_face", [], 600),
         Step("pseudonym", "benchmarks.pseudonym", [], 600),
         Step("cobrowse", "benchmarks.cobrowse", [], 600),
+        # last: draws the pictures from what the steps above left (RESULTS.md, *.json)
+        Step("plots", "benchmarks.plots", [], 120),
     ]
     return [s for s in out if not args.only or s.name in args.only]
 

@@ -6,6 +6,7 @@ and the proxy refuses to start on any of them: it never falls back to defaults.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 from collections.abc import Mapping
@@ -515,16 +516,67 @@ class SyslogSink(Model):
     timeout: float = Field(10.0, gt=0)
 
 
-class Sink(Model):
-    """Delivery target of a log route. The first one set wins: ``http``, then ``syslog``, then
-    ``file`` (an empty URL, host or path means "not set")."""
+class NatsTls(Model):
+    """TLS towards the NATS server (a ``tls://`` URL, or any of these set, turns it on)."""
 
+    #: CA bundle that signs the server's certificate (empty: the system's trust store).
+    ca_file: str = ""
+    #: Client certificate and key, for servers that verify clients (mutual TLS).
+    cert_file: str = ""
+    key_file: str = ""
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.ca_file or self.cert_file or self.key_file)
+
+
+class NatsSink(Model):
+    """A NATS JetStream stream (``proxy.sinks.nats``): one message per record, ``Nats-Msg-Id`` =
+    its ``_record_id``, a batch delivered once JetStream acknowledged every message of it."""
+
+    #: ``nats://host:4222`` (several: comma-separated). Empty: not this sink.
+    url: str = ""
+    subject: str = Field("logs.redacted", min_length=1, pattern=r"^[^\s*>]+$")
+    #: The stream expected to store ``subject`` (each publish says so: a subject bound to another
+    #: stream is refused, never stored elsewhere).
+    stream: str = Field("REDACTED_LOGS", min_length=1, pattern=r"^[^\s.*>/\\]+$")
+    #: Create ``stream`` (file storage, bound to ``subject``) when it does not exist.
+    create_stream: bool = True
+    #: JetStream's de-duplication window of a stream created here (seconds; NATS's default is
+    #: 120). A redelivery later than this after the first copy is stored again.
+    duplicate_window: float = Field(120.0, gt=0)
+    #: A NATS credentials file (``.creds``: user JWT + NKey seed), for servers with accounts.
+    credentials: str = ""
+    tls: NatsTls = NatsTls()
+    batch_max: int = Field(500, ge=1)
+    #: Connect timeout, and how long a batch may wait for all its publish acknowledgements.
+    timeout: float = Field(10.0, gt=0)
+    #: A record JetStream refuses alone (larger than the stream's ``max_msg_size``) goes to the
+    #: dead-letter file by itself: the batch is retried in halves (as the HTTP sink's option).
+    split_rejected: bool = True
+
+    @field_validator("credentials")
+    @classmethod
+    def _credentials_need_nkeys(cls, v: str) -> str:
+        # nats-py signs the server's nonce with the NKey seed through the `nkeys` package
+        if v and importlib.util.find_spec("nkeys") is None:
+            raise ValueError("a credentials file needs the Python package nkeys, which is not installed")
+        return v
+
+
+class Sink(Model):
+    """Delivery target of a log route. The first one set wins: ``nats``, then ``http``, then
+    ``syslog``, then ``file`` (an empty URL, host or path means "not set")."""
+
+    nats: NatsSink = NatsSink()
     http: HttpSink = HttpSink()
     syslog: SyslogSink = SyslogSink()
     file: FileSink = FileSink()
 
     @property
-    def chosen(self) -> Literal["http", "syslog", "file"] | None:
+    def chosen(self) -> Literal["nats", "http", "syslog", "file"] | None:
+        if self.nats.url:
+            return "nats"
         if self.http.url:
             return "http"
         if self.syslog.host:
@@ -646,7 +698,7 @@ class ProxyConfig(Model):
                 if route.sink not in self.sinks:
                     problems.append(f"routes.{i}: unknown sink {route.sink!r}")
                 elif self.sinks[route.sink].chosen is None:
-                    problems.append(f"sinks.{route.sink}: no http url, syslog host or file path")
+                    problems.append(f"sinks.{route.sink}: no nats url, http url, syslog host or file path")
             elif (
                 route.format == "rrweb"
                 and route.destination in self.destinations

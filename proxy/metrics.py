@@ -110,6 +110,11 @@ LOG_RECORDS_RETRIED = Counter(
 LOG_RECORDS_DEAD_LETTERED = Counter(
     "proxy_log_records_dead_lettered_total", "Log records the sink rejected, moved to dead-letter.ndjson", ["sink"]
 )
+LOG_RECORDS_DUPLICATES = Counter(
+    "proxy_log_records_duplicates_total",
+    "Log records the sink already had (JetStream dropped them by Nats-Msg-Id: redeliveries)",
+    ["sink"],
+)
 LOG_SPOOL_DEPTH = Gauge(
     "proxy_log_spool_depth_records", "Log records waiting in the spool", ["sink"], multiprocess_mode="livemax"
 )

@@ -29,13 +29,17 @@ log = logging.getLogger("proxy.sinks")
 
 def forwarder_factory(sink: Sink) -> Callable[[Executor], Forwarder]:
     chosen = sink.chosen
+    if chosen == "nats":
+        from proxy.sinks.nats import NatsForwarder  # nats-py is loaded only where it is used
+
+        return lambda _executor: NatsForwarder(sink.nats)
     if chosen == "http":
         return lambda _executor: HttpForwarder(sink.http)
     if chosen == "syslog":
         return lambda _executor: SyslogForwarder(sink.syslog)
     if chosen == "file":
         return lambda executor: FileForwarder(sink.file, executor)
-    raise ValueError("the sink has no http url, syslog host or file path")
+    raise ValueError("the sink has no nats url, http url, syslog host or file path")
 
 
 class Sinks:
@@ -59,10 +63,12 @@ class Sinks:
                     metrics.LOG_RECORDS_REFUSED,
                     metrics.LOG_RECORDS_DELIVERED,
                     metrics.LOG_RECORDS_DEAD_LETTERED,
+                    metrics.LOG_RECORDS_DUPLICATES,
                 ):
                     counter.labels(name)  # the series exist (at 0) before the first record
                 sink = cfg.sinks[name]
-                d = Delivery(name, cfg.spool, forwarder_factory(sink), split_rejected=sink.http.split_rejected)
+                split = sink.nats.split_rejected if sink.chosen == "nats" else sink.http.split_rejected
+                d = Delivery(name, cfg.spool, forwarder_factory(sink), split_rejected=split)
                 self.deliveries[name] = d
                 await d.start()
         except (OSError, SpoolError) as exc:

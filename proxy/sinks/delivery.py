@@ -8,9 +8,10 @@ head of the spool to the sink, in order, removing them only once the sink has th
   ``_record_id``.
 * Retry: exponential back-off with jitter, from ``spool.retry_initial`` to ``spool.retry_max``
   (a longer ``Retry-After`` of the sink is honoured up to ``retry_max``).
-* Rejected (HTTP 4xx other than 408/429): the batch is retried in halves until the records the
-  sink refuses stand alone; those go to ``dead-letter.ndjson`` so one bad record cannot block
-  the queue (``split_rejected: false`` dead-letters the whole rejected batch at once).
+* Rejected (HTTP 4xx other than 408/429, a JetStream refusal): the batch is retried in halves
+  until the records the sink refuses stand alone; those go to ``dead-letter.ndjson`` so one bad
+  record cannot block the queue (``split_rejected: false``, or a refusal of any record such as
+  "no stream for the subject", dead-letters the whole rejected batch at once).
 """
 
 from __future__ import annotations
@@ -159,6 +160,8 @@ class Delivery:
         if outcome.kind == "delivered":
             await self._call(self.spool.ack, self.name, rows)
             metrics.LOG_RECORDS_DELIVERED.labels(self.name).inc(len(rows))
+            if outcome.duplicates:
+                metrics.LOG_RECORDS_DUPLICATES.labels(self.name).inc(outcome.duplicates)
             metrics.LOG_SINK_UP.labels(self.name).set(1)
             if self.failures:
                 log.info("sink %s: delivering again after %d failed attempt(s)", self.name, self.failures)
@@ -167,7 +170,7 @@ class Delivery:
             return True
         if outcome.kind == "rejected":
             metrics.LOG_SINK_UP.labels(self.name).set(1)
-            if len(rows) > 1 and self.split_rejected:
+            if len(rows) > 1 and self.split_rejected and outcome.split:
                 self.limit = max(1, len(rows) // 2)
                 return True
             await self._call(

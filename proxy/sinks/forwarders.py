@@ -48,6 +48,11 @@ class Outcome:
     reason: str = ""
     #: A wait the sink asked for (``Retry-After``), in seconds.
     retry_after: float | None = None
+    #: ``rejected`` only: whether fewer records could pass (a refusal of some records, split in
+    #: halves to find them); ``False`` when the sink refuses any record (no stream for it).
+    split: bool = True
+    #: ``delivered`` only: records the sink said it already had (JetStream's de-duplication).
+    duplicates: int = 0
 
 
 DELIVERED = Outcome("delivered")

@@ -429,15 +429,26 @@ def _street_check(text: str, start: int, end: int) -> float | None:
 
 # ---- PHONE_NUMBER -----------------------------------------------------------------------------
 _PHONE_CANDIDATE = re.compile(
-    r"(?<![\w+@/.:-])(?:\+|00)?\(?\+?\d[\d().\-/ \t]{5,24}\d\)?"
-    r"(?:[ \t]*(?:,[ \t]*)?(?:x|ext\.?|extn\.?|extension|ex\.?|#)[ \t]*\d{1,6})?(?![\w@-]|\.\d|:\d)",
+    r"(?:(?<![\w+@/.:-])|(?<=[^\W\d_][.:]))(?:\+|00)?\(?\+?\d[\d().\-/ \t]{5,24}\d\)?"
+    r"(?:[ \t]*(?:,[ \t]*)?(?:x|ext\.?|extn\.?|extension|ex\.?|#)[ \t]*\d{1,6})?(?![\w@]|-[\d@-]|\.\d|:\d)",
     re.IGNORECASE,
 )
+#: A label glued to a number (``tel:+44 ...``, ``Tel.0501 ...``, ``T:030 ...``): only a phone
+#: word may touch it; ``id:12345678`` or ``v2.4567890`` stays a number.
+_GLUED_PHONE_LABEL = re.compile(
+    r"(?<![\w.])(?:tel|phone|ph|t|m|mob|mobile|cell|fax|f|p|h|w|o|tlf|tfn|puh|telefon|telephone|telefono|tél|sms"
+    r"|whatsapp|office|home|work|direct|desk)[.:]$",
+    re.IGNORECASE,
+)
+#: An IBAN's country and check digits right before a candidate: its digit groups are no phone.
+_IBAN_HEAD = re.compile(r"\b[A-Z]{2}\d{2}(?:[ ]?[A-Z0-9]{4}){0,8}[ ]?$")
 _PHONE_WORDS = (
     r"phone|tel|telephone|mobile|mob|cell|cellphone|call|calls|calling|text|txt|sms|whatsapp|signal|fax|landline"
-    r"|dial|ring|callback|voicemail"
+    r"|dial|ring|callback|voicemail|telefon|telefono|teléfono|téléphone|telefone|puhelin|tlf|mobil|handy|gsm"
 )
-_PHONE_CONTEXT = _rx(rf"\b(?:{_PHONE_WORDS}|reach|contact|line|ph|number|num|no|to)\b\W{{0,4}}(?:\w+\W{{1,3}}){{0,6}}$")
+_PHONE_CONTEXT = _rx(
+    rf"\b(?:{_PHONE_WORDS}|reach|contact|kontakt|line|ph|numbers?|nummer|numero|número|num|no|to)\b\W{{0,4}}(?:\w+\W{{1,3}}){{0,6}}$"
+)
 _STRONG_PHONE_CONTEXT = _rx(rf"\b(?:{_PHONE_WORDS})\b[^\n]{{0,30}}$")
 _NOT_PHONE_CONTEXT = _rx(
     r"\b(?:order|ticket|invoice|inv|ref|reference|tracking|account|acct|id|case|claim|sku|item|serial|confirmation"
@@ -449,7 +460,8 @@ _NOT_PHONE_CONTEXT = _rx(
 _EXT = re.compile(r"(?<![ \t])[ \t]*+(?:,[ \t]*+)?(?:x|ext\.?|extn\.?|extension|ex\.?|#)[ \t]*\d{1,6}$", re.IGNORECASE)
 _BLANK_RUN = re.compile(r"[ \t]+")
 _DATE_LIKE = re.compile(
-    r"^(?:\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}[-/.]\d{1,2}[-/.](?:\d{4}|\d{2}))(?:[ T]\d{1,2}:\d{2}(?::\d{2})?)?$"
+    r"^(?:\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}[-/.]\d{1,2}[-/.](?:\d{4}|\d{2})"
+    r"|\d{1,2}\.[ ]\d{1,2}\.[ ](?:\d{4}|\d{2}))(?:[ T]\d{1,2}:\d{2}(?::\d{2})?)?$"
 )
 
 
@@ -489,6 +501,10 @@ class PhoneNumberRecognizer(RuleRecognizer):
         results: list[RecognizerResult] = []
         for m in _PHONE_CANDIDATE.finditer(text):
             start, end = m.span()
+            if start and text[start - 1] in ".:" and not _GLUED_PHONE_LABEL.search(text, max(0, start - 12), start):
+                continue
+            if _IBAN_HEAD.search(text, max(0, start - 48), start):
+                continue
             value = m.group().rstrip(" \t(/.-")
             end = start + len(value)
             # a closing parenthesis without its opening one belongs to the text, not the number
@@ -553,6 +569,8 @@ class PhoneNumberRecognizer(RuleRecognizer):
                 return 0.6, "international, no separators"
             if context and len(digits) >= 7:
                 return 0.75, "digits with phone context"
+            if ext is not None and len(digits) >= 10:
+                return 0.6, "digits with an extension"
             if re.fullmatch(r"[2-9]\d{2}[2-9]\d{6}|0[1-9]\d{8,9}", digits) and not before.rstrip().endswith(("=", ":")):
                 return 0.45, "national number"
             return None

@@ -33,7 +33,7 @@ from collections.abc import Sequence
 import phonenumbers
 from presidio_analyzer import LocalRecognizer, RecognizerResult
 
-from recognizers.custom import RuleRecognizer, _best_non_overlapping
+from recognizers.custom import _GLUED_PHONE_LABEL, _IBAN_HEAD, RuleRecognizer, _best_non_overlapping
 from recognizers.names import NOT_NAME, Lexicon
 
 __all__ = [
@@ -150,8 +150,9 @@ PHONE_REGIONS = (
     "AU", "NZ", "BR", "AR", "ZA", "NG", "EG", "IN", "PK", "JP", "KR", "TH", "PH", "ID",
 )  # fmt: skip
 _PHONE_CAND = re.compile(
-    r"(?<![\w+@/.:=-])(?P<v>(?:\+|00)\(?\d{1,3}\)?[ \t.-]?(?:\(0\)[ \t]?)?(?:\(\d{1,5}\)[ \t.-]?)?\d[\d \t.-]{4,17}\d"
-    r"|\(?0\d{1,5}\)?[ \t./-]?\d[\d \t./-]{3,14}\d)(?![\w@-]|[.,]\d|:\d)"
+    r"(?:(?<![\w+@/.:=-])|(?<=[^\W\d_][.:]))"
+    r"(?P<v>(?:\+|00)\(?\d{1,3}\)?[ \t.-]?(?:\(0\)[ \t]?)?(?:\(\d{1,5}\)[ \t.-]?)?\d[\d \t.-]{4,17}\d"
+    r"|\(?0\d{1,5}\)?[ \t./-]?\d[\d \t./-]{3,14}\d)(?![\w@]|-[\d@-]|[.,]\d|:\d)"
 )
 _NOT_PHONE = re.compile(
     r"\b(?:order|ticket|invoice|inv|ref|reference|tracking|account|acct|id|case|claim|sku|item|serial|confirmation"
@@ -172,6 +173,10 @@ class InternationalPhoneRecognizer(RuleRecognizer):
         results: list[RecognizerResult] = []
         for m in _PHONE_CAND.finditer(text):
             start, end = m.span("v")
+            if start and text[start - 1] in ".:" and not _GLUED_PHONE_LABEL.search(text, max(0, start - 12), start):
+                continue  # ``id:0123456789``: only a phone word may touch a number
+            if _IBAN_HEAD.search(text, max(0, start - 48), start):
+                continue  # the digit groups of an IBAN
             value = m.group("v").rstrip(" \t.-/")
             end = start + len(value)
             digits = re.sub(r"\D", "", value)

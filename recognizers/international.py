@@ -35,6 +35,7 @@ from presidio_analyzer import LocalRecognizer, RecognizerResult
 
 from recognizers.custom import _GLUED_PHONE_LABEL, _IBAN_HEAD, RuleRecognizer, _best_non_overlapping
 from recognizers.names import NOT_NAME, Lexicon
+from recognizers.places import is_place
 
 __all__ = [
     "PHONE_REGIONS",
@@ -326,10 +327,28 @@ _REPORTED = re.compile(
     re.MULTILINE,
 )
 _TITLES_INTL = re.compile(
-    r"(?<![\w.])(?:mevr|mevrouw|dhr|mej|heer|fru|frk|herr|frau|pan|pani|sig|sig\.ra|sra|srta|dña|mme|mlle"
-    r"|gospodin|gospođa|bayan|г-н|г-жа|κα)\.?[ \t]+"
+    r"(?<![\w.])(?i:mevr|mevrouw|dhr|mej|heer|fru|frk|herr|frau|pan|pani|sig|sig\.ra|sra|srta|dña|mme|mlle"
+    r"|gospodin|gospođa|bayan|г-н|г-жа|κα|signore|signora|signor|signorina|senhor|senhora|senhorita|señor|señora"
+    r"|señorita|monsieur|madame|mademoiselle|doña|dona|heer|mevrouw|herra|rouva|hr|bayanı|pane|paní)\.?[ \t]+"
     rf"(?P<v>{_NAME_WORD}(?:[ \t]{_NAME_WORD})?)",
 )
+#: ``gave Anna his ...``, ``had given Sales her address``: the person after a verb of giving,
+#: before the thing given.
+_RECIPIENT = re.compile(
+    r"\b(?:gave|given|give|gives|giving|sent|send|sends|showed|shown|show|offered|offer|handed|hand|paid|pay"
+    r"|lent|lend|owe|owes|owed|promised|promise|bought|buy|brought|bring|told|tell|asked|ask|wished|wish)"
+    rf"[ \t]+(?P<v>{_NAME_WORD}(?:[ \t]{_NAME_WORD})?)[ \t]+(?:his|her|their|my|your|our|its)\b",
+)
+#: A list of capitalised words (``Anna, Olek, Bea and Tom``): a list of names when at least two of
+#: its items are known given names; then every name-like item is one.
+_NAME_LIST = re.compile(
+    rf"(?<![\w-]){_NAME_WORD}(?:[ \t]++{_NAME_WORD})?"
+    rf"(?:[ \t]*+,[ \t]*+{_NAME_WORD}(?:[ \t]++{_NAME_WORD})?){{1,12}}"
+    rf"(?:,?[ \t]++(?:and|&|or|und|et|y|e|i|og|och|ja|és|a)[ \t]++{_NAME_WORD}(?:[ \t]++{_NAME_WORD})?)?"
+)
+_LIST_ITEM = re.compile(rf"{_NAME_WORD}(?:[ \t]++{_NAME_WORD})?")
+_CONJ = r"(?:and|&|or|und|et|y|e|i|og|och|ja|és|a)"
+_LIST_JOINER = re.compile(rf"(?<![ \t])(?:[ \t]*+,[ \t]*+(?:{_CONJ}[ \t]++)?|[ \t]++{_CONJ}[ \t]++)")
 _MIDDLE_INITIAL = re.compile(rf"(?<![\w.])(?P<v>{_NAME_WORD}[ \t][A-Z][ \t]{_NAME_WORD})\b")
 
 
@@ -362,6 +381,7 @@ class StructuralNameRecognizer(RuleRecognizer):
             (_REPORTED, 0.6, "reporting verb", True),
             (_TITLES_INTL, 0.8, "title", False),
             (_MIDDLE_INITIAL, 0.65, "middle initial", True),
+            (_RECIPIENT, 0.6, "recipient of a giving verb", True),
         )
         for rx, score, rule, strict in rules:
             for m in rx.finditer(text):
@@ -378,7 +398,35 @@ class StructuralNameRecognizer(RuleRecognizer):
                 if rx is _SPEAKER and words[0].lower() in _FIELD_WORDS:
                     continue
                 results.append(self._result(start, end, score, rule))
+        results.extend(self._name_lists(text))
         return _best_non_overlapping(results)
+
+    def _name_lists(self, text: str) -> list[RecognizerResult]:
+        """Items of a list of names: a list of three or more items, more than half of them (and at
+        least two) given names that are no common word."""
+        out: list[RecognizerResult] = []
+        for m in _NAME_LIST.finditer(text):
+            items: list[tuple[int, int, list[str]]] = []
+            pos = m.start()
+            while pos < m.end():
+                item = _LIST_ITEM.match(text, pos, m.end())
+                if item is None:
+                    break
+                items.append((item.start(), item.end(), item.group().split()))
+                joiner = _LIST_JOINER.match(text, item.end(), m.end())
+                if joiner is None or joiner.end() == item.end():
+                    break
+                pos = joiner.end()
+            items = [it for it in items if not is_place(" ".join(it[2]))]
+            known = sum(1 for _, _, words in items if self.lex.is_given(words[0].lower()))
+            if len(items) < 3 or known < 2 or known * 2 <= len(items):
+                continue
+            for start, end, words in items:
+                if (self._namelike(words[0], strict=False) and not self.lex.is_common(words[0].lower())) or (
+                    self.lex.is_any_given(words[0].lower()) and words[0].lower() not in NOT_NAME
+                ):
+                    out.append(self._result(start, end, 0.6, "list of names"))
+        return out
 
 
 #: ``Mobile: ...``, ``Subject: ...``: a line label that is no speaker.

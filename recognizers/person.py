@@ -82,7 +82,7 @@ _TITLE_CONTEXT = re.compile(rf"(?<![\w.])(?P<title>{_TITLES})\.?[ \t]+", re.IGNO
 #: Context after which the next words are a name (unless they are stop words).
 _STRONG = re.compile(
     r"(?:\bmy\s+(?:full\s+|first\s+|last\s+|real\s+|legal\s+)?names?\s*(?:is|'s|’s|:|=|-)?|\bname\s+is|\bname's"
-    r"|\b(?:i\s+am|i'm|im)\s+called|\bcall\s+me|\b(?:the\s+)?(?:account|card)\s*holder(?:'s)?\s*+(?:name)?\s*+(?:is|:|=|-)"
+    r"|\b(?:i\s+am|i'm|im)\s+called|\bcalls?\s+me|\b(?:the\s+)?(?:account|card)\s*holder(?:'s)?\s*+(?:name)?\s*+(?:is|:|=|-)"
     r"|\bthe\s+name\s+(?:is|on\s+the\s+(?:card|account)\s+is))[ \t]*[\"'“]?",
     re.IGNORECASE,
 )

@@ -29,6 +29,14 @@ POSITIVES: list[tuple[str, str, str]] = [
     ("ring 46 12 88 90 after six", "PHONE_NUMBER", "46 12 88 90"),
     ("Kontakt: 512 3344", "PHONE_NUMBER", "512 3344"),
     ("puhelin 040 765 4321", "PHONE_NUMBER", "040 765 4321"),
+    # names that only structure reveals: lists of names, recipients, titles of other languages
+    ("They invited 5: Hanna, Oskar, Brigid, Tove and Leif.", "PERSON", "Brigid"),
+    ("They invited 5: Hanna, Oskar, Brigid, Tove and Leif.", "PERSON", "Tove"),
+    ("Oskar had given Pellegrini his keys", "PERSON", "Pellegrini"),
+    ("She sent Quaresma her new address", "PERSON", "Quaresma"),
+    ("Signora Brambati will call you", "PERSON", "Brambati"),
+    ("Senhor Quaresma is waiting", "PERSON", "Quaresma"),
+    ("everyone calls me Tulla", "PERSON", "Tulla"),
 ]
 
 NEGATIVES: list[tuple[str, str, str]] = [
@@ -42,6 +50,12 @@ NEGATIVES: list[tuple[str, str, str]] = [
     ("build v2.0612345678 released", "PHONE_NUMBER", "0612345678"),
     ("On 30. 01. 2026 the office was closed", "PHONE_NUMBER", "30. 01. 2026"),
     ("the batch-0612 345 678-retry job failed", "PHONE_NUMBER", "0612 345 678"),
+    # places and plain words in a list are no list of names
+    ("We visited Paris, London, Berlin and Rome.", "PERSON", "London"),
+    ("We visited Paris, London, Berlin and Rome.", "PERSON", "Berlin"),
+    ("Red, Green, Blue and Black are in stock", "PERSON", "Green"),
+    ("Apples, Oranges, Pears and Plums", "PERSON", "Pears"),
+    ("He gave Monday his full attention", "PERSON", "Monday"),
 ]
 
 

@@ -37,6 +37,23 @@ POSITIVES: list[tuple[str, str, str]] = [
     ("Signora Brambati will call you", "PERSON", "Brambati"),
     ("Senhor Quaresma is waiting", "PERSON", "Quaresma"),
     ("everyone calls me Tulla", "PERSON", "Tulla"),
+    # ages in apposition, in decades, birthdays, ranges, memories
+    ("The patient, 73, was admitted overnight", "AGE", "73"),
+    ("Marit, 44, a teacher from Bergen", "AGE", "44"),
+    ("a man in his 40s asked for you", "AGE", "40s"),
+    ("He celebrated his 50th birthday", "AGE", "50th"),
+    ("applicants aged between 30 and 40", "AGE", "30 and 40"),
+    ("When I was 27 I moved to Gdańsk", "AGE", "27"),
+    # cards of every issuer range (test numbers that pass Luhn), e-mails spelled out, birth dates
+    ("card # 180000000000002", "CREDIT_CARD", "180000000000002"),
+    ("card # 213100000000001", "CREDIT_CARD", "213100000000001"),
+    ("uatp card 122000000000003", "CREDIT_CARD", "122000000000003"),
+    ("my maestro 501800000009 was declined", "CREDIT_CARD", "501800000009"),
+    ("write to pkowal77 at poczta dot pl", "EMAIL_ADDRESS", "pkowal77 at poczta dot pl"),
+    ("mail tove.l [at] example [dot] org please", "EMAIL_ADDRESS", "tove.l [at] example [dot] org"),
+    ("contact: ole(at)mail(dot)co(dot)uk", "EMAIL_ADDRESS", "ole(at)mail(dot)co(dot)uk"),
+    ("date of birth 22-nov-1972", "DATE_OF_BIRTH", "22-nov-1972"),
+    ("Geburtsdatum 14.03.1968", "DATE_OF_BIRTH", "14.03.1968"),
 ]
 
 NEGATIVES: list[tuple[str, str, str]] = [
@@ -56,6 +73,15 @@ NEGATIVES: list[tuple[str, str, str]] = [
     ("Red, Green, Blue and Black are in stock", "PERSON", "Green"),
     ("Apples, Oranges, Pears and Plums", "PERSON", "Pears"),
     ("He gave Monday his full attention", "PERSON", "Monday"),
+    # numbers between commas that are no age; prose with "at"; 12 digits without card context
+    ("Rooms 3, 45, and 6 are free", "AGE", "45"),
+    ("In March, 12, the rest arrived", "AGE", "12"),
+    ("From the list, 42, is the answer", "AGE", "42"),
+    ("The 1990s were fun", "AGE", "1990s"),
+    ("look at example.com for details", "EMAIL_ADDRESS", "example.com"),
+    ("I'm at shop.example.org right now", "EMAIL_ADDRESS", "shop.example.org"),
+    ("order 501800000009 shipped", "CREDIT_CARD", "501800000009"),
+    ("ticket 180000000000002 closed", "CREDIT_CARD", "180000000000002"),
 ]
 
 

@@ -54,6 +54,9 @@ POSITIVES: list[tuple[str, str, str]] = [
     ("contact: ole(at)mail(dot)co(dot)uk", "EMAIL_ADDRESS", "ole(at)mail(dot)co(dot)uk"),
     ("date of birth 22-nov-1972", "DATE_OF_BIRTH", "22-nov-1972"),
     ("Geburtsdatum 14.03.1968", "DATE_OF_BIRTH", "14.03.1968"),
+    # a given name that is also a place is still a name where a person is meant
+    ("Jordan called me yesterday about the bill", "PERSON", "Jordan"),
+    ("hi Georgia, thanks for the help", "PERSON", "Georgia"),
 ]
 
 NEGATIVES: list[tuple[str, str, str]] = [
@@ -82,6 +85,12 @@ NEGATIVES: list[tuple[str, str, str]] = [
     ("I'm at shop.example.org right now", "EMAIL_ADDRESS", "shop.example.org"),
     ("order 501800000009 shipped", "CREDIT_CARD", "501800000009"),
     ("ticket 180000000000002 closed", "CREDIT_CARD", "180000000000002"),
+    # places, code words and bots are no people
+    ("flights to Jordan are cheap in May", "PERSON", "Jordan"),
+    ("I travelled across Jordan and Egypt", "PERSON", "Jordan"),
+    ("print hello-world in python", "PERSON", "hello-world"),
+    ("talk to the bot please", "PERSON", "bot"),
+    ("Bot: how can I help?", "PERSON", "Bot"),
 ]
 
 

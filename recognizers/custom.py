@@ -446,6 +446,15 @@ _NON_US = (
 )
 
 
+#: English words that end like a street of another language (``During 2020``, ``Spring 2021``).
+_ENGLISH_ENDING_LIKE_STREET = frozenset("during spring string bring offering gathering bearing hearing".split())  # noqa: SIM905
+
+
+def _not_english_word(text: str, start: int) -> float | None:
+    word = re.match(r"[^\W\d_]+", text[start : start + 40])
+    return None if word and word.group().lower() in _ENGLISH_ENDING_LIKE_STREET else 0.7
+
+
 class StreetAddressRecognizer(RuleRecognizer):
     """Building number + street name + suffix (``1600 Pennsylvania Avenue NW``, ``7 Sanders
     Courtyard``), with its unit (``Apt. 4B``, ``Suite 210``, ``Flat 3``); unit lines alone; PO
@@ -479,9 +488,9 @@ class StreetAddressRecognizer(RuleRecognizer):
             context_before=_rx(rf"\d{{1,6}}[a-z]?\s+(?:[\w'.-]+\s+){{0,4}}{_STREET_SUFFIX}\b\.?,?[ \t]*$"),
             window=60,
         ),
-        Rule("unit line", _rx(rf"^[ \t]*+(?:{_UNIT}|#\s?\d{{1,5}}[a-z]?)[ \t]*+,?[ \t]*+$"), 0.8),
+        Rule("unit line", _rx(rf"^[ \t>?*|-]*+(?P<v>{_UNIT}|#\s?\d{{1,5}}[a-z]?)[ \t]*+,?[ \t]*+$"), 0.8),
         Rule("po box", _rx(r"\bp\.?\s?o\.?\s*box\s+\d{1,6}\b"), 0.85),
-        Rule("european street", _rx(_NON_US), 0.7),
+        Rule("european street", _rx(_NON_US), 0.7, check=lambda text, start, end: _not_english_word(text, start)),
     )
 
 

@@ -32,6 +32,7 @@ from collections.abc import Sequence
 
 import phonenumbers
 from presidio_analyzer import LocalRecognizer, RecognizerResult
+from spacy.lang.en.stop_words import STOP_WORDS
 
 from recognizers.custom import _GLUED_PHONE_LABEL, _IBAN_HEAD, RuleRecognizer, _best_non_overlapping
 from recognizers.names import NOT_NAME, Lexicon
@@ -219,6 +220,11 @@ _STREET_ENDINGS = (
     r"|singel|dijk|gatan|vägen|gränd|torget|gata|gate|veien|vei|vej|gade|plads|stræde|katu|tie|kuja|polku"
     r"|tänav|utca|útja|körút|ulice|vegur|stræti"
 )
+#: English words that end in a street ending (``-ring``, ``-weg`` ...) and may stand before a number.
+_ENGLISH_NOT_STREET = frozenset(STOP_WORDS) | frozenset(
+    "spring string bring offering gathering string bearing hearing wiring tiring".split()  # noqa: SIM905
+)
+_ENDS_LIKE_STREET = re.compile(rf"{_L}(?:{_STREET_ENDINGS})$", re.IGNORECASE)
 _CAP = rf"(?:[A-ZÀ-ÖØ-ÞĀ-ſА-ЯЁЄІЇҐΑ-Ω]{_L}*|\d{{1,3}}\.)"  # a capitalised word (or ``3.`` in a name)
 _NAME_PART = rf"(?:{_CAP}|(?:de|del|della|di|da|do|dos|das|du|des|la|le|van|von|der|den|het|y|i)\b|{_L}+\.)"
 _HOUSE = r"\d{1,5}[a-zA-Z]?(?:[/-]\d{1,5}[a-zA-Z]?)?"
@@ -269,6 +275,10 @@ class InternationalStreetRecognizer(RuleRecognizer):
                 continue  # a separate street word needs a house number
             if not (m.group("num1") or m.group("num2")) and value[:1].islower():
                 continue
+            if any(
+                w.lower() in _ENGLISH_NOT_STREET and _ENDS_LIKE_STREET.search(w) for w in re.findall(rf"{_L}+", value)
+            ):
+                continue  # ``During 2020``, ``Spring 2021``: an English word that ends like a street
             if m.group("num1") and m.group("num2"):  # ``890 Leirfallsgata, 7897 ALTA``: a postcode follows
                 comma = text.rfind(",", start, m.start("num2"))
                 end = comma if comma > 0 else end
@@ -439,7 +449,10 @@ _FIELD_WORDS = frozenset(
 
 
 def international_recognizers(lexicon: Lexicon) -> list[LocalRecognizer]:
+    from recognizers.address_block import AddressBlockRecognizer
+
     return [
+        AddressBlockRecognizer(),
         PostcodeRecognizer(),
         InternationalPhoneRecognizer(name="InternationalPhoneRecognizer"),
         InternationalStreetRecognizer(name="InternationalStreetRecognizer"),

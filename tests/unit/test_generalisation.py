@@ -54,6 +54,14 @@ POSITIVES: list[tuple[str, str, str]] = [
     ("contact: ole(at)mail(dot)co(dot)uk", "EMAIL_ADDRESS", "ole(at)mail(dot)co(dot)uk"),
     ("date of birth 22-nov-1972", "DATE_OF_BIRTH", "22-nov-1972"),
     ("Geburtsdatum 14.03.1968", "DATE_OF_BIRTH", "14.03.1968"),
+    # address blocks: a street line, then a postal line (postcode and city in capitals)
+    ("Deliver to Rua Alta, 77\n4050 PORTO please", "STREET_ADDRESS", "Rua Alta, 77"),
+    ("Deliver to Rua Alta, 77\n4050 PORTO please", "POSTCODE", "4050"),
+    ("User: 12 Hafnargata, 230 KEFLAVÍK", "STREET_ADDRESS", "12 Hafnargata"),
+    ("User: 12 Hafnargata, 230 KEFLAVÍK", "POSTCODE", "230"),
+    ("Sent to Blumenweg 3, 6020 INNSBRUCK yesterday", "POSTCODE", "6020"),
+    ("Иван Петров\nул. Лесная 17\n190000 САНКТ-ПЕТЕРБУРГ", "POSTCODE", "190000"),
+    ("Marta\n> Kungsgatan 8\n> #12\n> Uppsala", "STREET_ADDRESS", "#12"),
     # a given name that is also a place is still a name where a person is meant
     ("Jordan called me yesterday about the bill", "PERSON", "Jordan"),
     ("hi Georgia, thanks for the help", "PERSON", "Georgia"),
@@ -85,6 +93,9 @@ NEGATIVES: list[tuple[str, str, str]] = [
     ("I'm at shop.example.org right now", "EMAIL_ADDRESS", "shop.example.org"),
     ("order 501800000009 shipped", "CREDIT_CARD", "501800000009"),
     ("ticket 180000000000002 closed", "CREDIT_CARD", "180000000000002"),
+    # no street line before a capitalised code line; English words that end like a street
+    ("we shipped 120 boxes, 2500 UNITS LEFT", "STREET_ADDRESS", "120 boxes"),
+    ("During 2020, the firm grew", "STREET_ADDRESS", "During 2020"),
     # places, code words and bots are no people
     ("flights to Jordan are cheap in May", "PERSON", "Jordan"),
     ("I travelled across Jordan and Egypt", "PERSON", "Jordan"),

@@ -21,8 +21,15 @@ its results are reused when a text goes on to NER), and none keeps or logs the t
   ``sent to``, a line before a postcode line) a capitalised name with a house number.
 - :class:`StructuralNameRecognizer` (``PERSON``): dialogue speaker labels (``Anna: ...`` at a line
   start), vocatives (``Anna, can I ...`` / ``..., Anna?``), reporting verbs (``said Anna``,
-  ``shouted at Anna``), titles of other languages (``Mevr.``, ``Dhr.``, ``Fru``, ``Pani`` ...) and
-  a first name with a middle initial without its dot (``Anna K Smith``).
+  ``shouted at Anna``), titles of other languages (``Mevr.``, ``Dhr.``, ``Fru``, ``Pani``,
+  ``Signora``, ``Senhor`` ... in any case), a first name with a middle initial without its dot
+  (``Anna K Smith``), the recipient of a giving verb (``had given Sales his address``) and the
+  items of a list of names (``Hanna, Oskar, Brigid and Tove``: most items known given names, no
+  country or big city among them).
+
+:func:`international_recognizers` also registers
+:class:`~recognizers.address_block.AddressBlockRecognizer` (a street line and the postal line
+after it, postcodes checked against Google's address data).
 """
 
 from __future__ import annotations
@@ -34,6 +41,7 @@ import phonenumbers
 from presidio_analyzer import LocalRecognizer, RecognizerResult
 from spacy.lang.en.stop_words import STOP_WORDS
 
+from recognizers.address_block import AddressBlockRecognizer
 from recognizers.custom import _GLUED_PHONE_LABEL, _IBAN_HEAD, RuleRecognizer, _best_non_overlapping
 from recognizers.names import NOT_NAME, Lexicon
 from recognizers.places import is_place
@@ -449,8 +457,6 @@ _FIELD_WORDS = frozenset(
 
 
 def international_recognizers(lexicon: Lexicon) -> list[LocalRecognizer]:
-    from recognizers.address_block import AddressBlockRecognizer
-
     return [
         AddressBlockRecognizer(),
         PostcodeRecognizer(),

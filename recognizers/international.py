@@ -364,6 +364,15 @@ _NAME_LIST = re.compile(
     rf"(?:[ \t]*+,[ \t]*+{_NAME_WORD}(?:[ \t]++{_NAME_WORD})?){{1,12}}"
     rf"(?:,?[ \t]++(?:and|&|or|und|et|y|e|i|og|och|ja|és|a)[ \t]++{_NAME_WORD}(?:[ \t]++{_NAME_WORD})?)?"
 )
+#: Right before a list: the list is one of people (``our 3 founders:``, ``They had 6:``,
+#: ``starring``, ``the children``).
+_PEOPLE_BEFORE_LIST = re.compile(
+    r"(?:\b(?:founders?|co-?founders|children|kids|sons|daughters|members|guests|friends|siblings|brothers|sisters"
+    r"|participants|authors|winners|players|employees|colleagues|students|people|names|partners|owners|starring"
+    r"|featuring|invited|met|named|cast|team|staff|attendees|speakers|parents|grandchildren|cousins)\b[^\n.!?]{0,12}"
+    r"|\b\d{1,2}[ \t]*+)[:,-]?[ \t]*+$",
+    re.IGNORECASE,
+)
 _LIST_ITEM = re.compile(rf"{_NAME_WORD}(?:[ \t]++{_NAME_WORD})?")
 _CONJ = r"(?:and|&|or|und|et|y|e|i|og|och|ja|és|a)"
 _LIST_JOINER = re.compile(rf"(?<![ \t])(?:[ \t]*+,[ \t]*+(?:{_CONJ}[ \t]++)?|[ \t]++{_CONJ}[ \t]++)")
@@ -420,8 +429,9 @@ class StructuralNameRecognizer(RuleRecognizer):
         return _best_non_overlapping(results)
 
     def _name_lists(self, text: str) -> list[RecognizerResult]:
-        """Items of a list of names: a list of three or more items, more than half of them (and at
-        least two) given names that are no common word."""
+        """Items of a list of names: three or more items, none a country or big city, and either
+        more than half of them (at least two) known given names, or none a common word when the
+        list is introduced as people (``our 3 founders:``) or holds two known given names."""
         out: list[RecognizerResult] = []
         for m in _NAME_LIST.finditer(text):
             items: list[tuple[int, int, list[str]]] = []
@@ -435,9 +445,16 @@ class StructuralNameRecognizer(RuleRecognizer):
                 if joiner is None or joiner.end() == item.end():
                     break
                 pos = joiner.end()
-            items = [it for it in items if not is_place(" ".join(it[2]))]
+            if len(items) < 3 or any(is_place(" ".join(words)) for _, _, words in items):
+                continue  # a list of places
             known = sum(1 for _, _, words in items if self.lex.is_given(words[0].lower()))
-            if len(items) < 3 or known < 2 or known * 2 <= len(items):
+            uncommon = all(
+                not self.lex.is_common(w.lower()) or self.lex.is_any_given(w.lower()) for _, _, ws in items for w in ws
+            )
+            people = _PEOPLE_BEFORE_LIST.search(text, max(0, m.start() - 40), m.start()) is not None
+            # most items known given names; or, introduced as people (``our 3 founders:``,
+            # ``They had 6:``), items that are no common word
+            if not ((known >= 2 and known * 2 > len(items)) or (uncommon and (people or known >= 2))):
                 continue
             for start, end, words in items:
                 if (self._namelike(words[0], strict=False) and not self.lex.is_common(words[0].lower())) or (

@@ -32,6 +32,9 @@ POSITIVES: list[tuple[str, str, str]] = [
     # names that only structure reveals: lists of names, recipients, titles of other languages
     ("They invited 5: Hanna, Oskar, Brigid, Tove and Leif.", "PERSON", "Brigid"),
     ("They invited 5: Hanna, Oskar, Brigid, Tove and Leif.", "PERSON", "Tove"),
+    ("They had 4: Quenby, Ardith, Lorcan and Tamsin.", "PERSON", "Ardith"),
+    ("Our 3 founders: Vikstrand, Ohlsén and Brattberg.", "PERSON", "Ohlsén"),
+    ("the cast: Hollis, Brannagh and Emeric", "PERSON", "Brannagh"),
     ("Oskar had given Pellegrini his keys", "PERSON", "Pellegrini"),
     ("She sent Quaresma her new address", "PERSON", "Quaresma"),
     ("Signora Brambati will call you", "PERSON", "Brambati"),
@@ -83,6 +86,8 @@ NEGATIVES: list[tuple[str, str, str]] = [
     ("We visited Paris, London, Berlin and Rome.", "PERSON", "Berlin"),
     ("Red, Green, Blue and Black are in stock", "PERSON", "Green"),
     ("Apples, Oranges, Pears and Plums", "PERSON", "Pears"),
+    ("Nike, Adidas, Puma and Reebok are on sale", "PERSON", "Adidas"),
+    ("In stock: Kindle, Kobo, Nook and Tolino", "PERSON", "Kobo"),
     ("He gave Monday his full attention", "PERSON", "Monday"),
     # numbers between commas that are no age; prose with "at"; 12 digits without card context
     ("Rooms 3, 45, and 6 are free", "AGE", "45"),

@@ -344,6 +344,17 @@ _REPORTED = re.compile(
     r"|asked|replied|answered|cried|screamed|began|listed|flew|laughed|smiled|nodded|sighed)\b",
     re.MULTILINE,
 )
+#: ``said Anna to Bea``: the person spoken to, after a reporting verb and its speaker.
+_REPORTED_TO = re.compile(
+    r"\b(?:said|says|shouted|yelled|whispered|cried|screamed|wrote|explained|replied|answered|complained)"
+    rf"[ \t]+{_NAME_WORD}[ \t]+(?:to|at)[ \t]+(?P<v>{_NAME_WORD}(?:[ \t]{_NAME_WORD})?)"
+)
+#: ``Anna is from Tartu``: a sentence that starts with a person and where they come from.
+_IS_FROM = re.compile(
+    rf"(?:^|(?<=[.!?\n]))[ \t]*(?P<v>{_NAME_WORD}(?:[ \t]{_NAME_WORD})?)[ \t]+(?:is|was|comes|came)[ \t]+"
+    r"(?:originally[ \t]+)?from\b",
+    re.MULTILINE,
+)
 _TITLES_INTL = re.compile(
     r"(?<![\w.])(?i:mevr|mevrouw|dhr|mej|heer|fru|frk|herr|frau|pan|pani|sig|sig\.ra|sra|srta|dña|mme|mlle"
     r"|gospodin|gospođa|bayan|г-н|г-жа|κα|signore|signora|signor|signorina|senhor|senhora|senhorita|señor|señora"
@@ -409,6 +420,8 @@ class StructuralNameRecognizer(RuleRecognizer):
             (_TITLES_INTL, 0.8, "title", False),
             (_MIDDLE_INITIAL, 0.65, "middle initial", True),
             (_RECIPIENT, 0.6, "recipient of a giving verb", True),
+            (_REPORTED_TO, 0.6, "reporting verb", True),
+            (_IS_FROM, 0.55, "person is from", True),
         )
         for rx, score, rule, strict in rules:
             for m in rx.finditer(text):

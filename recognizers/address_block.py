@@ -42,9 +42,25 @@ _POSTAL_LINE = re.compile(
 _STREET_TOKEN = re.compile(
     rf"(?<![\w'’.#/-])(?:{_L}[\w'’.-]*+|\d{{1,5}}[a-zA-Z]?(?:[/-]\d{{1,5}}[a-zA-Z]?)?|#\d{{1,5}}|\d[-.]?{_L}{{1,2}}\.?)$"
 )
+#: A unit line of its own (``Flat 229``, ``> Suite 413``, ``#267``): the line before it is a street line.
+_UNIT_LINE = re.compile(
+    r"(?<=\n)[ \t>?*|-]*+(?:(?i:apt|apartment|suite|ste|unit|flat|fl|floor|room|lgh|wohnung|top|piso|app|apto|kv)"
+    r"\.?[ \t]*+#?[ \t]*+\d{1,5}[a-zA-Z]?|#[ \t]?\d{1,5}[a-zA-Z]?)[ \t]*+(?=\r?\n|$)"
+)
+#: A street named before its English street word (``on Stag Trail Street``, ``Funston street``).
+_NAMED_STREET = re.compile(
+    rf"(?<![\w.-])(?P<v>(?:[A-ZÀ-ÖØ-ÞĀ-ſА-ЯΑ-Ω]{_L}+[ \t]++){{0,2}}[A-ZÀ-ÖØ-ÞĀ-ſА-ЯΑ-Ω]{_L}+)[ \t]++"
+    r"(?i:street|road|avenue|lane|boulevard|drive)\b(?![ \t]++(?:[A-Z]|\d))"
+)
 _PARTICLES = frozenset(
     """de del della degli dei di da do dos das du des la le les el los las y i e van von der den het ter ten
     am an auf im in zu zum zur bei na nad pod u al ul os apt apartment suite unit flat floor fl no nr nº""".split()  # noqa: SIM905
+)
+#: Words that start a sentence or name no street (``The Street``, ``This road``, ``Wall``-like
+#: landmarks stay: a street name is an address part).
+_NOT_STREET_NAME = frozenset(
+    """the this that a an my our your his her their main high one every each which what any no same other
+    new old next last first""".split()  # noqa: SIM905
 )
 _HOUSE = re.compile(r"(?<![\w])#?\d{1,5}[a-zA-Z]?\b")
 
@@ -68,10 +84,11 @@ def is_postcode_of_some_country(code: str) -> bool:
 
 
 class AddressBlockRecognizer(RuleRecognizer):
-    """A street line and the postal line after it (see the module doc)."""
+    """A street line and the postal line after it, a street line before a unit line, a name
+    before an English street word (see the module doc)."""
 
     ENTITY = "STREET_ADDRESS"
-    TRIGGER = re.compile(r"\d{3}")
+    TRIGGER = re.compile(r"\d|(?i:street|road|avenue|lane|boulevard|drive)")
 
     def __init__(self) -> None:
         super().__init__(name="AddressBlockRecognizer")
@@ -91,6 +108,15 @@ class AddressBlockRecognizer(RuleRecognizer):
             pc = self._result(m.start("pc"), m.end("pc"), 0.7, "postcode of an address block")
             pc.entity_type = "POSTCODE"
             results.append(pc)
+        for m in _UNIT_LINE.finditer(text):
+            street = self._street_before(text, m.start())
+            if street is not None:
+                results.append(self._result(street[0], street[1], 0.65, "street line before a unit line"))
+        for m in _NAMED_STREET.finditer(text):
+            words = m.group("v").split()
+            if any(w.lower() in _NOT_STREET_NAME for w in words):
+                continue
+            results.append(self._result(m.start("v"), m.end(), 0.55, "name before a street word"))
         return results
 
     @staticmethod

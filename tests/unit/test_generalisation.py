@@ -67,6 +67,9 @@ POSITIVES: list[tuple[str, str, str]] = [
     ("Sent to Blumenweg 3, 6020 INNSBRUCK yesterday", "POSTCODE", "6020"),
     ("Иван Петров\nул. Лесная 17\n190000 САНКТ-ПЕТЕРБУРГ", "POSTCODE", "190000"),
     ("Marta\n> Kungsgatan 8\n> #12\n> Uppsala", "STREET_ADDRESS", "#12"),
+    ("Ada\n981 Brynsvika\nApt 12\nNarvik", "STREET_ADDRESS", "981 Brynsvika"),
+    ("The clubs on Harrow Wold Street closed", "STREET_ADDRESS", "Harrow Wold Street"),
+    ("It refers to Quillan street in town", "STREET_ADDRESS", "Quillan street"),
     # a given name that is also a place is still a name where a person is meant
     ("Jordan called me yesterday about the bill", "PERSON", "Jordan"),
     ("hi Georgia, thanks for the help", "PERSON", "Georgia"),
@@ -105,6 +108,9 @@ NEGATIVES: list[tuple[str, str, str]] = [
     # no street line before a capitalised code line; English words that end like a street
     ("we shipped 120 boxes, 2500 UNITS LEFT", "STREET_ADDRESS", "120 boxes"),
     ("During 2020, the firm grew", "STREET_ADDRESS", "During 2020"),
+    ("The Street was empty", "STREET_ADDRESS", "The"),
+    ("Main Street is closed today", "STREET_ADDRESS", "Main"),
+    ("I have 3 Items\nApt 4 is mine", "STREET_ADDRESS", "3 Items"),
     # places, code words and bots are no people
     ("flights to Jordan are cheap in May", "PERSON", "Jordan"),
     ("I travelled across Jordan and Egypt", "PERSON", "Jordan"),

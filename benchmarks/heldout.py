@@ -69,12 +69,12 @@ _UNFILLABLE = frozenset({"us_driver_license"})
 _SLOT = re.compile(r"\{\{(\w+)\}\}")
 _TEST_BYTE = 86  # first SHA-256 byte below this: a test template (about a third)
 
-#: IBAN lengths (ISO 13616 registry) of the regions above that use IBANs.
-_IBAN_LEN = {
-    "DE": 22, "AT": 20, "CH": 21, "FR": 27, "ES": 24, "IT": 27, "PT": 25, "NL": 18, "BE": 16, "PL": 28,
-    "SE": 24, "FI": 18, "HU": 28, "CZ": 24, "SK": 24, "GR": 27, "TR": 26, "DK": 18, "NO": 15, "EE": 20,
-    "HR": 21, "IS": 26, "GB": 22, "UA": 29, "BR": 29,
-}  # fmt: skip
+#: Regions of the locales above that use IBANs (a locale of another region draws one of these).
+_IBAN_REGIONS = (
+    "DE", "AT", "CH", "FR", "ES", "IT", "PT", "NL", "BE", "PL", "SE", "FI", "HU", "CZ", "SK", "GR", "TR", "DK",
+    "NO", "EE", "HR", "IS", "GB", "UA", "BR",
+)  # fmt: skip
+_BBAN_PART = re.compile(r"(\d+)!?([anc])")
 
 
 def templates() -> list[str]:
@@ -172,12 +172,22 @@ class _Values:
         return text
 
     def iban(self) -> str:
-        region = self.region if self.region in _IBAN_LEN else self.rng.choice(sorted(_IBAN_LEN))
-        bban = "".join(self.rng.choice(string.digits) for _ in range(_IBAN_LEN[region] - 4))
-        moved = bban + "".join(str(int(c, 36)) for c in region) + "00"  # ISO 7064 mod 97-10
-        check = 98 - int(moved) % 97
-        iban = f"{region}{check:02d}{bban}"
-        if self.rng.random() < 0.5:
+        """A valid IBAN of the region, its BBAN laid out as python-stdnum's registry says (bank
+        codes with letters for GB, NL, IT, BR ...), check digits from ``stdnum.iban``."""
+        from stdnum import iban as stdiban
+        from stdnum import numdb
+
+        rng = self.rng
+        region = self.region if self.region in _IBAN_REGIONS else rng.choice(_IBAN_REGIONS)
+        (_, info), *_ = numdb.get("iban").info(region)
+        alphabet = {"n": string.digits, "a": string.ascii_uppercase, "c": string.digits * 3 + string.ascii_uppercase}
+        bban = "".join(
+            "".join(rng.choice(alphabet[kind]) for _ in range(int(count)))
+            for count, kind in _BBAN_PART.findall(info["bban"])
+        )
+        iban = region + stdiban.calc_check_digits(region + "00" + bban) + bban
+        assert stdiban.is_valid(iban, check_country=False), region  # ISO 13616 (mod 97-10)
+        if rng.random() < 0.5:
             iban = " ".join(iban[i : i + 4] for i in range(0, len(iban), 4))
         return iban
 
@@ -346,6 +356,28 @@ def _overall(sc: Score) -> tuple[int, int]:
     return values, leaked
 
 
+def _unlisted_names(corpus: Sequence[LabeledMessage], sc: Score) -> tuple[int, int, int, int]:
+    """PERSON values, those in no name list the detector loads, and the leaks of each group."""
+    from recognizers.names import _read_given_names
+
+    given = _read_given_names()
+    missed = {(idx, a) for idx, ent, a, _ in sc.misses if ent == "PERSON"}
+    total = unlisted = unlisted_leaked = listed_leaked = 0
+    for idx, msg in enumerate(corpus):
+        for span in msg.spans:
+            if span.entity != "PERSON":
+                continue
+            total += 1
+            words = re.findall(r"[^\W\d_]+", msg.text[span.start : span.end])
+            leaked = (idx, span.start) in missed
+            if not any(w.casefold() in given for w in words):
+                unlisted += 1
+                unlisted_leaked += leaked
+            else:
+                listed_leaked += leaked
+    return total, unlisted, unlisted_leaked, listed_leaked
+
+
 def render(
     n: int, seed: int, corpus: Corpus, scored: dict[str, Score], rate: float, n_templates: tuple[int, int]
 ) -> str:
@@ -383,6 +415,20 @@ def render(
         v, lk = _overall(scored[s])
         msgs = len(getattr(corpus, s))
         lines.append(f"| {s} | {msgs} | {_pct(lk / v if v else 0.0)} | {_pct(scored[s].over())} |")
+    lines += [
+        "",
+        "Names in no list the detector loads (a PERSON value none of whose words is in "
+        "`recognizers/data/given_names.tsv`; the detector loads no surname list): found by structure and NER only.",
+        "",
+        "| side | names | in no list | leak of those | leak of listed names |",
+        "| --- | ---: | ---: | ---: | ---: |",
+    ]
+    for s in sides:
+        total, unlisted, unlisted_leaked, listed_leaked = _unlisted_names(getattr(corpus, s), scored[s])
+        lines.append(
+            f"| {s} | {total} | {unlisted} | {_pct(unlisted_leaked / unlisted if unlisted else 0.0)} | "
+            f"{_pct(listed_leaked / (total - unlisted) if total > unlisted else 0.0)} |"
+        )
     lines += ["", f"Detector throughput on this corpus: {rate:.0f} messages/s (1 thread, both sides)."]
     return "\n".join(lines) + "\n"
 

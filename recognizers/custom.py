@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from presidio_analyzer import AnalysisExplanation, LocalRecognizer, RecognizerResult
 from presidio_analyzer.nlp_engine import NlpArtifacts
+from stdnum import luhn as stdnum_luhn
 
 from recognizers.geo import STATE_NAMES, WORDLIKE_STATE_CODES, ZIP_STATE_CODES, alternation
 from recognizers.names import Lexicon
@@ -203,6 +204,43 @@ _UNITS_AFTER = _rx(
 )
 
 
+_PERSON_NOUNS = frozenset(
+    _words(
+        """
+        patient man woman boy girl child kid son daughter mother father mom mum dad wife husband brother sister
+        grandmother grandfather grandma grandpa nurse doctor teacher driver victim suspect resident student
+        customer client worker engineer officer partner friend neighbour neighbor two three four
+        """
+    )
+)
+_NOT_NAME_BEFORE_AGE = frozenset(
+    _words(
+        """
+        january february march april may june july august september october november december monday tuesday
+        wednesday thursday friday saturday sunday jan feb mar apr jun jul aug sep sept oct nov dec version
+        room rooms page pages step steps item items size sizes chapter level
+        """
+    )
+)
+
+
+_WORD_BEFORE_COMMA = re.compile(r"(?<![^\W\d_])([^\W\d_]+)[ \t]*+,[ \t]*+$")
+
+
+def _apposition_age(text: str, start: int) -> float | None:
+    """``Kim, 44, ...`` or ``the patient, 73, ...``: the word before the number is a capitalised
+    name-like word or a word for a person."""
+    word = _WORD_BEFORE_COMMA.search(text, max(0, start - 40), start)
+    if word is None:
+        return None
+    w = word.group(1)
+    if w.lower() in _PERSON_NOUNS:
+        return 0.75
+    if w[0].isupper() and w.lower() not in _NOT_NAME_BEFORE_AGE:
+        return 0.65
+    return None
+
+
 class AgeRecognizer(RuleRecognizer):
     """A person's age: ``34 years old``, ``34-year-old``, ``34 y/o``, ``I'm 34``, ``aged 34``,
     ``turned 34``, ``age: 34``, ``Age (years) = 34``, ``how old are you? 34``, ``my son is 7``.
@@ -258,6 +296,35 @@ class AgeRecognizer(RuleRecognizer):
             0.75,
         ),
         Rule(
+            "when i was n",
+            _rx(r"\bwhen\s+(?:i|he|she|we|they|you)\s+(?:was|were)\s+(?:only\s+|just\s+)?(?P<v>\d{1,2})\b"),
+            0.75,
+            not_followed_by=_UNITS_AFTER,
+        ),
+        Rule(
+            "age in decades",
+            _rx(r"\bin\s+(?:his|her|their|my|your|our)\s+(?:early\s+|mid\s*-?\s*|late\s+)?(?P<v>[1-9]0'?s)\b"),
+            0.7,
+        ),
+        Rule("nth birthday", _rx(r"\b(?P<v>\d{1,3}(?:st|nd|rd|th))\s+birthday\b"), 0.8),
+        Rule(
+            "aged between",
+            _rx(r"\baged?\s+(?:between\s+|from\s+)?(?P<v>\d{1,3}\s*+(?:-|–|to|and)\s*+\d{1,3})\b"),
+            0.8,
+            not_followed_by=_UNITS_AFTER,
+        ),
+        Rule(
+            # ``The patient, 73, was ...``, ``Kim, 44, a teacher``: a number between commas after a
+            # word, before a word, in a person's apposition
+            "apposition age",
+            re.compile(
+                r"(?<=[^\W\d_])[ \t]*+,[ \t]*+(?P<v>[1-9]\d)[ \t]*+,[ \t]*+"
+                r"(?=(?:a|an|the|who|was|is|has|had|from|of|and|lives|living|said|says|told|works|died|born|said)\b)"
+            ),
+            0.7,
+            check=lambda text, start, end: _apposition_age(text, start),
+        ),
+        Rule(
             "how old answer",
             _rx(r"\bhow\s+old\s+are\s+you\s*+\??\s*+(?:a\s*+:\s*+)?(?:i'?m\s++)?(?P<v>\d{1,3})\b"),
             0.85,
@@ -266,7 +333,9 @@ class AgeRecognizer(RuleRecognizer):
     )
 
     def validate(self, value: str) -> bool:
-        return 0 < int(value) < 120
+        """Every number in the value (``34``, ``40s``, ``50th``, ``30 and 40``) is a human age."""
+        numbers = re.findall(r"\d+", value)
+        return bool(numbers) and all(0 < int(n) < 120 for n in numbers)
 
 
 # ---- INCOME -----------------------------------------------------------------------------------
@@ -377,6 +446,15 @@ _NON_US = (
 )
 
 
+#: English words that end like a street of another language (``During 2020``, ``Spring 2021``).
+_ENGLISH_ENDING_LIKE_STREET = frozenset("during spring string bring offering gathering bearing hearing".split())  # noqa: SIM905
+
+
+def _not_english_word(text: str, start: int) -> float | None:
+    word = re.match(r"[^\W\d_]+", text[start : start + 40])
+    return None if word and word.group().lower() in _ENGLISH_ENDING_LIKE_STREET else 0.7
+
+
 class StreetAddressRecognizer(RuleRecognizer):
     """Building number + street name + suffix (``1600 Pennsylvania Avenue NW``, ``7 Sanders
     Courtyard``), with its unit (``Apt. 4B``, ``Suite 210``, ``Flat 3``); unit lines alone; PO
@@ -410,9 +488,9 @@ class StreetAddressRecognizer(RuleRecognizer):
             context_before=_rx(rf"\d{{1,6}}[a-z]?\s+(?:[\w'.-]+\s+){{0,4}}{_STREET_SUFFIX}\b\.?,?[ \t]*$"),
             window=60,
         ),
-        Rule("unit line", _rx(rf"^[ \t]*+(?:{_UNIT}|#\s?\d{{1,5}}[a-z]?)[ \t]*+,?[ \t]*+$"), 0.8),
+        Rule("unit line", _rx(rf"^[ \t>?*|-]*+(?P<v>{_UNIT}|#\s?\d{{1,5}}[a-z]?)[ \t]*+,?[ \t]*+$"), 0.8),
         Rule("po box", _rx(r"\bp\.?\s?o\.?\s*box\s+\d{1,6}\b"), 0.85),
-        Rule("european street", _rx(_NON_US), 0.7),
+        Rule("european street", _rx(_NON_US), 0.7, check=lambda text, start, end: _not_english_word(text, start)),
     )
 
 
@@ -429,15 +507,26 @@ def _street_check(text: str, start: int, end: int) -> float | None:
 
 # ---- PHONE_NUMBER -----------------------------------------------------------------------------
 _PHONE_CANDIDATE = re.compile(
-    r"(?<![\w+@/.:-])(?:\+|00)?\(?\+?\d[\d().\-/ \t]{5,24}\d\)?"
-    r"(?:[ \t]*(?:,[ \t]*)?(?:x|ext\.?|extn\.?|extension|ex\.?|#)[ \t]*\d{1,6})?(?![\w@-]|\.\d|:\d)",
+    r"(?:(?<![\w+@/.:-])|(?<=[^\W\d_][.:]))(?:\+|00)?\(?\+?\d[\d().\-/ \t]{5,24}\d\)?"
+    r"(?:[ \t]*(?:,[ \t]*)?(?:x|ext\.?|extn\.?|extension|ex\.?|#)[ \t]*\d{1,6})?(?![\w@]|-[\d@-]|\.\d|:\d)",
     re.IGNORECASE,
 )
+#: A label glued to a number (``tel:+44 ...``, ``Tel.0501 ...``, ``T:030 ...``): only a phone
+#: word may touch it; ``id:12345678`` or ``v2.4567890`` stays a number.
+_GLUED_PHONE_LABEL = re.compile(
+    r"(?<![\w.])(?:tel|phone|ph|t|m|mob|mobile|cell|fax|f|p|h|w|o|tlf|tfn|puh|telefon|telephone|telefono|tél|sms"
+    r"|whatsapp|office|home|work|direct|desk)[.:]$",
+    re.IGNORECASE,
+)
+#: An IBAN's country and check digits right before a candidate: its digit groups are no phone.
+_IBAN_HEAD = re.compile(r"\b[A-Z]{2}\d{2}(?:[ ]?[A-Z0-9]{4}){0,8}[ ]?$")
 _PHONE_WORDS = (
     r"phone|tel|telephone|mobile|mob|cell|cellphone|call|calls|calling|text|txt|sms|whatsapp|signal|fax|landline"
-    r"|dial|ring|callback|voicemail"
+    r"|dial|ring|callback|voicemail|telefon|telefono|teléfono|téléphone|telefone|puhelin|tlf|mobil|handy|gsm"
 )
-_PHONE_CONTEXT = _rx(rf"\b(?:{_PHONE_WORDS}|reach|contact|line|ph|number|num|no|to)\b\W{{0,4}}(?:\w+\W{{1,3}}){{0,6}}$")
+_PHONE_CONTEXT = _rx(
+    rf"\b(?:{_PHONE_WORDS}|reach|contact|kontakt|line|ph|numbers?|nummer|numero|número|num|no|to)\b\W{{0,4}}(?:\w+\W{{1,3}}){{0,6}}$"
+)
 _STRONG_PHONE_CONTEXT = _rx(rf"\b(?:{_PHONE_WORDS})\b[^\n]{{0,30}}$")
 _NOT_PHONE_CONTEXT = _rx(
     r"\b(?:order|ticket|invoice|inv|ref|reference|tracking|account|acct|id|case|claim|sku|item|serial|confirmation"
@@ -449,7 +538,8 @@ _NOT_PHONE_CONTEXT = _rx(
 _EXT = re.compile(r"(?<![ \t])[ \t]*+(?:,[ \t]*+)?(?:x|ext\.?|extn\.?|extension|ex\.?|#)[ \t]*\d{1,6}$", re.IGNORECASE)
 _BLANK_RUN = re.compile(r"[ \t]+")
 _DATE_LIKE = re.compile(
-    r"^(?:\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}[-/.]\d{1,2}[-/.](?:\d{4}|\d{2}))(?:[ T]\d{1,2}:\d{2}(?::\d{2})?)?$"
+    r"^(?:\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}[-/.]\d{1,2}[-/.](?:\d{4}|\d{2})"
+    r"|\d{1,2}\.[ ]\d{1,2}\.[ ](?:\d{4}|\d{2}))(?:[ T]\d{1,2}:\d{2}(?::\d{2})?)?$"
 )
 
 
@@ -465,15 +555,8 @@ def _other_number(part: str) -> bool:
 
 
 def _luhn(digits: str) -> bool:
-    total = 0
-    for i, ch in enumerate(reversed(digits)):
-        d = int(ch)
-        if i % 2:
-            d *= 2
-            if d > 9:
-                d -= 9
-        total += d
-    return total % 10 == 0
+    """The Luhn (mod 10) check of a digit string (python-stdnum's)."""
+    return bool(digits) and bool(stdnum_luhn.is_valid(digits))
 
 
 class PhoneNumberRecognizer(RuleRecognizer):
@@ -489,6 +572,10 @@ class PhoneNumberRecognizer(RuleRecognizer):
         results: list[RecognizerResult] = []
         for m in _PHONE_CANDIDATE.finditer(text):
             start, end = m.span()
+            if start and text[start - 1] in ".:" and not _GLUED_PHONE_LABEL.search(text, max(0, start - 12), start):
+                continue
+            if _IBAN_HEAD.search(text, max(0, start - 48), start):
+                continue
             value = m.group().rstrip(" \t(/.-")
             end = start + len(value)
             # a closing parenthesis without its opening one belongs to the text, not the number
@@ -553,6 +640,8 @@ class PhoneNumberRecognizer(RuleRecognizer):
                 return 0.6, "international, no separators"
             if context and len(digits) >= 7:
                 return 0.75, "digits with phone context"
+            if ext is not None and len(digits) >= 10:
+                return 0.6, "digits with an extension"
             if re.fullmatch(r"[2-9]\d{2}[2-9]\d{6}|0[1-9]\d{8,9}", digits) and not before.rstrip().endswith(("=", ":")):
                 return 0.45, "national number"
             return None
@@ -592,24 +681,87 @@ class EmbeddedEmailRecognizer(RuleRecognizer):
     )
 
 
+# ---- EMAIL_ADDRESS spelled out ----------------------------------------------------------------
+_AT_MARKED = r"[ \t]*+(?:\[at\]|\(at\)|\{at\}|<at>)[ \t]*+"
+_DOT_MARKED = r"(?:[ \t]*+(?:\[dot\]|\(dot\)|\{dot\}|<dot>)[ \t]*+|[ \t]++dot[ \t]++)"
+_LOCAL = r"[a-z0-9][a-z0-9._%+-]{0,63}"
+_LABEL_RX = r"[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?"
+_TLD = r"(?:com|net|org|edu|gov|mil|int|info|biz|io|co|me|app|dev|mail|online|email|[a-z]{2})"
+_SPELLED_EMAIL = re.compile(
+    # ``anna [at] example.org`` / ``anna (at) example (dot) org``: a marked at, any dots
+    rf"(?<![\w.%+-])(?:{_LOCAL}{_AT_MARKED}{_LABEL_RX}(?:(?:{_DOT_MARKED}|\.){_LABEL_RX}){{0,3}}(?:{_DOT_MARKED}|\.){_TLD}"
+    # ``jsmith99 at gmail dot com``: a bare at needs spelled dots (``look at example.com`` is prose)
+    rf"|{_LOCAL}[ \t]++at[ \t]++{_LABEL_RX}(?:{_DOT_MARKED}{_LABEL_RX}){{0,3}}{_DOT_MARKED}{_TLD})(?![\w-])",
+    re.IGNORECASE,
+)
+
+
+class SpelledEmailRecognizer(RuleRecognizer):
+    """E-mail addresses written to dodge scrapers: ``jsmith99 at gmail dot com``,
+    ``anna [at] example [dot] org``, ``bob(at)mail(dot)co(dot)uk``. A bare `` at `` needs
+    spelled dots (`` dot ``, ``[dot]``) and a top-level domain at the end."""
+
+    ENTITY = "EMAIL_ADDRESS"
+    TRIGGER = re.compile(r"(?i)\bat\b")
+    RULES = (Rule("e-mail spelled out", _SPELLED_EMAIL, 0.8),)
+
+
 # ---- CREDIT_CARD ------------------------------------------------------------------------------
-_CARD = re.compile(r"(?<![\w-])(?:\d[ -]?){12,18}\d(?![\w-])")
+_CARD = re.compile(r"(?<![\w-])(?:\d[ -]?){11,18}\d(?![\w-])")
+_CARD_CONTEXT = re.compile(
+    r"\b(?:card|cards|cc|credit|debit|visa|mastercard|maestro|amex|jcb|uatp|diners|discover|unionpay|mir|pan)"
+    r"\b[^\n\d]{0,24}$",
+    re.IGNORECASE,
+)
+
+
+def _iin_fits(digits: str) -> bool:
+    """The issuer range (IIN) of the number allows its length: Visa, Mastercard (51-55,
+    2221-2720), Amex, Diners, Discover, JCB (3528-3589; 15 digits from 1800 and 2131), UnionPay,
+    Mir, Maestro (50, 56-69: 12 to 19 digits) and UATP (1: 15 digits)."""
+    n, p2, p4 = len(digits), int(digits[:2]), int(digits[:4])
+    if digits[0] == "1":
+        return n == 15  # UATP, JCB 1800
+    if p4 == 2131:
+        return n == 15
+    if digits[0] == "4":
+        return n in (13, 16, 19)
+    if 51 <= p2 <= 55 or 2221 <= p4 <= 2720:
+        return n == 16
+    if p2 in (34, 37):
+        return n == 15
+    if p2 in (36, 38, 39) or 300 <= int(digits[:3]) <= 305:
+        return 14 <= n <= 19
+    if 3528 <= p4 <= 3589 or 2200 <= p4 <= 2204:
+        return 16 <= n <= 19
+    if p2 == 50 or 56 <= p2 <= 69:
+        return 12 <= n <= 19
+    return False
+
+
+def _card_check(text: str, start: int, end: int) -> float | None:
+    """Luhn, and either the old shape (13-19 digits from 2-6) or an issuer range whose length
+    fits; a 12-digit number or one of the rarer ranges starting with 1 only after card context."""
+    value = text[start:end]
+    digits = re.sub(r"\D", "", value)
+    if re.search(r"[ -]{2}", value) or not _luhn(digits):
+        return None
+    common = 13 <= len(digits) <= 19 and digits[0] in "23456"
+    if common and (_iin_fits(digits) or len(digits) != 12):
+        return 0.9
+    if _iin_fits(digits) and _CARD_CONTEXT.search(text, max(0, start - 40), start):
+        return 0.85
+    return None
 
 
 class CardNumberRecognizer(RuleRecognizer):
-    """Payment card numbers: 13 to 19 digits, plain or in groups, passing the Luhn check."""
+    """Payment card numbers: 12 to 19 digits, plain or in groups, passing the Luhn check (13-19
+    digits from 2-6 anywhere; other issuer ranges, 12-digit Maestro and 15-digit numbers from 1
+    after card context)."""
 
     ENTITY = "CREDIT_CARD"
     TRIGGER = re.compile(r"\d{4}")
-    RULES = (Rule("card number (Luhn)", _CARD, 0.9),)
-
-    def validate(self, value: str) -> bool:
-        digits = re.sub(r"\D", "", value)
-        if not 13 <= len(digits) <= 19 or digits[0] not in "23456":
-            return False
-        if re.search(r"[ -]{2}", value):
-            return False
-        return _luhn(digits)
+    RULES = (Rule("card number (Luhn)", _CARD, 0.9, check=_card_check),)
 
 
 # ---- IBAN_CODE (any case) --------------------------------------------------------------------
@@ -686,11 +838,16 @@ _DAY = r"(?:[0-2]?\d|3[01])(?:st|nd|rd|th)?"
 _DATE = (
     r"(?:\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}[-/.]\d{1,2}[-/.](?:\d{4}|\d{2})"
     rf"|{_MONTH}\s+{_DAY},?\s+\d{{4}}|{_DAY}\s+(?:of\s+)?{_MONTH},?\s+\d{{4}}|{_MONTH}\s+\d{{4}}"
-    rf"|{_MONTH}\s+{_DAY}|{_DAY}\s+(?:of\s+)?{_MONTH})"
+    rf"|{_MONTH}\s+{_DAY}|{_DAY}\s+(?:of\s+)?{_MONTH}"
+    # ``22-nov-1972``, ``22.Nov.1972``, ``1972-nov-22``; ``14. 03. 1968``
+    rf"|{_DAY}[-/. ]{_MONTH}[-/. ]?(?:\d{{4}}|\d{{2}})|\d{{4}}[-/.]{_MONTH}[-/.]{_DAY}"
+    r"|\d{1,2}\.[ ]\d{1,2}\.[ ]?\d{2,4})"
 )
 _BIRTH_BEFORE = _rx(
     r"(?:\bborn|\bbirth|\bd\.?o\.?b\b|\bbirthday|\bb-?day|\bbirthdate|\bdate\s+of\s+birth|\bnacimiento|\bgeboren"
-    r"|\byob\b|\bbirth\s*date)[^\n]{0,28}$"
+    r"|\byob\b|\bbirth\s*date|geburtsdatum|\bgeb\.|\bnée?\b|date\s+de\s+naissance|data\s+di\s+nascita"
+    r"|data\s+de\s+nascimento|fecha\s+de\s+nacimiento|geboortedatum|födelsedatum|fødselsdato|syntymäaika"
+    r"|data\s+urodzenia|születési\s+dátum|datum\s+narození)[^\n]{0,28}$"
 )
 _BIRTH_AFTER = _rx(
     r"^[^\n]{0,6}\b(?:is\s+|was\s+)?(?:my\s+|his\s+|her\s+)?(?:birthday|date\s+of\s+birth|dob|birth\s*date|b-?day)\b"
@@ -702,7 +859,10 @@ class DateOfBirthRecognizer(RuleRecognizer):
     Dates without it (orders, deliveries, timestamps) are not personal data here."""
 
     ENTITY = "DATE_OF_BIRTH"
-    TRIGGER = _rx(r"born|birth|d\.?o\.?b|b-?day|yob|nacimiento|geboren")
+    TRIGGER = _rx(
+        r"born|birth|d\.?o\.?b|b-?day|yob|nacimiento|geboren|geburt|geb\.|née?\b|naissance|nascita|nascimento"
+        r"|geboorte|födelse|fødsel|syntymä|urodzenia|születési|narození"
+    )
     RULES = (
         Rule(
             "date with birth context",
@@ -721,6 +881,7 @@ def custom_recognizers(
     return [
         PersonRecognizer(lexicon, person_labels),
         PhoneNumberRecognizer(),
+        SpelledEmailRecognizer(),
         EmbeddedEmailRecognizer(),
         CardNumberRecognizer(),
         IbanAnyCaseRecognizer(),

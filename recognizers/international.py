@@ -21,8 +21,15 @@ its results are reused when a text goes on to NER), and none keeps or logs the t
   ``sent to``, a line before a postcode line) a capitalised name with a house number.
 - :class:`StructuralNameRecognizer` (``PERSON``): dialogue speaker labels (``Anna: ...`` at a line
   start), vocatives (``Anna, can I ...`` / ``..., Anna?``), reporting verbs (``said Anna``,
-  ``shouted at Anna``), titles of other languages (``Mevr.``, ``Dhr.``, ``Fru``, ``Pani`` ...) and
-  a first name with a middle initial without its dot (``Anna K Smith``).
+  ``shouted at Anna``), titles of other languages (``Mevr.``, ``Dhr.``, ``Fru``, ``Pani``,
+  ``Signora``, ``Senhor`` ... in any case), a first name with a middle initial without its dot
+  (``Anna K Smith``), the recipient of a giving verb (``had given Sales his address``) and the
+  items of a list of names (``Hanna, Oskar, Brigid and Tove``: most items known given names, no
+  country or big city among them).
+
+:func:`international_recognizers` also registers
+:class:`~recognizers.address_block.AddressBlockRecognizer` (a street line and the postal line
+after it, postcodes checked against Google's address data).
 """
 
 from __future__ import annotations
@@ -32,9 +39,12 @@ from collections.abc import Sequence
 
 import phonenumbers
 from presidio_analyzer import LocalRecognizer, RecognizerResult
+from spacy.lang.en.stop_words import STOP_WORDS
 
-from recognizers.custom import RuleRecognizer, _best_non_overlapping
+from recognizers.address_block import AddressBlockRecognizer
+from recognizers.custom import _GLUED_PHONE_LABEL, _IBAN_HEAD, RuleRecognizer, _best_non_overlapping
 from recognizers.names import NOT_NAME, Lexicon
+from recognizers.places import is_place
 
 __all__ = [
     "PHONE_REGIONS",
@@ -150,8 +160,9 @@ PHONE_REGIONS = (
     "AU", "NZ", "BR", "AR", "ZA", "NG", "EG", "IN", "PK", "JP", "KR", "TH", "PH", "ID",
 )  # fmt: skip
 _PHONE_CAND = re.compile(
-    r"(?<![\w+@/.:=-])(?P<v>(?:\+|00)\(?\d{1,3}\)?[ \t.-]?(?:\(0\)[ \t]?)?(?:\(\d{1,5}\)[ \t.-]?)?\d[\d \t.-]{4,17}\d"
-    r"|\(?0\d{1,5}\)?[ \t./-]?\d[\d \t./-]{3,14}\d)(?![\w@-]|[.,]\d|:\d)"
+    r"(?:(?<![\w+@/.:=-])|(?<=[^\W\d_][.:]))"
+    r"(?P<v>(?:\+|00)\(?\d{1,3}\)?[ \t.-]?(?:\(0\)[ \t]?)?(?:\(\d{1,5}\)[ \t.-]?)?\d[\d \t.-]{4,17}\d"
+    r"|\(?0\d{1,5}\)?[ \t./-]?\d[\d \t./-]{3,14}\d)(?![\w@]|-[\d@-]|[.,]\d|:\d)"
 )
 _NOT_PHONE = re.compile(
     r"\b(?:order|ticket|invoice|inv|ref|reference|tracking|account|acct|id|case|claim|sku|item|serial|confirmation"
@@ -172,6 +183,10 @@ class InternationalPhoneRecognizer(RuleRecognizer):
         results: list[RecognizerResult] = []
         for m in _PHONE_CAND.finditer(text):
             start, end = m.span("v")
+            if start and text[start - 1] in ".:" and not _GLUED_PHONE_LABEL.search(text, max(0, start - 12), start):
+                continue  # ``id:0123456789``: only a phone word may touch a number
+            if _IBAN_HEAD.search(text, max(0, start - 48), start):
+                continue  # the digit groups of an IBAN
             value = m.group("v").rstrip(" \t.-/")
             end = start + len(value)
             digits = re.sub(r"\D", "", value)
@@ -213,6 +228,11 @@ _STREET_ENDINGS = (
     r"|singel|dijk|gatan|vägen|gränd|torget|gata|gate|veien|vei|vej|gade|plads|stræde|katu|tie|kuja|polku"
     r"|tänav|utca|útja|körút|ulice|vegur|stræti"
 )
+#: English words that end in a street ending (``-ring``, ``-weg`` ...) and may stand before a number.
+_ENGLISH_NOT_STREET = frozenset(STOP_WORDS) | frozenset(
+    "spring string bring offering gathering string bearing hearing wiring tiring".split()  # noqa: SIM905
+)
+_ENDS_LIKE_STREET = re.compile(rf"{_L}(?:{_STREET_ENDINGS})$", re.IGNORECASE)
 _CAP = rf"(?:[A-ZÀ-ÖØ-ÞĀ-ſА-ЯЁЄІЇҐΑ-Ω]{_L}*|\d{{1,3}}\.)"  # a capitalised word (or ``3.`` in a name)
 _NAME_PART = rf"(?:{_CAP}|(?:de|del|della|di|da|do|dos|das|du|des|la|le|van|von|der|den|het|y|i)\b|{_L}+\.)"
 _HOUSE = r"\d{1,5}[a-zA-Z]?(?:[/-]\d{1,5}[a-zA-Z]?)?"
@@ -263,6 +283,10 @@ class InternationalStreetRecognizer(RuleRecognizer):
                 continue  # a separate street word needs a house number
             if not (m.group("num1") or m.group("num2")) and value[:1].islower():
                 continue
+            if any(
+                w.lower() in _ENGLISH_NOT_STREET and _ENDS_LIKE_STREET.search(w) for w in re.findall(rf"{_L}+", value)
+            ):
+                continue  # ``During 2020``, ``Spring 2021``: an English word that ends like a street
             if m.group("num1") and m.group("num2"):  # ``890 Leirfallsgata, 7897 ALTA``: a postcode follows
                 comma = text.rfind(",", start, m.start("num2"))
                 end = comma if comma > 0 else end
@@ -320,11 +344,49 @@ _REPORTED = re.compile(
     r"|asked|replied|answered|cried|screamed|began|listed|flew|laughed|smiled|nodded|sighed)\b",
     re.MULTILINE,
 )
+#: ``said Anna to Bea``: the person spoken to, after a reporting verb and its speaker.
+_REPORTED_TO = re.compile(
+    r"\b(?:said|says|shouted|yelled|whispered|cried|screamed|wrote|explained|replied|answered|complained)"
+    rf"[ \t]+{_NAME_WORD}[ \t]+(?:to|at)[ \t]+(?P<v>{_NAME_WORD}(?:[ \t]{_NAME_WORD})?)"
+)
+#: ``Anna is from Tartu``: a sentence that starts with a person and where they come from.
+_IS_FROM = re.compile(
+    rf"(?:^|(?<=[.!?\n]))[ \t]*(?P<v>{_NAME_WORD}(?:[ \t]{_NAME_WORD})?)[ \t]+(?:is|was|comes|came)[ \t]+"
+    r"(?:originally[ \t]+)?from\b",
+    re.MULTILINE,
+)
 _TITLES_INTL = re.compile(
-    r"(?<![\w.])(?:mevr|mevrouw|dhr|mej|heer|fru|frk|herr|frau|pan|pani|sig|sig\.ra|sra|srta|dña|mme|mlle"
-    r"|gospodin|gospođa|bayan|г-н|г-жа|κα)\.?[ \t]+"
+    r"(?<![\w.])(?i:mevr|mevrouw|dhr|mej|heer|fru|frk|herr|frau|pan|pani|sig|sig\.ra|sra|srta|dña|mme|mlle"
+    r"|gospodin|gospođa|bayan|г-н|г-жа|κα|signore|signora|signor|signorina|senhor|senhora|senhorita|señor|señora"
+    r"|señorita|monsieur|madame|mademoiselle|doña|dona|heer|mevrouw|herra|rouva|hr|bayanı|pane|paní)\.?[ \t]+"
     rf"(?P<v>{_NAME_WORD}(?:[ \t]{_NAME_WORD})?)",
 )
+#: ``gave Anna his ...``, ``had given Sales her address``: the person after a verb of giving,
+#: before the thing given.
+_RECIPIENT = re.compile(
+    r"\b(?:gave|given|give|gives|giving|sent|send|sends|showed|shown|show|offered|offer|handed|hand|paid|pay"
+    r"|lent|lend|owe|owes|owed|promised|promise|bought|buy|brought|bring|told|tell|asked|ask|wished|wish)"
+    rf"[ \t]+(?P<v>{_NAME_WORD}(?:[ \t]{_NAME_WORD})?)[ \t]+(?:his|her|their|my|your|our|its)\b",
+)
+#: A list of capitalised words (``Anna, Olek, Bea and Tom``): a list of names when at least two of
+#: its items are known given names; then every name-like item is one.
+_NAME_LIST = re.compile(
+    rf"(?<![\w-]){_NAME_WORD}(?:[ \t]++{_NAME_WORD})?"
+    rf"(?:[ \t]*+,[ \t]*+{_NAME_WORD}(?:[ \t]++{_NAME_WORD})?){{1,12}}"
+    rf"(?:,?[ \t]++(?:and|&|or|und|et|y|e|i|og|och|ja|és|a)[ \t]++{_NAME_WORD}(?:[ \t]++{_NAME_WORD})?)?"
+)
+#: Right before a list: the list is one of people (``our 3 founders:``, ``They had 6:``,
+#: ``starring``, ``the children``).
+_PEOPLE_BEFORE_LIST = re.compile(
+    r"(?:\b(?:founders?|co-?founders|children|kids|sons|daughters|members|guests|friends|siblings|brothers|sisters"
+    r"|participants|authors|winners|players|employees|colleagues|students|people|names|partners|owners|starring"
+    r"|featuring|invited|met|named|cast|team|staff|attendees|speakers|parents|grandchildren|cousins)\b[^\n.!?]{0,12}"
+    r"|\b\d{1,2}[ \t]*+)[:,-]?[ \t]*+$",
+    re.IGNORECASE,
+)
+_LIST_ITEM = re.compile(rf"{_NAME_WORD}(?:[ \t]++{_NAME_WORD})?")
+_CONJ = r"(?:and|&|or|und|et|y|e|i|og|och|ja|és|a)"
+_LIST_JOINER = re.compile(rf"(?<![ \t])(?:[ \t]*+,[ \t]*+(?:{_CONJ}[ \t]++)?|[ \t]++{_CONJ}[ \t]++)")
 _MIDDLE_INITIAL = re.compile(rf"(?<![\w.])(?P<v>{_NAME_WORD}[ \t][A-Z][ \t]{_NAME_WORD})\b")
 
 
@@ -357,6 +419,9 @@ class StructuralNameRecognizer(RuleRecognizer):
             (_REPORTED, 0.6, "reporting verb", True),
             (_TITLES_INTL, 0.8, "title", False),
             (_MIDDLE_INITIAL, 0.65, "middle initial", True),
+            (_RECIPIENT, 0.6, "recipient of a giving verb", True),
+            (_REPORTED_TO, 0.6, "reporting verb", True),
+            (_IS_FROM, 0.55, "person is from", True),
         )
         for rx, score, rule, strict in rules:
             for m in rx.finditer(text):
@@ -373,7 +438,43 @@ class StructuralNameRecognizer(RuleRecognizer):
                 if rx is _SPEAKER and words[0].lower() in _FIELD_WORDS:
                     continue
                 results.append(self._result(start, end, score, rule))
+        results.extend(self._name_lists(text))
         return _best_non_overlapping(results)
+
+    def _name_lists(self, text: str) -> list[RecognizerResult]:
+        """Items of a list of names: three or more items, none a country or big city, and either
+        more than half of them (at least two) known given names, or none a common word when the
+        list is introduced as people (``our 3 founders:``) or holds two known given names."""
+        out: list[RecognizerResult] = []
+        for m in _NAME_LIST.finditer(text):
+            items: list[tuple[int, int, list[str]]] = []
+            pos = m.start()
+            while pos < m.end():
+                item = _LIST_ITEM.match(text, pos, m.end())
+                if item is None:
+                    break
+                items.append((item.start(), item.end(), item.group().split()))
+                joiner = _LIST_JOINER.match(text, item.end(), m.end())
+                if joiner is None or joiner.end() == item.end():
+                    break
+                pos = joiner.end()
+            if len(items) < 3 or any(is_place(" ".join(words)) for _, _, words in items):
+                continue  # a list of places
+            known = sum(1 for _, _, words in items if self.lex.is_given(words[0].lower()))
+            uncommon = all(
+                not self.lex.is_common(w.lower()) or self.lex.is_any_given(w.lower()) for _, _, ws in items for w in ws
+            )
+            people = _PEOPLE_BEFORE_LIST.search(text, max(0, m.start() - 40), m.start()) is not None
+            # most items known given names; or, introduced as people (``our 3 founders:``,
+            # ``They had 6:``), items that are no common word
+            if not ((known >= 2 and known * 2 > len(items)) or (uncommon and (people or known >= 2))):
+                continue
+            for start, end, words in items:
+                if (self._namelike(words[0], strict=False) and not self.lex.is_common(words[0].lower())) or (
+                    self.lex.is_any_given(words[0].lower()) and words[0].lower() not in NOT_NAME
+                ):
+                    out.append(self._result(start, end, 0.6, "list of names"))
+        return out
 
 
 #: ``Mobile: ...``, ``Subject: ...``: a line label that is no speaker.
@@ -387,6 +488,7 @@ _FIELD_WORDS = frozenset(
 
 def international_recognizers(lexicon: Lexicon) -> list[LocalRecognizer]:
     return [
+        AddressBlockRecognizer(),
         PostcodeRecognizer(),
         InternationalPhoneRecognizer(name="InternationalPhoneRecognizer"),
         InternationalStreetRecognizer(name="InternationalStreetRecognizer"),

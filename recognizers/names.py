@@ -1,9 +1,9 @@
 """Word knowledge for the person recognizer: given names, and common English words.
 
-- **Given names**: the name dictionary shipped in the ``gender-guesser`` package (Jörg Michael's
-  ``nam_dict.txt``: some 48,000 given names with their frequency in ~50 countries). We read the
-  data file as it is installed and never import the package's code. The file is under the GNU
-  Free Documentation License; we do not modify or redistribute it.
+- **Given names**: ``recognizers/data/given_names.tsv``, the given-name lists of every locale of
+  Faker's person providers (MIT; some 30,000 names of 86 locales), copied into the repository
+  by ``python -m recognizers.data.build_given_names`` (Faker itself is a development dependency
+  only). A name listed by more locales counts as more common (see :func:`_read_given_names`).
 - **Common words**: spaCy's English stop words, plus the WordNet word lists the installed spaCy
   model ships for its rule lemmatizer (verbs, adjectives, adverbs, nouns) with its inflection
   rules and exceptions, so ``calling``, ``helped`` and ``nicer`` are known as words too. A model
@@ -82,29 +82,26 @@ NOT_NAME = frozenset(
 )
 
 
+#: The given-name data file (source and licence: ``THIRD_PARTY.md``).
+GIVEN_NAMES_FILE = "given_names.tsv"
+
+
 def _read_given_names() -> dict[str, int]:
-    """``casefolded given name -> highest frequency class (1..13) in any country``."""
+    """``casefolded given name -> frequency class (4..13)``: a name listed by one Faker locale is
+    class 4, each further locale adds 2 (class 6 and up: common as a name somewhere)."""
     try:
-        data = importlib.resources.files("gender_guesser").joinpath("data", "nam_dict.txt")
-        raw = data.read_text(encoding="utf-8")
+        raw = importlib.resources.files("recognizers.data").joinpath(GIVEN_NAMES_FILE).read_text(encoding="utf-8")
     except (ModuleNotFoundError, FileNotFoundError, OSError) as exc:
         raise DetectionError(
-            "the given-name dictionary of the gender-guesser package is missing (run `make install`)"
+            f"the given-name list recognizers/data/{GIVEN_NAMES_FILE} is missing (a broken checkout?)"
         ) from exc
     names: dict[str, int] = {}
     for line in raw.splitlines():
-        if not line or line[0] in "#=":
+        if not line or line.startswith("#"):
             continue
-        parts = line.split()
-        if len(parts) < 2:
-            continue
-        freq = max((int(c, 16) for c in line[30:-1] if c in "0123456789ABCDEF"), default=0)
-        name = parts[1]
-        forms = {name.replace("+", "-"), name.replace("+", "")} if "+" in name else {name}
-        for form in forms:
-            key = form.casefold()
-            if len(key) >= 2 and freq > names.get(key, -1):
-                names[key] = freq
+        name, _, count = line.partition("\t")
+        if len(name) >= 2 and count.isdigit():
+            names[name] = min(13, 2 + 2 * int(count))
     return names
 
 
@@ -142,7 +139,7 @@ class Lexicon:
 
     @classmethod
     def load(cls, lemma_tables: Mapping[str, Any] | None = None) -> Lexicon:
-        """Given names from gender-guesser's data; words from a spaCy rule lemmatizer's tables
+        """Given names from ``recognizers/data/given_names.tsv``; words from a spaCy rule lemmatizer's tables
         (``lemma_index``, ``lemma_exc``, ``lemma_rules``: spaCy ``Table`` s, keyed by POS) when
         given."""
         tables = lemma_tables or {}

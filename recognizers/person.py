@@ -31,6 +31,7 @@ from presidio_analyzer.nlp_engine import NlpArtifacts
 
 from recognizers.geo import STATE_CODES, alternation
 from recognizers.names import NOT_NAME, Lexicon
+from recognizers.places import is_place
 from recognizers.types import merge_overlapping
 
 _WORD = re.compile(r"[^\W\d_]+(?:['’-][^\W\d_]+)*")
@@ -82,7 +83,7 @@ _TITLE_CONTEXT = re.compile(rf"(?<![\w.])(?P<title>{_TITLES})\.?[ \t]+", re.IGNO
 #: Context after which the next words are a name (unless they are stop words).
 _STRONG = re.compile(
     r"(?:\bmy\s+(?:full\s+|first\s+|last\s+|real\s+|legal\s+)?names?\s*(?:is|'s|’s|:|=|-)?|\bname\s+is|\bname's"
-    r"|\b(?:i\s+am|i'm|im)\s+called|\bcall\s+me|\b(?:the\s+)?(?:account|card)\s*holder(?:'s)?\s*+(?:name)?\s*+(?:is|:|=|-)"
+    r"|\b(?:i\s+am|i'm|im)\s+called|\bcalls?\s+me|\b(?:the\s+)?(?:account|card)\s*holder(?:'s)?\s*+(?:name)?\s*+(?:is|:|=|-)"
     r"|\bthe\s+name\s+(?:is|on\s+the\s+(?:card|account)\s+is))[ \t]*[\"'“]?",
     re.IGNORECASE,
 )
@@ -496,6 +497,8 @@ class _Ctx:
             elif self.lex.is_popular_given(t.low) and (self.capitalised(t) or self.caseless) and len(t.low) >= 3:
                 if i > 0 and self.toks[i - 1].low in {"in", "near", "at", "the", "a", "an", "my", "your", "our"}:
                     continue  # ``in Austin``, ``the Alexa``
+                if is_place(t.low):
+                    continue  # ``flights to Jordan``, ``London, Paris``: a country or a big city
                 hits.append(_Hit(t.start, t.end, 0.55, "given name"))
         return hits
 
@@ -521,8 +524,8 @@ class _Ctx:
             if not words or any(c.isdigit() for c in ent.text):
                 continue
             if ent.label_ in labels:
-                if all(self.lex.is_common(w.low) and not self.lex.is_any_given(w.low) for w in words):
-                    continue
+                if all(self._common_word(w) and not self.lex.is_any_given(w.low) for w in words):
+                    continue  # ``print hello-world``: common words (a hyphenated pair of them too)
                 if len(words) == 1:
                     w = words[0]
                     if not self.capitalised(w) or (self.lex.is_common(w.low) and not self.lex.is_given(w.low)):
@@ -539,6 +542,12 @@ class _Ctx:
                 ):
                     hits.append(_Hit(first.start, words[-1].end, 0.6, f"spaCy {ent.label_} given name"))
         return hits
+
+    def _common_word(self, w: _Tok) -> bool:
+        if self.lex.is_common(w.low):
+            return True
+        parts = re.split(r"[-‐]", w.low)
+        return len(parts) > 1 and all(p and self.lex.is_common(p) for p in parts)
 
     def _trim(self, words: list[_Tok]) -> list[_Tok]:
         def skip(w: _Tok) -> bool:

@@ -144,7 +144,7 @@ _PATHOLOGICAL = [
 #: characters: their cost is checked where they are used (anchored ``match`` on the long input).
 _WINDOWED = frozenset(
     {"_ADDRESS_CONTEXT", "_CITY_AFTER", "_DATE_LIKE", "_LABEL", "_NOT_PHONE", "_PART_END_AFTER", "_SELF_INTRO",
-     "_UNIT_AFTER", "_YEAR_BEFORE"}
+     "_UNIT_AFTER", "_YEAR_BEFORE", "_LIST_ITEM", "_LIST_JOINER", "_IBAN_HEAD", "_GLUED_PHONE_LABEL"}
 )  # fmt: skip
 
 

@@ -59,6 +59,8 @@ _COMPILING_HELPERS = {
     ("recognizers.custom", "_rx"),
     ("recognizers.engine", "presidio_trigger"),  # the _PRESIDIO_TRIGGERS, collected below
     ("recognizers.engine", "load_registry_config"),  # ops rules, compiled to validate them only
+    # Google's per-country postal-code patterns (data), only matched whole on at most 12 characters
+    ("recognizers.address_block", "is_postcode_of_some_country"),
 }
 _RULE_FIELDS = ("regex", "context_before", "context_after", "not_followed_by", "not_preceded_by")
 

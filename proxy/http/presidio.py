@@ -21,6 +21,15 @@ What is ours and not Presidio's:
 * the anonymizer is ``presidio_anonymizer``'s engine with our operators added (``zip3``,
   ``age_band``, ``income_band``, ``ip_truncate``; a value they cannot parse becomes the entity's
   tag, never itself);
+* ``pseudonym`` (anonymize and deanonymize) uses the worker's vault (``Runtime.vault``: the
+  destinations' vault, the same keys, store, retention and erasure): ``{"type": "pseudonym",
+  "scope": "c-42"}`` gives the same token to the same person within the face's scope ``c-42``;
+  without ``scope`` each request is its own scope. The face's scopes are namespaced
+  (``presidio:scope:<scope>``, ``presidio:request:<random>``), so a client of the face never
+  obtains the token a destination gave in a conversation. ``/deanonymize`` restores the tokens
+  of the given spans, or, with no ``anonymizer_results`` and a ``pseudonym`` deanonymizer, every
+  token in the text (any scope); an unknown, expired or erased token stays as it is. No vault in
+  the config: 422 naming the keys; the vault failing: 503, nothing anonymized or restored;
 * an optional bearer token (``presidio.token_env``), compared in constant time; body, list and
   result bounds; logs and errors never carry a text or a detected value.
 """
@@ -33,6 +42,7 @@ import json
 import logging
 import os
 import re
+import secrets
 import threading
 import time
 import traceback
@@ -46,9 +56,10 @@ from aiohttp import web
 
 from proxy import metrics
 from proxy.config import Presidio
-from proxy.errors import DetectionError, DetectionTimeout
+from proxy.errors import DetectionError, DetectionTimeout, VaultError
 from proxy.http.runtime import Runtime, request_id
 from proxy.operators import age_band, income_band, ip_truncate, tag, zip3
+from proxy.vault import TOKEN, Vault, find_tokens, unmask_text
 from recognizers.types import Finding
 
 __all__ = [
@@ -543,6 +554,9 @@ async def _edge(request: web.Request, handler: Handler) -> web.StreamResponse:
     except DetectionError as exc:
         log.warning("presidio %s rid=%s: %s", route, rid, exc.__class__.__name__)
         resp = _error(503, "detection failed; nothing was analysed")
+    except VaultError as exc:
+        log.warning("presidio %s rid=%s: the vault failed (%s)", route, rid, exc.__class__.__name__)
+        resp = _error(503, "the pseudonym vault is unavailable; nothing was changed")
     except web.HTTPRequestEntityTooLarge:
         resp = _error(413, f"request body too large (limit {face.limits.max_body_bytes} bytes)")
     except web.HTTPException as exc:
@@ -637,10 +651,90 @@ def _operators(body: dict[str, Any], key: str, limit: int) -> dict[str, Any]:
             raise PresidioError(422, f"Invalid input, every operator of {key} must be an object with a type")
         if conf["type"] == "custom":
             raise PresidioError(400, "Custom type anonymizer is not supported")
-        if conf["type"] == "pseudonym":
-            raise PresidioError(422, "Invalid operator class 'pseudonym'. (the pseudonym vault is not built yet)")
+        if conf["type"] == PSEUDONYM:
+            scope = conf.get("scope")
+            if scope is not None and (not isinstance(scope, str) or not 0 < len(scope) <= MAX_SCOPE_CHARS):
+                raise PresidioError(
+                    422, f"Invalid input, the pseudonym operator's scope must be a string of 1 to {MAX_SCOPE_CHARS} "
+                    "characters"
+                )  # fmt: skip
         out[str(entity)] = OperatorConfig.from_json(dict(conf))
     return out
+
+
+# ---- pseudonyms: the vault behind the ``pseudonym`` operator ----------------------------------------
+PSEUDONYM = "pseudonym"
+#: Characters of a pseudonym operator's ``scope``.
+MAX_SCOPE_CHARS = 256
+#: The prefix of the face's vault scopes: never a destination's (``conversation:...``, ``global``).
+SCOPE_PREFIX = "presidio:"
+
+
+def _vault_of(face: Face) -> Vault:
+    """The worker's vault, or Presidio's "invalid operator" 422 saying why there is none."""
+    vault = face.rt.vault
+    if vault is None:
+        s = face.rt.cfg.secrets
+        raise PresidioError(
+            422,
+            f"Invalid operator class '{PSEUDONYM}'. (the pseudonym vault is off: it needs {s.vault_key_env} and "
+            f"{s.pseudonym_key_env} set and a destination in use that pseudonymises or un-masks)",
+        )
+    return vault
+
+
+def _operator_for(entity: str, operators: dict[str, Any]) -> Any:
+    """The operator presidio's engine will choose for an entity type (its own, else DEFAULT)."""
+    return operators.get(entity) or operators.get("DEFAULT")
+
+
+def _token_entity(entity: str) -> str:
+    """The entity part of a token as the vault's :data:`~proxy.vault.TOKEN` reads it back."""
+    return entity.upper()[:48]
+
+
+def _count_entity(face: Face, entity: str) -> str:
+    """A metric label: a known entity type, else ``OTHER`` (a client's types are unbounded)."""
+    return entity if entity in face.entities() else "OTHER"
+
+
+@dataclass
+class _Pseudonyms:
+    """What the ``pseudonym`` operators of one request use in presidio's engine (run in a thread).
+    ``/anonymize`` runs the engine twice: first collecting the values of the spans as the engine
+    settles them (after its conflict resolution and whitespace merging), then, once the vault gave
+    their tokens in one round-trip, for real. Only the values replaced are ever sent to the vault
+    (no token for a fragment the engine merged away, which an erasure could never find)."""
+
+    vault: Vault
+    loop: asyncio.AbstractEventLoop
+    tokens: dict[tuple[str, str, str], str] = field(default_factory=dict)
+    revealed: dict[str, str] = field(default_factory=dict)
+    #: The first pass: the (scope, entity, value) the engine asks for.
+    collecting: dict[tuple[str, str, str], None] | None = None
+
+    def _wait(self, coro: Any) -> Any:
+        future = asyncio.run_coroutine_threadsafe(coro, self.loop)
+        try:
+            return future.result(self.vault.timeout + 1.0)
+        except TimeoutError:
+            future.cancel()
+            raise VaultError("vault call timed out") from None
+
+    def token(self, scope: str, entity: str, value: str) -> str:
+        key = (scope, _token_entity(entity), value)
+        if self.collecting is not None:
+            self.collecting[key] = None
+            return ""
+        if key not in self.tokens:  # not collected (not expected): asked for on its own
+            (self.tokens[key],) = self._wait(self.vault.pseudonymize(key[1], [value], scope))
+        return self.tokens[key]
+
+    def reveal(self, text: str) -> str:
+        wanted = [t for t in find_tokens(text) if t not in self.revealed]
+        if wanted:
+            self.revealed.update(self._wait(self.vault.reveal(wanted)))
+        return unmask_text(text, self.revealed)
 
 
 def _param_error(exc: Exception) -> PresidioError:
@@ -665,15 +759,33 @@ async def _anonymize(request: web.Request) -> web.StreamResponse:
         raise PresidioError(422, "Invalid input, text must be a string")
     results = [RecognizerResult.from_json(r) for r in raw]
 
-    def run() -> str:
-        result = face.anonymizer.anonymize(text=text, analyzer_results=results, operators=operators)
-        return str(result.to_json())
+    def run() -> Any:
+        return face.anonymizer.anonymize(text=text, analyzer_results=results, operators=operators)
 
-    try:
-        out = await asyncio.to_thread(run)
-    except InvalidParamError as exc:
-        raise _param_error(exc) from None
-    return web.Response(body=out.encode(), content_type="application/json")
+    async def engine() -> Any:
+        try:
+            return await asyncio.to_thread(run)
+        except InvalidParamError as exc:
+            raise _param_error(exc) from None
+
+    pseudonymised = [e for e, conf in operators.items() if conf.operator_name == PSEUDONYM]
+    if pseudonymised:
+        ctx = _Pseudonyms(_vault_of(face), asyncio.get_running_loop(), collecting={})
+        per_request = f"{SCOPE_PREFIX}request:{secrets.token_hex(16)}"
+        for entity in pseudonymised:
+            params = operators[entity].params
+            scope = params.pop("scope", None)
+            params["_scope"] = per_request if scope is None else f"{SCOPE_PREFIX}scope:{scope}"
+            params["_vault"] = ctx
+        await engine()  # collects the values to pseudonymise
+        assert ctx.collecting is not None
+        wanted, ctx.collecting = list(ctx.collecting), None
+        if wanted:
+            ctx.tokens.update(zip(wanted, await ctx.vault.pseudonymize_many(wanted), strict=True))
+    result = await engine()
+    for item in result.items:
+        metrics.count_finding("presidio", _count_entity(face, item.entity_type), str(item.operator))
+    return web.Response(body=str(result.to_json()).encode(), content_type="application/json")
 
 
 async def _deanonymize(request: web.Request) -> web.StreamResponse:
@@ -689,19 +801,43 @@ async def _deanonymize(request: web.Request) -> web.StreamResponse:
     raw = _results_list(body, "anonymizer_results", face.limits.max_results, need_score=False)
     operators = _operators(body, "deanonymizers", face.limits.max_list_items)
     entities = [OperatorResult.from_json(r) for r in raw]
+    revealing = [e for e, conf in operators.items() if conf.operator_name == PSEUDONYM]
+    if revealing:
+        ctx = _Pseudonyms(_vault_of(face), asyncio.get_running_loop())
+        for entity in revealing:
+            operators[entity].params.pop("scope", None)  # a token is revealed whatever its scope
+            operators[entity].params["_vault"] = ctx
 
-    def run() -> str:
-        result = face.deanonymizer.deanonymize(text=text, entities=entities, operators=operators)
-        return str(result.to_json())
+        def reveals(entity: str) -> bool:
+            conf = _operator_for(entity, operators)
+            return conf is not None and conf.operator_name == PSEUDONYM
+
+        if not raw:
+            # no spans (a client that keeps only the text): every token whose entity type goes to
+            # the pseudonym deanonymizer is a span; only the ones restored become items
+            found = [(m.start(), m.end(), m.group(0)[1:-18]) for m in TOKEN.finditer(text)]
+            if len(found) > face.limits.max_results:
+                raise PresidioError(413, f"text: at most {face.limits.max_results} tokens per request")
+            entities = [OperatorResult(start, end, entity) for start, end, entity in found if reveals(entity)]
+        wanted = [t for e in entities if reveals(e.entity_type) for t in find_tokens(text[e.start : e.end])]
+        if wanted:
+            ctx.revealed.update(await ctx.vault.reveal(wanted))
+        if not raw:
+            entities = [e for e in entities if text[e.start : e.end] in ctx.revealed]
+
+    def run() -> Any:
+        return face.deanonymizer.deanonymize(text=text, entities=entities, operators=operators)
 
     try:
-        out = await asyncio.to_thread(run)
+        result = await asyncio.to_thread(run)
     except InvalidParamError as exc:
         raise _param_error(exc) from None
     except ValueError:
         # a wrong key or a value that was not encrypted: no detail (it could quote the value)
         raise PresidioError(422, "Invalid input, a value cannot be decrypted with the given key") from None
-    return web.Response(body=out.encode(), content_type="application/json")
+    for item in result.items:
+        metrics.count_finding("presidio", _count_entity(face, item.entity_type), str(item.operator))
+    return web.Response(body=str(result.to_json()).encode(), content_type="application/json")
 
 
 def _language(request: web.Request, face: Face) -> None:
@@ -729,12 +865,19 @@ async def _health(request: web.Request) -> web.StreamResponse:
     return web.Response(text="Presidio Analyzer service is up", content_type="text/plain")
 
 
+def _listed(face: Face, names: list[str]) -> list[str]:
+    """Operator names, without ``pseudonym`` while there is no vault (it would answer 422)."""
+    return sorted(n for n in names if n != PSEUDONYM or face.rt.vault is not None)
+
+
 async def _anonymizers(request: web.Request) -> web.StreamResponse:
-    return _json(sorted(request.app[FACE].anonymizer.get_anonymizers()))
+    face = request.app[FACE]
+    return _json(_listed(face, face.anonymizer.get_anonymizers()))
 
 
 async def _deanonymizers(request: web.Request) -> web.StreamResponse:
-    return _json(sorted(request.app[FACE].deanonymizer.get_deanonymizers()))
+    face = request.app[FACE]
+    return _json(_listed(face, face.deanonymizer.get_deanonymizers()))
 
 
 # ---- our operators, for presidio_anonymizer's engine ------------------------------------------------
@@ -768,6 +911,36 @@ def _our_operators() -> list[type[Any]]:
     ]
 
 
+def _pseudonym_operators() -> tuple[type[Any], type[Any]]:
+    """``pseudonym`` for presidio's engines: its params carry the request's :class:`_Pseudonyms`
+    (``_vault``) and scope (``_scope``), set by the face, never by the client."""
+    from presidio_anonymizer.operators import Operator, OperatorType
+
+    class Pseudonymize(Operator):  # type: ignore[misc]
+        def operate(self, text: str, params: dict[str, Any] | None = None) -> str:
+            p = params or {}
+            return str(p["_vault"].token(p["_scope"], str(p.get("entity_type", "PII")), text))
+
+        def validate(self, params: dict[str, Any] | None = None) -> None:
+            if not isinstance((params or {}).get("_vault"), _Pseudonyms):
+                raise VaultError("the pseudonym operator has no vault")
+
+        def operator_name(self) -> str:
+            return PSEUDONYM
+
+        def operator_type(self) -> Any:
+            return OperatorType.Anonymize
+
+    class Reveal(Pseudonymize):
+        def operate(self, text: str, params: dict[str, Any] | None = None) -> str:
+            return str((params or {})["_vault"].reveal(text))
+
+        def operator_type(self) -> Any:
+            return OperatorType.Deanonymize
+
+    return Pseudonymize, Reveal
+
+
 def build_presidio_app(rt: Runtime, limits: Presidio, environ: dict[str, str] | None = None) -> web.Application:
     """The face's application over a worker's :class:`Runtime` (its detection service must be
     started by the worker's main application)."""
@@ -778,8 +951,12 @@ def build_presidio_app(rt: Runtime, limits: Presidio, environ: dict[str, str] | 
     anonymizer = AnonymizerEngine()
     for op in _our_operators():
         anonymizer.add_anonymizer(op)
+    pseudonymize, reveal = _pseudonym_operators()
+    anonymizer.add_anonymizer(pseudonymize)
+    deanonymizer = DeanonymizeEngine()
+    deanonymizer.add_deanonymizer(reveal)
     app = web.Application(client_max_size=limits.max_body_bytes, middlewares=[_edge])
-    app[FACE] = Face(rt, limits, token, anonymizer=anonymizer, deanonymizer=DeanonymizeEngine())
+    app[FACE] = Face(rt, limits, token, anonymizer=anonymizer, deanonymizer=deanonymizer)
     app.router.add_post("/analyze", _analyze)
     app.router.add_post("/anonymize", _anonymize)
     app.router.add_post("/deanonymize", _deanonymize)

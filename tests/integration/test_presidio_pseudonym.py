@@ -111,6 +111,10 @@ async def test_pseudonym_tokens_the_same_person_within_a_scope(
         assert "pseudonym" in await r.json()
     assert no_canary(proxy.log())
     assert no_canary("".join(p.read_text("latin-1") for p in (proxy.workdir / "spool").glob("vault.db*")))
+    async with session.get(proxy.admin + "/metrics") as r:
+        text = await r.text()
+    assert re.search(r'proxy_findings_total\{destination="presidio",entity="PERSON",operator="pseudonym"\} [1-9]', text)
+    assert 'route="presidio:/anonymize"' in text and no_canary(text)
 
 
 async def test_deanonymize_restores_then_an_erased_token_stays(

@@ -78,9 +78,11 @@ def commit() -> str:
     try:
         rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
                              timeout=10, check=True).stdout.strip()  # fmt: skip
-        # RESULTS.md itself is being written by this run: only other changes make the tree dirty
+        # RESULTS.md, its pictures and the JSON they are drawn from are written by this run: only
+        # other changes make the tree dirty
         dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".",
-                                ":(exclude)benchmarks/RESULTS.md"], cwd=ROOT,
+                                ":(exclude)benchmarks/RESULTS.md", ":(exclude)benchmarks/*.png",
+                                ":(exclude)benchmarks/*.json"], cwd=ROOT,
                                capture_output=True, text=True, timeout=10).stdout.strip()  # fmt: skip
     except (OSError, subprocess.SubprocessError):
         return "unknown"

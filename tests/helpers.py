@@ -157,7 +157,6 @@ class Upstream:
     url: str = ""
     received: list[Recorded] = field(default_factory=list)
     handler: Callable[[web.Request, bytes], Any] | None = None
-    runner: web.AppRunner | None = None
 
 
 @contextlib.asynccontextmanager
@@ -179,14 +178,19 @@ async def upstream_server(handler: Callable[[web.Request, bytes], Any] | None = 
 
     app = web.Application(client_max_size=64 * 1024 * 1024)
     app.router.add_route("*", "/{tail:.*}", record)
+    async with serve_app(app) as up.url:
+        yield up
+
+
+@contextlib.asynccontextmanager
+async def serve_app(app: web.Application) -> AsyncIterator[str]:
+    """Serve ``app`` for real on a free 127.0.0.1 port; yields its base URL, cleans up after."""
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    up.url = f"http://127.0.0.1:{port}"
-    up.runner = runner
     try:
-        yield up
+        await web.TCPSite(runner, "127.0.0.1", port).start()
+        yield f"http://127.0.0.1:{port}"
     finally:
         await runner.cleanup()
 

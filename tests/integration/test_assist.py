@@ -18,7 +18,7 @@ import pytest
 import websockets
 from aiohttp import WSMsgType, web
 
-from tests.helpers import ROOT, TEST_KEY, TEST_VAULT_KEY, ProxyProcess, free_port, start_proxy
+from tests.helpers import ROOT, TEST_KEY, TEST_VAULT_KEY, ProxyProcess, free_port, serve_app, start_proxy
 from tests.redis_server import RedisServer, redis_server
 
 ADMIN = "admin-token-for-tests"
@@ -81,13 +81,8 @@ async def partner() -> AsyncIterator[Partner]:
     app = web.Application()
     app.router.add_get("/ws/{tail:.*}", p.ws)
     app.router.add_route("*", "/{tail:.*}", p.http)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    p.url = f"http://127.0.0.1:{port}"
-    yield p
-    await runner.cleanup()
+    async with serve_app(app) as p.url:
+        yield p
 
 
 @pytest.fixture(scope="module")

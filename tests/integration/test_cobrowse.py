@@ -16,7 +16,7 @@ import websockets
 from aiohttp import WSMsgType, web
 from websockets.exceptions import ConnectionClosed
 
-from tests.helpers import ProxyProcess, free_port, start_proxy
+from tests.helpers import ProxyProcess, serve_app, start_proxy
 from tests.integration.conftest import make_config
 
 EMAIL = "maria.garcia@example.com"
@@ -52,13 +52,8 @@ async def upstream() -> AsyncIterator[CobrowseUpstream]:
     up = CobrowseUpstream()
     app = web.Application(client_max_size=16 * 1024 * 1024)
     app.router.add_route("*", "/{tail:.*}", up.ws)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    up.url = f"http://127.0.0.1:{port}"
-    yield up
-    await runner.cleanup()
+    async with serve_app(app) as up.url:
+        yield up
 
 
 @pytest.fixture(scope="module")

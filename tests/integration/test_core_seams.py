@@ -16,7 +16,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from tests.helpers import ProxyProcess, free_port, start_proxy
+from tests.helpers import ProxyProcess, serve_app, start_proxy
 from tests.integration.conftest import make_config
 
 HELD = 700  # bytes of an unfinished NDJSON line the partner sends before it stops
@@ -60,13 +60,8 @@ async def partner() -> AsyncIterator[Partner]:
     app = web.Application()
     app.router.add_post("/upload", p.upload)
     app.router.add_get("/held", p.held)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    p.url = f"http://127.0.0.1:{port}"
-    yield p
-    await runner.cleanup()
+    async with serve_app(app) as p.url:
+        yield p
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ import aiohttp
 import pytest
 from aiohttp import WSMsgType, web
 
-from tests.helpers import ProxyProcess, free_port, start_proxy
+from tests.helpers import ProxyProcess, serve_app, start_proxy
 
 
 class Partner:
@@ -43,13 +43,8 @@ async def partner() -> AsyncIterator[Partner]:
     p = Partner()
     app = web.Application()
     app.router.add_route("*", "/{tail:.*}", p.http)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    p.url = f"http://127.0.0.1:{port}"
-    yield p
-    await runner.cleanup()
+    async with serve_app(app) as p.url:
+        yield p
 
 
 @pytest.fixture(scope="module")

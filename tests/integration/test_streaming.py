@@ -13,7 +13,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from tests.helpers import ProxyProcess, free_port, start_proxy
+from tests.helpers import ProxyProcess, serve_app, start_proxy
 from tests.integration.conftest import make_config
 
 GAP = 0.2
@@ -69,13 +69,8 @@ async def streamer() -> Any:
     app.router.add_get("/sse", s.sse)
     app.router.add_get("/ndjson", s.ndjson)
     app.router.add_get("/text", s.text)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    s.url = f"http://127.0.0.1:{port}"
-    yield s
-    await runner.cleanup()
+    async with serve_app(app) as s.url:
+        yield s
 
 
 @pytest.fixture(scope="module")

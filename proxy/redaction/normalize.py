@@ -21,7 +21,13 @@ Steps, in order (each keeps the map exact; a step whose pattern does not occur c
    minus sign) becomes one ``-`` (if it holds a dash) or one space; ``.`` and ``/`` are left alone;
 5. seven or more single digits separated by single spaces become contiguous digits;
 6. a run of seven or more digits glued to a letter or ``_`` gets a space on that side (``\\b``
-   works again), except inside hex strings of 32 or more characters (hashes).
+   works again), except inside hex strings of 32 or more characters (hashes);
+7. a card number written with odd separators (``4111_1111_1111_1111``, ``4111;1111...``,
+   ``4111]1111 1111 1111``, ``4111 , 1111...``): groups of 3-19 digits joined by one to three
+   punctuation characters, spaces or ``_``, whose digits (13-19 of them, in 2-6 consecutive
+   groups) pass the Luhn check, get one space for each such separator. The checksum keeps amounts, versions,
+   IP addresses and timestamps as they are (a 13-19 digit run that passes Luhn by chance is
+   redacted as a card: fail closed).
 
 A text with none of these features returns at once as the same string object (ASCII: ``%``/``&``
 membership tests and one digit-led regex search; other text also ``unicodedata.is_normalized`` and
@@ -79,6 +85,10 @@ _SEPARATORS = re.compile(r"(?<=[0-9])[\s+\-\u2010-\u2015\u2212\ufe58\ufe63\uff0d
 _SPACED = re.compile(r"(?<![0-9])[0-9](?: [0-9]){6,}(?![0-9])")
 _LONG_DIGITS = re.compile(r"[0-9]{7,}")
 _HEX_BLOB = re.compile(r"(?<!\w)[0-9A-Fa-f]{32,}(?!\w)")
+#: Digit groups joined by one or two punctuation characters or ``_`` (step 7), and one separator.
+_PUNCTUATED_RUN = re.compile(r"(?<![0-9])[0-9]{3,19}(?:(?:[^\w\n]|_){1,3}[0-9]{3,19})+(?![0-9])")
+_RUN_SEPARATOR = re.compile(r"(?:[^\w\n]|_){1,3}")
+_PLAIN_SEPARATORS = frozenset((" ", "-"))
 _CONTROLS_OK = frozenset("\t\n\r")
 _SPACE_OR_FORMAT = frozenset(("Zs", "Zl", "Zp", "Cf"))
 
@@ -159,6 +169,8 @@ def _needs_work(text: str) -> bool:
     if ("%" in text or "&" in text) and _ESCAPE_START.search(text) is not None:
         return True
     if _DIGIT_WORK.search(text) is not None:
+        return True
+    if _PUNCTUATED_RUN.search(text) is not None and next(_punctuated(text), None) is not None:
         return True
     if text.isascii():
         return False
@@ -318,9 +330,43 @@ def _glued(text: str) -> Iterator[_Edit]:
             yield text[e - 1] + " ", e - 1, e
 
 
+def _luhn(digits: str) -> bool:
+    total = 0
+    for i, c in enumerate(reversed(digits)):
+        d = ord(c) - 48
+        if i % 2:
+            d = d * 2 - 9 if d > 4 else d * 2
+        total += d
+    return total % 10 == 0
+
+
+def _punctuated(text: str) -> Iterator[_Edit]:
+    for m in _PUNCTUATED_RUN.finditer(text):
+        run = m.group()
+        seps = list(_RUN_SEPARATOR.finditer(run))
+        if all(sep.group() in _PLAIN_SEPARATORS for sep in seps):
+            continue  # spaces and dashes: the card recognizers read those as they are
+        groups = _RUN_SEPARATOR.split(run)
+        covered = -1  # the last group index already part of an accepted window
+        for first in range(len(groups)):
+            if first <= covered:
+                continue
+            digits = ""
+            for last in range(first, min(first + 6, len(groups))):
+                digits += groups[last]
+                if len(digits) > 19:
+                    break
+                if last > first and len(digits) >= 13 and _luhn(digits):
+                    for sep in seps[first:last]:
+                        if sep.group() != " ":
+                            yield " ", m.start() + sep.start(), m.start() + sep.end()
+                    covered = last
+                    break
+
+
 #: Decoding runs twice (``%2540``, ``&amp;#64;``); it may bring non-ASCII characters into an ASCII
 #: text, so the steps after it check for themselves.
-_STEPS = (_decoded, _decoded, _nfkc, _invisible, _separators, _spaced, _glued)
+_STEPS = (_decoded, _decoded, _nfkc, _invisible, _separators, _spaced, _glued, _punctuated)
 
 
 # ---- the map ----------------------------------------------------------------------------------

@@ -422,7 +422,10 @@ def test_ndjson_garbage_raises_only_core_errors(sample: Sample, cuts: list[int])
     try:
         drive(red, splits(data, cuts))
     except RedactionError as exc:
-        assert_clean("ndjson partial", exc.partial)
+        # record by record: digits of two records are no card together (the oracle would join
+        # a ``4`` at the end of one line to fifteen digits at the start of the next)
+        for record in exc.partial.splitlines():
+            assert_clean("ndjson partial", record)
 
 
 # ---- SSE streams ------------------------------------------------------------------------------------

@@ -55,6 +55,13 @@ CHANGES = [
     ("glued after decoding", "tel_%34155550134", "tel_ 4155550134"),
     ("bidi controls", "\u202a4111\u202c \u202e1111\u202c \u20661111\u2069 \u200e1111\u200f", "4111 1111 1111 1111"),
     ("soft hyphen", "4111\u00ad1111", "41111111"),
+    ("card with underscores", "4111_1111_1111_1111", "4111 1111 1111 1111"),
+    ("card with a bracket", "card 4111]1111 1111 1111", "card 4111 1111 1111 1111"),
+    ("card with a semicolon", "4111;111111111111", "4111 111111111111"),
+    ("card with dots", "paid 4111.1111.1111.1111 ok", "paid 4111 1111 1111 1111 ok"),
+    ("card with slashes and a cvv", "4111/1111/1111/1111, 123", "4111 1111 1111 1111, 123"),
+    ("amex with underscores", "3782_822463_10005", "3782 822463 10005"),
+    ("card with a spaced comma", "4111 , 1111 , 1111 , 1111", "4111 1111 1111 1111"),
 ]
 
 # Texts that need no normalising: the same object back, whatever the path.
@@ -71,6 +78,8 @@ UNCHANGED = [
     "100% sure, R&D, fish & chips, &unknown; &amp without a semicolon",
     "bytes %00 and %C3 alone and %ZZ",
     "sha 3f5a9c1234567890abcdef3f5a9c1234567890ab and abcdef1234567890abcdef1234567890",
+    "order 12345_67890_12345 and 1234.5678.9012.3456 (16 digits that fail Luhn)",
+    "1,000,000.00 and 10.20.30.40 at 2024-01-01T12:00:00.123456, v1.2.3",
     "Café with José at 10:30 \u2014 bring 2 reports \U0001f600, budget \u20ac1.200.",
     "",
 ]
@@ -113,6 +122,7 @@ MAPS = [
     ("\uff14\uff11\uff11\uff11 1111", "4111 1111", "\uff14\uff11\uff11\uff11 1111"),
     ("a \u202e4111\u2066 1111\u2069 b", "4111 1111", "\u202e4111\u2066 1111\u2069"),
     ("tel_%34155550134 end", "4155550134", "%34155550134"),
+    ("card 4111]1111_1111;1111 ok", "4111 1111 1111 1111", "4111]1111_1111;1111"),
 ]
 
 

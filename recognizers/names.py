@@ -4,6 +4,8 @@
   Faker's person providers (MIT; some 30,000 names of 86 locales), copied into the repository
   by ``python -m recognizers.data.build_given_names`` (Faker itself is a development dependency
   only). A name listed by more locales counts as more common (see :func:`_read_given_names`).
+- **Surnames**: ``recognizers/data/surnames.tsv``, the surname lists of the same Faker locales
+  (MIT; some 25,000), evidence that a capitalised word is a name, never on their own in lower case.
 - **Common words**: spaCy's English stop words, plus the WordNet word lists the installed spaCy
   model ships for its rule lemmatizer (verbs, adjectives, adverbs, nouns) with its inflection
   rules and exceptions, so ``calling``, ``helped`` and ``nicer`` are known as words too. A model
@@ -82,19 +84,27 @@ NOT_NAME = frozenset(
 )
 
 
-#: The given-name data file (source and licence: ``THIRD_PARTY.md``).
+#: The given-name and surname data files (source and licence: ``THIRD_PARTY.md``).
 GIVEN_NAMES_FILE = "given_names.tsv"
+SURNAMES_FILE = "surnames.tsv"
 
 
 def _read_given_names() -> dict[str, int]:
     """``casefolded given name -> frequency class (4..13)``: a name listed by one Faker locale is
     class 4, each further locale adds 2 (class 6 and up: common as a name somewhere)."""
+    return _read_names(GIVEN_NAMES_FILE, "given-name")
+
+
+def _read_surnames() -> dict[str, int]:
+    """``casefolded surname -> frequency class``, as :func:`_read_given_names`."""
+    return _read_names(SURNAMES_FILE, "surname")
+
+
+def _read_names(filename: str, kind: str) -> dict[str, int]:
     try:
-        raw = importlib.resources.files("recognizers.data").joinpath(GIVEN_NAMES_FILE).read_text(encoding="utf-8")
+        raw = importlib.resources.files("recognizers.data").joinpath(filename).read_text(encoding="utf-8")
     except (ModuleNotFoundError, FileNotFoundError, OSError) as exc:
-        raise DetectionError(
-            f"the given-name list recognizers/data/{GIVEN_NAMES_FILE} is missing (a broken checkout?)"
-        ) from exc
+        raise DetectionError(f"the {kind} list recognizers/data/{filename} is missing (a broken checkout?)") from exc
     names: dict[str, int] = {}
     for line in raw.splitlines():
         if not line or line.startswith("#"):
@@ -114,9 +124,11 @@ class Lexicon:
         word_lists: Mapping[str, Iterable[str]] | None = None,
         exceptions: Mapping[str, Mapping[str, Sequence[str]]] | None = None,
         rules: Mapping[str, Sequence[Sequence[str]]] | None = None,
+        surnames: Iterable[str] = (),
     ) -> None:
         lists = {pos: frozenset(words) for pos, words in (word_lists or {}).items()}
         self.given = frozenset(given_names)
+        self.surnames = frozenset(surnames) - frozenset(STOP_WORDS) - NOT_NAME
         self._freq = dict(given_names)
         self.stop_words = frozenset(STOP_WORDS)
         empty: frozenset[str] = frozenset()
@@ -148,7 +160,7 @@ class Lexicon:
         word_lists = {p: list(index.get(p) or []) for p in pos} if index is not None else None
         exceptions = {p: dict(exc.get(p) or {}) for p in pos} if exc is not None else None
         rule_lists = {p: list(rules.get(p) or []) for p in pos} if rules is not None else None
-        return cls(_read_given_names(), word_lists, exceptions, rule_lists)
+        return cls(_read_given_names(), word_lists, exceptions, rule_lists, _read_surnames())
 
     # ---- look-ups (lower-cased words) -----------------------------------------------------
     @functools.lru_cache(maxsize=16384)  # noqa: B019  (one Lexicon per detector, kept for its life)
@@ -228,6 +240,21 @@ class Lexicon:
         if not self.is_given(word):
             return False
         return word not in self._nouns or self._freq.get(word, 0) >= 6
+
+    def is_surname(self, word: str) -> bool:
+        """A surname some Faker locale lists (common words included: ``Baker``, ``Young``)."""
+        return word in self.surnames
+
+    def is_noun_only(self, word: str) -> bool:
+        """A noun of the word lists that is no verb, adjective, adverb, stop word or inflected
+        form: the lists hold many surnames as nouns (``schmidt``, ``newton``, ``baker``)."""
+        if word not in self._nouns or word in self._light or self._contraction(word) or self._inflected(word):
+            return False
+        return word not in self._lists.get("verb", ()) and word not in self._lists.get("adj", ())
+
+    def is_name_word(self, word: str) -> bool:
+        """A listed given name or surname."""
+        return word in self.surnames or self.is_any_given(word)
 
     def is_any_given(self, word: str) -> bool:
         """Any given name, ambiguous ones included (``Grace``): a name when capitalised."""

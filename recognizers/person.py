@@ -200,12 +200,16 @@ class PersonRecognizer(LocalRecognizer):  # type: ignore[misc]
         doc = getattr(nlp_artifacts, "tokens", None) if nlp_artifacts is not None else None
         if doc is not None:
             hits += ctx.from_ner(doc, self.ner_labels)
-        return [self._result(h) for h in _best([h for h in hits if ctx.not_a_place(h)])]
+        ends = {h.end for h in hits}
+        hits = [h for h in hits if ctx.not_a_place(h) and ctx.not_an_org(h, ends)]
+        hits += ctx.coordinated(hits)
+        return [self._result(h) for h in _best(hits)]
 
     @staticmethod
     def _rule_hits_of(ctx: _Ctx) -> list[_Hit]:
         hits: list[_Hit] = []
         hits += ctx.after_context(_TITLE_CONTEXT, "strong", 0.85, "title")
+        hits += ctx.after_context(_FOREIGN_TITLE, "strong", 0.8, "title (other languages)")
         hits += ctx.after_context(_STRONG, "strong", 0.9, "name is")
         hits += ctx.after_context(_FIELD, "field", 0.85, "name field")
         hits += ctx.after_context(_WEAK, "weak", 0.8, "context")
@@ -213,6 +217,9 @@ class PersonRecognizer(LocalRecognizer):  # type: ignore[misc]
         hits += ctx.name_lines()
         hits += ctx.given_names()
         hits += ctx.capitalised_pairs()
+        hits += ctx.speaker_labels()
+        hits += ctx.vocatives()
+        hits += ctx.surnames()
         return hits
 
     def _result(self, h: _Hit) -> RecognizerResult:
@@ -390,6 +397,10 @@ class _Ctx:
                     continue
                 if rule == "title" and m.group("title").lower() == "miss" and self.lex.is_common(t.low):
                     continue  # ``cache miss key``
+                if rule == "title (other languages)" and not (
+                    t.cap and (not self.lex.is_common(t.low) or self.lex.is_name_word(t.low))
+                ):
+                    continue  # ``Bay Area``, ``Don Quixote`` is fine, ``Pan Am`` is not a title
                 if not self.capitalised(t) and self.lex.is_light_common(t.low) and not self.lex.is_any_given(t.low):
                     continue
                 if (
@@ -511,10 +522,139 @@ class _Ctx:
                 continue
             if not re.fullmatch(r"[ \t]{1,2}", self.gap(a.end, b.start)):
                 continue
-            if self.lex.is_common(a.low) or self.lex.is_common(b.low) or min(len(a.low), len(b.low)) < 2:
+            if min(len(a.low), len(b.low)) < 2 or a.low in NOT_NAME or b.low in NOT_NAME:
+                continue
+            if a.low in self.lex.stop_words or b.low in self.lex.stop_words:
+                continue
+            # a common word may be part of the pair when it is listed as a name in its place
+            # (``Heath Newton``, ``Grace Baker``), never both words merely common
+            a_ok = not self.lex.is_common(a.low) or self.lex.is_any_given(a.low)
+            b_ok = not self.lex.is_common(b.low) or self.lex.is_surname(b.low)
+            if not (a_ok and b_ok) or (self.lex.is_common(a.low) and self.lex.is_common(b.low)):
                 continue
             hits.append(_Hit(a.start, self.extend(i + 1, b.end), 0.6, "capitalised pair"))
         return hits
+
+    def _name_word(self, t: _Tok, first: bool = True) -> bool:
+        """Capitalised (or in caseless text), no stop word, and either no common word or a listed
+        given name (or, after the first word, a listed surname: ``Grace Baker``)."""
+        if len(t.low) < 2 or t.low in NOT_NAME or t.low in self.lex.stop_words or self._contraction(t):
+            return False
+        if not (self.capitalised(t) or self.caseless):
+            return False
+        if not self.lex.is_common(t.low) or self.lex.is_any_given(t.low):
+            return True
+        return not first and self.lex.is_surname(t.low)
+
+    def _name_words(self, words: list[_Tok]) -> bool:
+        return (
+            bool(words)
+            and self._name_word(words[0])
+            and all(self._name_word(w, first=False) or w.low in _PARTICLES for w in words[1:])
+        )
+
+    def _words_in(self, start: int, end: int) -> list[_Tok]:
+        return self.toks[self._next_index(start) : self._next_index(end)]
+
+    def speaker_labels(self) -> list[_Hit]:
+        """A dialogue line's speaker: ``Elsa: "Who are you?"``, ``Tom Berg: sure``, at a line's start
+        (after ``>`` quote marks): one to three name words and a colon, then text."""
+        hits = []
+        for m in _SPEAKER.finditer(self.text):
+            words = self._words_in(m.start("name"), m.end("name"))
+            if not self._name_words(words) or (len(words) == 1 and words[0].text.isupper()):
+                continue  # ``INFO: ...``
+            hits.append(_Hit(words[0].start, words[-1].end, 0.7, "speaker label"))
+        return hits
+
+    def vocatives(self) -> list[_Hit]:
+        """A name addressed at a message's or sentence's start (``Lucas, can I ...``) or end
+        (``..., can you help, Maria?``)."""
+        hits = []
+        for rx in (_VOCATIVE_START, _VOCATIVE_END):
+            for m in rx.finditer(self.text):
+                words = self._words_in(m.start("name"), m.end("name"))
+                if self._name_words(words) and not is_place(" ".join(w.low for w in words)):
+                    hits.append(_Hit(words[0].start, words[-1].end, 0.6, "vocative"))
+        return hits
+
+    def surnames(self) -> list[_Hit]:
+        """A capitalised listed surname that is no common English word, alone (``starring
+        Schmidt``, ``ex-Zombie Novak``)."""
+        hits: list[_Hit] = []
+        if self.caseless:
+            return hits
+        for i, t in enumerate(self.toks):
+            if len(t.low) < 3 or not self.capitalised(t) or not self.lex.is_surname(t.low):
+                continue
+            if t.low in NOT_NAME or is_place(t.low):
+                continue
+            if i > 0 and self.toks[i - 1].low in _NOT_BEFORE_SURNAME:
+                continue  # ``in Novak`` is a place, ``the Hilton`` a hotel
+            if self.lex.is_common(t.low):
+                # a surname the word lists hold as a noun (``starring Schmidt``): only inside a
+                # sentence, and not the head of a longer proper name (``Baker Street``)
+                if not self.lex.is_noun_only(t.low) or self._sentence_start(t):
+                    continue
+                if i + 1 < len(self.toks) and self.capitalised(self.toks[i + 1]):
+                    continue
+            hits.append(_Hit(t.start, self.extend(i), 0.5, "listed surname"))
+        return hits
+
+    def coordinated(self, hits: list[_Hit]) -> list[_Hit]:
+        """Names listed beside a name: ``Ivan, Pippa, Noëlle and Nelson`` (each list item of one to
+        three name words, joined by commas, ``and``, ``or``, ``&``), once one item is a name."""
+        if not hits:
+            return []
+        found = {(h.start, h.end) for h in hits}
+        out: list[_Hit] = []
+        todo = sorted(found)
+        seen_starts = {s for s, _ in found}
+        while todo:
+            start, end = todo.pop()
+            for nxt in self._list_neighbours(start, end):
+                if nxt[0] in seen_starts:
+                    continue
+                seen_starts.add(nxt[0])
+                out.append(_Hit(nxt[0], nxt[1], 0.55, "list of names"))
+                todo.append(nxt)
+        return out
+
+    def _list_neighbours(self, start: int, end: int) -> list[tuple[int, int]]:
+        got = []
+        m = _LIST_NEXT.match(self.text, end)
+        if m:
+            i = self._next_index(m.end())
+            if i < len(self.toks) and self.toks[i].start == m.end() and self._name_word(self.toks[i]):
+                j_end = self.extend(i)
+                if not is_place(self.text[self.toks[i].start : j_end]):
+                    got.append((self.toks[i].start, j_end))
+        m = _LIST_PREV.search(self.text, max(0, start - 48), start)
+        if m and m.end() == start:
+            words = self._words_in(m.start("item"), m.end("item"))
+            if self._name_words(words) and not is_place(" ".join(w.low for w in words)):
+                got.append((words[0].start, words[-1].end))
+        return got
+
+    def not_an_org(self, h: _Hit, name_ends: set[int]) -> bool:
+        """``Hansen Yuncken Pty Ltd``, ``Dreher Brewery``, ``Leonhard Nilsen & Sønner``: a company
+        or an ensemble named after people is no person; nor is what follows ``<name> of`` /
+        ``<name> from`` or ``work for`` / ``according to the``, unless it starts with a given name
+        (strong context keeps its name)."""
+        if h.rule in _STRONG_RULES:
+            return True
+        words = self._words_in(h.start, h.end)
+        if not words or any(w.low in _ORG_WORDS for w in words):
+            return False
+        if _ORG_AFTER.match(self.text, h.end) is not None:
+            return False
+        if self.lex.is_any_given(words[0].low):
+            return True
+        before = self.text[max(0, h.start - 40) : h.start]
+        m = _AFTER_NAME_OF.search(before)
+        if m and (h.start - len(before) + m.start()) in name_ends:
+            return False
+        return _ORG_CONTEXT.search(before) is None
 
     def from_ner(self, doc: Any, labels: frozenset[str]) -> list[_Hit]:
         hits = []
@@ -567,6 +707,70 @@ class _Ctx:
         return not (m and _CITY_STATE.match(self.text, m.start()))
 
 
+def _wordset(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
+_NOT_BEFORE_SURNAME = _wordset(
+    "in near at the a an from to via this that these those my your our his her their its some any no every"
+)
+_STRONG_RULES = frozenset({"name is", "name field", "title", "title (other languages)", "speaker label"})
+#: ``<name> of`` / ``<name> from`` right before a hit (the offset of the match is a name's end).
+_AFTER_NAME_OF = re.compile(r"(?:'s)?(?<![ \t])[ \t]++(?:of|from)[ \t]++$")
+_ORG_CONTEXT = re.compile(
+    r"\b(?:work(?:s|ed|ing)?[ \t]+(?:for|at)|employed[ \t]+(?:by|at)|according[ \t]+to(?:[ \t]+the)?"
+    r"|support|joined|company|firm|brand)[ \t]+[«\"“]?$",
+    re.IGNORECASE,
+)
+
+
+#: Honorifics of the other languages our visitors write (capitalised; the next word must be a
+#: name word: ``Dhr. Van de Velde``, ``Dona Leitão``, ``Pani Nowak``, ``Bay Yılmaz``).
+_FOREIGN_TITLE = re.compile(
+    r"(?<![\w.])(?P<title>Dhr|Mevr|Mej|Mevrouw|Meneer|Dona|Doña|Don|Dom|Sig|Sig\.ra|Signor|Signora|Signorina|Hr|Fru"
+    r"|Frk|Pan|Pani|Paní|Pán|Herra|Rouva|Neiti|Härra|Proua|Bay|Bayan|Sayın|Sn|Master|Mstr|Dame|Lady|Lord|Monsieur"
+    r"|Mademoiselle|Doktor|Dott|Dott\.ssa|Ing|Mgr|Bc|Пан|Пані|Г-н|Г-жа|Κος|Κα|Κ)\.?[ \t]+"
+)
+#: A dialogue line's speaker label (after quote marks ``>``): the name and a colon, then text.
+_SPEAKER = re.compile(
+    r"^[ \t>]*(?P<name>[^\W\d_][\w'’-]*(?:[ \t][^\W\d_][\w'’-]*){0,2})[ \t]*:(?=[ \t]*[\"“'«]|[ \t]+\S)",
+    re.MULTILINE,
+)
+_VOCATIVE_START = re.compile(
+    r"(?:^|(?<=[.!?\n]) ?)[ \t]*(?P<name>[^\W\d_][\w'’-]*(?:[ \t][^\W\d_][\w'’-]*)?),[ \t]+"
+    r"(?=(?:can|could|would|will|please|pls|do|did|are|is|have|has|i|we|you|thanks|thank|what|where|when|how"
+    r"|why|let|just|sorry|listen|look|come|wait|hurry|stop|tell|help)\b)",
+    re.IGNORECASE,
+)
+_VOCATIVE_END = re.compile(
+    r",[ \t]+(?P<name>[^\W\d_][\w'’-]*(?:[ \t][^\W\d_][\w'’-]*)?)[ \t]*[?!.]*[ \t]*$", re.MULTILINE
+)
+#: What joins items of a list of names.
+_LIST_NEXT = re.compile(
+    r"(?<![ \t]),?[ \t]++(?:and|or|&|und|et|y|e|og|och|en|i|a|ja|ve|та|і|и)[ \t]++|(?<![ \t]),[ \t]*+", re.IGNORECASE
+)
+_LIST_PREV = re.compile(
+    r"(?<![\w'’-])(?P<item>[^\W\d_][\w'’-]*(?:[ \t][^\W\d_][\w'’-]*){0,2})"
+    r"(?:,?[ \t]++(?:and|or|&|und|et|y|e|og|och|en|i|a|ja|ve|та|і|и)[ \t]++|,[ \t]*+)$",
+    re.IGNORECASE,
+)
+#: Words that make a run of capitalised words a company or an ensemble, not a person.
+_ORG_WORDS = _wordset(
+    """
+    pty ltd limited inc incorporated llc llp plc gmbh ag kg sa sas sarl srl spa bv nv oy oyj ab asa as
+    a/s aps corp corporation company co group holdings holding orchestra band brewery bank banca banco
+    foundation institute university hospital hotel restaurant systems software solutions technologies
+    services partners associates sønner sons söhne brothers bros kft zrt nyrt bt rt doo dd ad sro zoo sp
+    ltda cia lda sl
+    """
+)
+_ORG_AFTER = re.compile(
+    r"(?<![ \t])(?:[ \t]*+,)?[ \t]++(?:&[ \t]++)?"
+    r"(?:Pty|Ltd|Limited|Inc|LLC|LLP|PLC|plc|GmbH|AG|KG|S\.?A\.?|SAS|SARL|S\.?r\.?l|S\.?p\.?A"
+    r"|B\.?V|N\.?V|Oy|Oyj|AB|ASA|AS|A/S|ApS|Corp|Corporation|Company|Co\.|Group|Holdings|Orchestra|Band|Brewery"
+    r"|Bank|Foundation|Institute|University|Hospital|Hotel|Systems|Software|Solutions|Technologies|Services"
+    r"|Partners|Associates|Sønner|Sons|Söhne|Brothers|Kft|Zrt|Nyrt|d\.o\.o|d\.d|s\.r\.o|a\.s|Sp\.|Ltda|Lda)\b"
+)
 _LINE_NAME = re.compile(r"[^\W\d_][\w'’.-]*(?:[ \t]+[^\W\d_][\w'’.-]*){0,4}\.?")
 _ONE_LINE_ADDRESS = re.compile(
     r"^[ \t]*+(?:(?:ship|send|bill|deliver)(?:\s+it)?\s+to\s*+:?\s*+)?"

@@ -36,6 +36,13 @@ POSITIVES: list[tuple[str, str, str]] = [
     ("MY NAME IS CARLOS MENDOZA", "PERSON", "CARLOS MENDOZA"),
     ("transfer me to Ingrid please", "PERSON", "Ingrid"),
     ("Dmitri Volkov called twice yesterday about the refund", "PERSON", "Dmitri Volkov"),
+    # names only structure reveals: speaker labels, vocatives, lists, other languages' titles, surnames
+    ('Oyelaran: "Where is my parcel?"\nAgent: checking now', "PERSON", "Oyelaran"),
+    ("Tuulikki, can you check my order?", "PERSON", "Tuulikki"),
+    ("We invited Ilkka, Oyelaran and Brisbois to the call.", "PERSON", "Brisbois"),
+    ("Pani Wrzesińska will call you back", "PERSON", "Wrzesińska"),
+    ("Dhr. Van Wijnbergen flew to Utrecht", "PERSON", "Van Wijnbergen"),
+    ("the film starring Schmidt was long", "PERSON", "Schmidt"),
     # EMAIL / PHONE
     ("write to anna.k+shop@mail.example.org please", "EMAIL_ADDRESS", "anna.k+shop@mail.example.org"),
     ("level=info user=jo.doe@example.com action=login", "EMAIL_ADDRESS", "jo.doe@example.com"),
@@ -125,6 +132,12 @@ NEGATIVES: list[tuple[str, str, str]] = [
     ("tracking 1Z999AA10123456784 says delivered", "CREDIT_CARD", "1Z999AA10123456784"),
     # capitalised common words, product and brand names, cities
     ("Thanks for the quick reply!", "PERSON", "Thanks"),
+    ("Date: 11/02/2026 14:42\nStatus: open", "PERSON", "Date"),
+    ("Celebrating its 10th year, Brekkestad Brewery opened a bar", "PERSON", "Brekkestad Brewery"),
+    ("Signe Aarhus of Kvalvik Maskin called", "PERSON", "Kvalvik Maskin"),
+    ("I used to work for Vellingtor as a broker", "PERSON", "Vellingtor"),
+    ("The Bay Area office is closed", "PERSON", "Area"),
+    ("Rexel Holdings Australia Pty Ltd won the tender", "PERSON", "Pty Ltd"),
     ("Is the Kindle Paperwhite in stock?", "PERSON", "Kindle Paperwhite"),
     ("The Premium Plan renews in May", "PERSON", "Premium Plan"),
     ("Customer Support never answered", "PERSON", "Customer Support"),

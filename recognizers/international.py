@@ -83,7 +83,23 @@ _SELF_INTRO = re.compile(
     re.IGNORECASE,
 )
 _CITY_AFTER = re.compile(rf"[ \t]{{1,8}}{_L}")
-_PART_END_AFTER = re.compile(r"(?<![ \t])[ \t]*+(?:\r?\n|,|$)")
+_PART_END_AFTER = re.compile(r"(?<![ \t])[ \t]*+(?:\r?\n|,|\.(?=\s|$)|$)")
+_UPPER = "A-ZÀ-ÖØ-ÞĀ-ſА-ЯЁЄІЇҐΑ-Ω"
+#: ``in Devecser 1565``, ``to Svidník 978 72``, ``in Costa de la Luz 89138``: a place named in prose,
+#: then a code (matched on the text before the code, which must end here).
+_PLACE_THEN_CODE = re.compile(
+    rf"\b(?:in|at|near|from|to|of|outside|around)[ \t]++"
+    rf"(?P<place>[{_UPPER}][^\W\d_]*+(?:-[^\W\d_]++)?(?:[ \t]++(?:(?:de|del|la|le|nad|pod|am|an|im|sur|sul|di|do|da"
+    rf"|upon|on)[ \t]++)?[{_UPPER}][^\W\d_]*+(?:-[^\W\d_]++)?){{0,3}})[ \t]++$"
+)
+_UNIT_BEFORE = re.compile(r"(?i:\b(?:flat|apt|apartment|suite|ste|unit|room|floor|fl|lgh|no|nr|box)\.?|#)[ \t]*+$")
+#: Capitalised words before a number that make it no postcode (``in Room 1234``, ``at Gate 5012``).
+_NOT_PLACE = frozenset(
+    """room suite gate terminal building floor office windows model version chapter page section level ward bay
+    dock platform unit apt block lot row seat box line route highway flight train bus order ticket case year week
+    day step phase stage season episode part vol no number ext store shop branch team group plan series
+    account invoice iphone galaxy pixel ps xbox""".split()  # noqa: SIM905
+)
 
 
 class PostcodeRecognizer(RuleRecognizer):
@@ -114,7 +130,24 @@ class PostcodeRecognizer(RuleRecognizer):
             score = self._in_address_block(text, m.start(), end, line_start, value)
             if score is not None:
                 results.append(self._result(start, end, score, "postcode in an address block"))
+            elif self._after_place(text, m.start(), value):
+                results.append(self._result(start, end, 0.6, "postcode after a place name"))
         return _best_non_overlapping(results)
+
+    @staticmethod
+    def _after_place(text: str, start: int, value: str) -> bool:
+        """A code of four or more digits (or a grouped or alphanumeric shape) right after a
+        capitalised place named with ``in``/``at``/``near``... (never a year, never after ``Room``)."""
+        digits = value.replace(" ", "").replace("-", "")
+        if value.isdigit() and (len(value) < 4 or (len(value) == 4 and value[:2] in {"19", "20"})):
+            return False
+        if not digits.isalnum():
+            return False
+        m = _PLACE_THEN_CODE.search(text, max(0, start - 60), start)
+        if m is None or m.end() != start:
+            return False
+        words = m.group("place").split()
+        return not any(w.casefold() in _NOT_PLACE or w.casefold() in STOP_WORDS for w in words)
 
     @staticmethod
     def _in_address_block(text: str, start: int, end: int, line_start: int, value: str) -> float | None:
@@ -134,8 +167,11 @@ class PostcodeRecognizer(RuleRecognizer):
         )
         if not (alone or city_after or place_before):
             return None
-        if value.isdigit() and len(value) < 4:
-            return None  # a 3-digit code (Iceland) only after its label: in prose it is a count
+        if _UNIT_BEFORE.search(text, max(line_start, start - 12), start):
+            return None  # ``Flat 229``, ``Apt 1102``: a unit number
+        short = value.isdigit() and len(value) < 4
+        if short and not (tail_end is not None and text.count("\n", max(0, start - 200), start) >= 2):
+            return None  # a 3-digit code (Iceland): after its label, or closing a multi-line block
 
         year = value.isdigit() and len(value) == 4 and value[:2] in {"19", "20"} and not at_part_start
         if year and _YEAR_BEFORE.search(text, max(0, start - 12), start):

@@ -47,12 +47,19 @@ def lexicon() -> Lexicon:
         ("1 Rue de Rivoli\nParis\nFrance 75001", ["75001"]),
         ("Vécsei utca 11\n   Budapest\n    1051\n", ["1051"]),
         ("hey, it's Ana, 34, from 77339", ["77339"]),
+        ("we support a bakery in Pécsvárad 7720 in its mission", ["7720"]),
+        ("a shop in Vranov nad Topľou 941 39 is open", ["941 39"]),
+        ("taxi to 9 Elm Heights, NEW CASTLE QLD 5810. Call me", ["5810"]),
+        ("Unnur\n\n381 Beingarður\n Flat 325\n Reykjahlíð\n\n Ísland 179", ["179"]),
+        ("Lenina 5\nЛУГА\nМордовия\n187531. Thanks", ["187531"]),
         # negatives: numbers that are no postcodes
         ("Order 12345 shipped on 2024-05-01", []),
         ("It costs 1200 EUR and takes 3 days", []),
         ("Upgrade to version 2.4.1 before 2025", []),
         ("We have 250 users in 12 teams", []),
         ("Ticket 10115 was closed", []),
+        ("I stayed in Room 1234 and in Berlin 2019 and at Gate 5012", []),
+        ("Kirkjuvegur 4\nFlat 229\nReykjavík", []),
     ],
 )
 def test_postcodes(text: str, expected: list[str]) -> None:

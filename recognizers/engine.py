@@ -629,7 +629,7 @@ class Detector:
             with self.nlp.memory_zone():
                 if self.person is not None:
                     self.person.remember = self.fast_path  # the second pass reuses the rule hits
-                return self._analyze_many(texts)
+                return self._analyze_many([unquoted(t) for t in texts])
         except DetectionError:
             raise
         except Exception as exc:  # fail closed, without the text in the message
@@ -671,6 +671,7 @@ class Detector:
 
     def explain(self, text: str) -> list[tuple[Finding, str]]:
         """Findings of one text with a value-free account of how each was decided."""
+        text = unquoted(text)
         with self.nlp.memory_zone():
             doc = next(iter(self.nlp.pipe([text])))
             results = self._results(text, doc, explain=True)
@@ -694,6 +695,18 @@ class Detector:
 #: A dotted quad right after ``rv:``, ``Version/``, ``Chrome/`` ... is a version number, not an
 #: IP address (user-agent strings in log lines).
 _VERSION_BEFORE = re.compile(r"(?:\brv:|/|\bv|\bversion\s?)$", re.IGNORECASE)
+
+
+#: Quote marks at a line's start (``> 12 Main St``, ``>> Maria``): e-mail and chat quoting.
+_QUOTE_MARKS = re.compile(r"^([ \t]*+)(>[> \t]*+)", re.MULTILINE)
+
+
+def unquoted(text: str) -> str:
+    """``text`` with the quote marks that open its lines blanked (same length: offsets hold), so
+    that a quoted address block or signature reads as one."""
+    if ">" not in text:
+        return text
+    return _QUOTE_MARKS.sub(lambda m: m.group(1) + " " * len(m.group(2)), text)
 
 
 def _plausible(text: str, r: RecognizerResult) -> bool:

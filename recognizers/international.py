@@ -257,6 +257,10 @@ _STREET_WORDS = (
     r"|kuja|polku|tänav|maantee|puiestee|sokak|sokağı|caddesi|cad\.|sk\.|bulvarı|mahallesi|straße|strasse"
     r"|str\.|gasse|weg|platz|ring|damm|ufer|chaussee|straat|laan|plein|gracht|steeg|dreef|kade|singel|dijk"
     r"|vegur|gata|stræti|ul|вул\.|ул\.|улица|вулиця|пр\.|проспект|пер\.|переулок|провулок|οδός|λεωφ\."
+    r"|mnt\.?|pst\.?|tn\.?|põik|väljak|cerrada|calzada|privada|andador|callejón|circuito|prolongación|rúa|carrer"
+    r"|ronda|travesía|glorieta|cadde|cd\.|sok\.|bulvar|mah\.|meydanı|rodovia|viela|beco|nábřeží|аллея|шоссе"
+    r"|бульвар|бул\.|наб\.|набережная|набережна|площадь|площа|пл\.|тупик|проезд|просп\.|пров\.|бульв\.|шосе"
+    r"|οδος|πλατεία"
 )
 #: ... or the end of one word (``Hauptstraße``, ``Drottninggatan``, ``Mannerheimintie``).
 _STREET_ENDINGS = (
@@ -269,7 +273,8 @@ _ENGLISH_NOT_STREET = frozenset(STOP_WORDS) | frozenset(
     "spring string bring offering gathering string bearing hearing wiring tiring".split()  # noqa: SIM905
 )
 _ENDS_LIKE_STREET = re.compile(rf"{_L}(?:{_STREET_ENDINGS})$", re.IGNORECASE)
-_CAP = rf"(?:[A-ZÀ-ÖØ-ÞĀ-ſА-ЯЁЄІЇҐΑ-Ω]{_L}*|\d{{1,3}}\.)"  # a capitalised word (or ``3.`` in a name)
+#: a capitalised word, hyphenated once at most (``Смоленская-Сенная``), or ``3.`` in a name
+_CAP = rf"(?:[A-ZÀ-ÖØ-ÞĀ-ſА-ЯЁЄІЇҐΑ-Ω]{_L}*(?:-{_L}+)?|\d{{1,3}}\.)"
 _NAME_PART = rf"(?:{_CAP}|(?:de|del|della|di|da|do|dos|das|du|des|la|le|van|von|der|den|het|y|i)\b|{_L}+\.)"
 _HOUSE = r"\d{1,5}[a-zA-Z]?(?:[/-]\d{1,5}[a-zA-Z]?)?"
 # Blank runs are possessive (``[ \t]++``): what follows each never starts with a blank, so giving
@@ -277,9 +282,9 @@ _HOUSE = r"\d{1,5}[a-zA-Z]?(?:[/-]\d{1,5}[a-zA-Z]?)?"
 _STREET_WORD_RX = re.compile(
     rf"(?<![\w.-])(?:(?P<num1>{_HOUSE}),?[ \t]++)?"
     rf"(?:(?i:{_STREET_WORDS})[ \t]++(?:{_NAME_PART}[ \t]++){{0,3}}{_NAME_PART}"
-    rf"|(?:{_NAME_PART}[ \t]++){{0,3}}(?i:{_STREET_WORDS})\b"
+    rf"|(?:{_NAME_PART}[ \t]++){{0,3}}(?i:{_STREET_WORDS})(?:\b|(?<=\.))"
     rf"|(?:{_NAME_PART}[ \t-]++){{0,2}}(?<!{_L}){_L}{{2,}}(?i:{_STREET_ENDINGS})\b)"
-    rf"(?:,?[ \t]++(?i:nr\.?|no\.?|n[º°]\.?|číslo)?[ \t]*+(?P<num2>{_HOUSE})\b)?",
+    rf"(?:,?[ \t]++(?:(?i:nr|no|n[º°]|číslo)\.?:?[ \t]*+)?(?P<num2>{_HOUSE})\b)?",
 )
 _ADDRESS_CONTEXT = re.compile(
     r"(?:\b(?:address(?:\s+is)?|adres|adresse|dirección|indirizzo|endereço|lives\s+(?:at|on)|living\s+at|located\s+at"

@@ -661,6 +661,10 @@ class _Ctx:
         for ent in getattr(doc, "ents", ()):
             words = self.toks[self._next_index(ent.start_char) : self._next_index(ent.end_char)]
             words = self._trim(words)
+            for k in range(1, len(words)):
+                if "\n" in self.gap(words[k - 1].end, words[k].start):
+                    words = words[:k]  # a name never runs over a line break
+                    break
             if not words or any(c.isdigit() for c in ent.text):
                 continue
             if ent.label_ in labels:

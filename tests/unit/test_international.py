@@ -97,6 +97,10 @@ def test_phone_numbers(text: str, expected: list[str]) -> None:
         ("Via Roma 10", ["Via Roma 10"]),
         ("Address: 890 Leirfallsgata, 7897 ALTA", ["890 Leirfallsgata"]),
         ("Please send it to Binga Lillhammar 475\nSE-755 32 HUSBY", ["Binga Lillhammar 475"]),
+        ("meet at ул. Смоленская-Сенная 1308, Губаха", ["ул. Смоленская-Сенная 1308"]),
+        ("Atatürk Cad. No: 45 D: 3", ["Atatürk Cad. No: 45"]),
+        ("Pärnu mnt 12-4", ["Pärnu mnt 12-4"]),
+        ("#214 Cerrada del Valle 1141", ["214 Cerrada del Valle 1141"]),
         # negatives
         ("on the way home in 5 minutes", []),
         ("Windows 11 is installed", []),

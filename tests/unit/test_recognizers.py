@@ -43,6 +43,8 @@ POSITIVES: list[tuple[str, str, str]] = [
     ("Pani Wrzesińska will call you back", "PERSON", "Wrzesińska"),
     ("Dhr. Van Wijnbergen flew to Utrecht", "PERSON", "Van Wijnbergen"),
     ("the film starring Schmidt was long", "PERSON", "Schmidt"),
+    # quoted blocks (e-mail / chat quoting) read as blocks
+    ("> Ilse Brøndum\n> Korsvejen 41\n> 4130 Viby Sjælland", "STREET_ADDRESS", "Korsvejen 41"),
     # EMAIL / PHONE
     ("write to anna.k+shop@mail.example.org please", "EMAIL_ADDRESS", "anna.k+shop@mail.example.org"),
     ("level=info user=jo.doe@example.com action=login", "EMAIL_ADDRESS", "jo.doe@example.com"),

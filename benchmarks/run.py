@@ -6,7 +6,7 @@ Runs, one after the other and each in its own process (so one's memory and threa
 on the next): ``benchmarks.accuracy``, ``benchmarks.heldout``, ``benchmarks.load``,
 ``benchmarks.ingest`` (when that module exists), ``benchmarks.streaming``,
 ``benchmarks.pathological``, ``benchmarks.presidio_face``, ``benchmarks.pseudonym``,
-``benchmarks.cobrowse``, and last ``benchmarks.plots`` (PNG pictures of the results next to
+``benchmarks.cobrowse``, ``benchmarks.peer_suites``, and last ``benchmarks.plots`` (PNG pictures of the results next to
 RESULTS.md). Each writes its own section of ``benchmarks/RESULTS.md``; this writes the header (CPU
 count, date, commit, the exact commands and how each step ended). Every step has a time limit; a
 failed step is reported and the others run.
@@ -29,7 +29,8 @@ from benchmarks._common import PYTHON, RESULTS, ROOT, cpus
 
 HEADER_START, HEADER_END = "<!-- header:start -->", "<!-- header:end -->"
 ALL_STEPS = (
-    "accuracy", "heldout", "load", "ingest", "streaming", "pathological", "presidio", "pseudonym", "cobrowse", "plots",
+    "accuracy", "heldout", "load", "ingest", "streaming", "pathological", "presidio", "pseudonym", "cobrowse",
+    "peer", "plots",
 )  # fmt: skip
 
 
@@ -61,6 +62,7 @@ def steps(args: argparse.Namespace) -> list[Step]:
         Step("presidio", "benchmarks.presidio_face", [], 600),
         Step("pseudonym", "benchmarks.pseudonym", [], 600),
         Step("cobrowse", "benchmarks.cobrowse", [], 600),
+        Step("peer", "benchmarks.peer_suites", [], 300),
         # last: draws the pictures from what the steps above left (RESULTS.md, *.json)
         Step("plots", "benchmarks.plots", [], 120),
     ]

@@ -43,7 +43,7 @@ from spacy.lang.en.stop_words import STOP_WORDS
 
 from recognizers.address_block import AddressBlockRecognizer
 from recognizers.custom import _GLUED_PHONE_LABEL, _IBAN_HEAD, RuleRecognizer, _best_non_overlapping
-from recognizers.names import NOT_NAME, Lexicon
+from recognizers.names import FIELD_WORDS, NOT_NAME, Lexicon
 from recognizers.places import is_place
 
 __all__ = [
@@ -476,7 +476,7 @@ class StructuralNameRecognizer(RuleRecognizer):
                         continue
                 elif len(words) > 1 and not self._namelike(words[-1], strict):
                     end = start + len(words[0])
-                if rx is _SPEAKER and words[0].lower() in _FIELD_WORDS:
+                if rx is _SPEAKER and any(w.lower() in FIELD_WORDS for w in words):
                     continue
                 results.append(self._result(start, end, score, rule))
         results.extend(self._name_lists(text))
@@ -516,15 +516,6 @@ class StructuralNameRecognizer(RuleRecognizer):
                 ):
                     out.append(self._result(start, end, 0.6, "list of names"))
         return out
-
-
-#: ``Mobile: ...``, ``Subject: ...``: a line label that is no speaker.
-_FIELD_WORDS = frozenset(
-    """mobile phone tel fax desk office email mail address name subject date time from to cc bcc re fwd note
-    notes user bot agent customer client system assistant question answer q a total order status error warning
-    info debug ref id account card iban bic swift url website web city country state zip postcode street
-    billing shipping contact company dept department title position telefon telefoon puhelin handy""".split()  # noqa: SIM905
-)
 
 
 def international_recognizers(lexicon: Lexicon) -> list[LocalRecognizer]:

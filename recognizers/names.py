@@ -84,6 +84,27 @@ NOT_NAME = frozenset(
 )
 
 
+#: Field names of forms, headers and log lines, in the languages we serve: a line label
+#: (``Vorname: ...``, ``Reason: ...``, ``Mobile: ...``) that is never a speaker's or a person's name.
+FIELD_WORDS = frozenset(
+    _words(
+        """
+        a account achternaam ad addr address adresse age agent amount anrede answer apellido apellidos
+        assistant attn bcc bic billing birthday bot card cc city client code cognome comment comments
+        company contact country customer date debug department dept desk dob eesnimi efternamn efternavn
+        email error etternavn etunimi fax form formular fornavn from fw fwd förnamn gender handy host iban
+        id imię info ip jméno job keresztnév kontaktformular land line login mail message mobile msg naam
+        nachname name names nationality nazwisko nom nombre nome note notes név occupation office order ort
+        password perekonnanimi phone pin plz position postcode price prénom puhelin příjmení q question re
+        reason ref role sex shipping sobrenome soyad soyadı stadt state status strasse straße street subject
+        sukunimi summary survey swift system team tel telefon telefoon telephone ticket time title to total
+        town url user username vezetéknév voornaam vorname warning web website zip επώνυμο όνομα имя
+        прізвище фамилия
+        """
+    )
+)
+
+
 #: The given-name and surname data files (source and licence: ``THIRD_PARTY.md``).
 GIVEN_NAMES_FILE = "given_names.tsv"
 SURNAMES_FILE = "surnames.tsv"

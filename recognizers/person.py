@@ -30,7 +30,7 @@ from presidio_analyzer import AnalysisExplanation, LocalRecognizer, RecognizerRe
 from presidio_analyzer.nlp_engine import NlpArtifacts
 
 from recognizers.geo import STATE_CODES, alternation
-from recognizers.names import NOT_NAME, Lexicon
+from recognizers.names import FIELD_WORDS, NOT_NAME, Lexicon
 from recognizers.places import is_place
 from recognizers.types import merge_overlapping
 
@@ -91,14 +91,23 @@ _STRONG = re.compile(
 _FIELD = re.compile(
     r"(?:^|(?<=[\s,;|{(\[\"']))[\"']?(?P<key>(?:full|first|last|given|family|middle|customer|client|contact|user|"
     r"visitor|agent|rep|recipient|patient|employee|guest|sender|holder|account|card|billing|shipping)[ _-]?name"
-    r"|name|surname|nombre|respondent|cardholder|card[ _]holder|account[ _]holder|agent|rep|representative"
+    r"|name|surname|nombre|apellidos?|vorname|nachname|prénom|nom|nome|cognome|sobrenome|imię|nazwisko|förnamn"
+    r"|efternamn|fornavn|etternavn|efternavn|etunimi|sukunimi|jméno|příjmení|soyad[ıi]?|eesnimi|perekonnanimi|имя"
+    r"|фамилия|ім['’]я|прізвище|όνομα|επώνυμο|voornaam|achternaam|naam|keresztnév|vezetéknév|név"
+    r"|respondent|cardholder|card[ _]holder|account[ _]holder|agent|rep|representative"
     r"|recipient|attn|attention|signed|signature|contact|assignee|owner|requester|submitted[ _]by"
     r"|created[ _]by|approved[ _]by)[\"']?\s*(?:\([^)\n]{0,20}\)\s*)?(?::|=|-|–|\t)[ \t]*[\"'“]?",
     re.IGNORECASE | re.MULTILINE,
 )
 #: Context after which the next word is a name if it looks like one.
 _WEAK = re.compile(
-    r"(?:\b(?:sincerely\s+yours|yours\s+(?:truly|sincerely|faithfully)|kind\s+regards|best\s+regards|warm\s+regards|many\s+thanks|thank\s+you|hi|hello|hey|hiya|dear|thanks|thank\s+you|thx|thnx|ty|tysm|cheers|regards|sincerely|best"
+    r"(?:\b(?:warm(?:est)?\s+wishes|best\s+wishes|all\s+the\s+best|take\s+care|with\s+thanks|greetings|saludos"
+    r"|un\s+saludo|atentamente|cordialement|bien\s+à\s+vous|mit\s+freundlichen\s+grüßen|viele\s+grüße|liebe\s+grüße"
+    r"|met\s+vriendelijke\s+groet(?:en)?|groeten|med\s+vänliga\s+hälsningar|hälsningar|mvh|med\s+venlig\s+hilsen"
+    r"|hilsen|ystävällisin\s+terveisin|terveisin|s\s+pozdravem|pozdrawiam|z\s+poważaniem|üdvözlettel|saygılarımla"
+    r"|distinti\s+saluti|cordiali\s+saluti|saluti|abraços|atenciosamente|cumprimentos|с\s+уважением|з\s+повагою"
+    r"|με\s+εκτίμηση|lugupidamisega|tervitades|according\s+to"
+    r"|sincerely\s+yours|yours\s+(?:truly|sincerely|faithfully)|kind\s+regards|best\s+regards|warm\s+regards|many\s+thanks|thank\s+you|hi|hello|hey|hiya|dear|thanks|thank\s+you|thx|thnx|ty|tysm|cheers|regards|sincerely|best"
     r"|kind\s+regards|best\s+regards|warm\s+regards|many\s+thanks|love|bye|goodbye|welcome|morning|evening"
     r"|afternoon|yo|respectfully)\b"
     r"(?:\s+(?:so\s+much|again|a\s+lot|very\s+much))?\s*[,!.:;-]*"
@@ -128,6 +137,8 @@ _VERB_AFTER = re.compile(
     r"(?<![ \t])[ \t]*+,?[ \t]*+"
     r"(?:said|says|told|tells|called|calls|mentioned|promised|emailed|wrote|writes|asked|replied|helped"
     r"|answered|explained|confirmed|handled|assured|offered|suggested|agreed|will|would|can|could|is|was|has|had"
+    r"|began|begins|started|left|remembers|remembered|thanked|recalled|nodded|smiled|laughed|shouted|whispered"
+    r"|decided|returned|moved|grew|lives|lived|studied|worked|retired|married|died"
     r"|here|speaking|again|from\s+(?:the\s+)?\w+|at\s+(?:the\s+)?\w+|and\s+i|&\s+i)\b",
     re.IGNORECASE,
 )
@@ -203,6 +214,7 @@ class PersonRecognizer(LocalRecognizer):  # type: ignore[misc]
         ends = {h.end for h in hits}
         hits = [h for h in hits if ctx.not_a_place(h) and ctx.not_an_org(h, ends)]
         hits += ctx.coordinated(hits)
+        hits += ctx.repeated(hits)
         return [self._result(h) for h in _best(hits)]
 
     @staticmethod
@@ -220,6 +232,8 @@ class PersonRecognizer(LocalRecognizer):  # type: ignore[misc]
         hits += ctx.speaker_labels()
         hits += ctx.vocatives()
         hits += ctx.surnames()
+        hits += ctx.initial_surnames()
+        hits += ctx.possessives()
         return hits
 
     def _result(self, h: _Hit) -> RecognizerResult:
@@ -341,6 +355,18 @@ class _Ctx:
                 end = t.end + 1
                 j += 1
                 continue
+            if (
+                re.fullmatch(r"[ \t]", between)
+                and len(t.text) == 1
+                and t.text.isupper()
+                and j + 1 < len(self.toks)
+                and self.gap(t.end, self.toks[j + 1].start) == " "
+                and self.toks[j + 1].cap
+                and (not self.lex.is_common(self.toks[j + 1].low) or self.lex.is_name_word(self.toks[j + 1].low))
+            ):
+                end = t.end  # a middle initial without its dot: ``Dionna U Mccarthy``
+                j += 1
+                continue
             if not re.fullmatch(r"[ \t]{1,2}", between):
                 break
             if t.low in _PARTICLES and j + 1 < len(self.toks):
@@ -409,6 +435,11 @@ class _Ctx:
                     and not (self.lex.is_any_given(t.low) or self.capitalised(t))
                 ):
                     continue
+                if strength == "field" and self.lex.is_common(t.low) and not self.lex.is_name_word(t.low):
+                    # ``Rep: Sure, ...``: a common word is a name here only before a surname
+                    nxt = self.toks[i + 1] if i + 1 < len(self.toks) else None
+                    if nxt is None or self.gap(t.end, nxt.start) != " " or not self._name_word(nxt, first=False):
+                        continue
                 s = score
             end = self.extend(i)
             hits.append(_Hit(t.start, end, s, rule))
@@ -562,10 +593,81 @@ class _Ctx:
         hits = []
         for m in _SPEAKER.finditer(self.text):
             words = self._words_in(m.start("name"), m.end("name"))
-            if not self._name_words(words) or (len(words) == 1 and words[0].text.isupper()):
-                continue  # ``INFO: ...``
+            if not words or any(w.low in FIELD_WORDS for w in words):
+                continue  # ``Vorname: ...``, ``Reason: ...``
+            if len(words) == 1 and words[0].text.isupper() and len(words[0].text) > 1:
+                continue  # ``INFO: ...`` (a name in capitals comes back as a repeat)
+            if not self._name_words(words) and not self._two_word_name(words):
+                continue
             hits.append(_Hit(words[0].start, words[-1].end, 0.7, "speaker label"))
+        for m in _ROLE_SPEAKER.finditer(self.text):
+            g = "name" if m.group("name") is not None else "name2"
+            words = self._words_in(m.start(g), m.end(g))
+            if any(w.low in FIELD_WORDS for w in words):
+                continue
+            if words and (self._name_words(words) or self._two_word_name(words)):
+                hits.append(_Hit(words[0].start, words[-1].end, 0.7, "speaker label"))
         return hits
+
+    def _two_word_name(self, words: list[_Tok]) -> bool:
+        """``Castor Mateus``: two or three capitalised words, no stop word or field key, one of
+        them no common word."""
+        if not 2 <= len(words) <= 3 or not all(self.capitalised(w) or self.caseless for w in words):
+            return False
+        if any(w.low in self.lex.stop_words or w.low in NOT_NAME or len(w.low) < 2 for w in words):
+            return False
+        return any(not self.lex.is_common(w.low) for w in words)
+
+    def initial_surnames(self) -> list[_Hit]:
+        """``T. Ragosta``, ``A. Horváth``: an initial with its dot, then a capitalised word that
+        is no common word (or a listed surname)."""
+        hits = []
+        for m in _INITIAL.finditer(self.text):
+            i = self._next_index(m.end())
+            if i >= len(self.toks) or self.toks[i].start != m.end():
+                continue
+            t = self.toks[i]
+            if not self.capitalised(t) or t.low in NOT_NAME or t.low in self.lex.stop_words:
+                continue
+            if self.lex.is_common(t.low) and not self.lex.is_name_word(t.low):
+                continue
+            hits.append(_Hit(m.start(), self.extend(i), 0.65, "initial and surname"))
+        return hits
+
+    def possessives(self) -> list[_Hit]:
+        """``Kaja's farewell party``, ``at Orosco's funeral``: a capitalised word that is no
+        common word, possessive, before a word of a person's life."""
+        hits = []
+        for m in _POSSESSIVE.finditer(self.text):
+            i = self._next_index(m.start("name"))
+            if i >= len(self.toks):
+                continue
+            t = self.toks[i]
+            if t.low in NOT_NAME or is_place(t.low) or (self.lex.is_common(t.low) and not self.lex.is_name_word(t.low)):
+                continue
+            hits.append(_Hit(t.start, m.end("name"), 0.6, "possessive"))
+        return hits
+
+    def repeated(self, hits: list[_Hit]) -> list[_Hit]:
+        """Every other mention of a word of a name found in the same text (``... T. Ragosta ...
+        Ragosta's co-author``, ``PORTA:`` after ``Alphons Porta``), in any casing; only words
+        that are no common word (or a listed surname the word lists hold as a noun only)."""
+        words: set[str] = set()
+        covered: list[tuple[int, int]] = []
+        for h in hits:
+            covered.append((h.start, h.end))
+            for w in self._words_in(h.start, h.end):
+                if len(w.low) < 3 or w.low in NOT_NAME or w.low in FIELD_WORDS or w.low in self.lex.stop_words:
+                    continue
+                if not self.lex.is_common(w.low) or (self.lex.is_surname(w.low) and self.lex.is_noun_only(w.low)):
+                    words.add(w.low)
+        if not words:
+            return []
+        out = []
+        for i, t in enumerate(self.toks):
+            if t.low in words and not any(s <= t.start and t.end <= e for s, e in covered):
+                out.append(_Hit(t.start, self.extend(i), 0.6, "name repeated"))
+        return out
 
     def vocatives(self) -> list[_Hit]:
         """A name addressed at a message's or sentence's start (``Lucas, can I ...``) or end
@@ -695,7 +797,7 @@ class _Ctx:
 
     def _trim(self, words: list[_Tok]) -> list[_Tok]:
         def skip(w: _Tok) -> bool:
-            return w.low in NOT_NAME or w.low in self.lex.stop_words or w.low == "name" or self._contraction(w)
+            return w.low in NOT_NAME or w.low in FIELD_WORDS or w.low in self.lex.stop_words or self._contraction(w)
 
         while words and skip(words[0]):
             words = words[1:]
@@ -741,10 +843,27 @@ _SPEAKER = re.compile(
     re.MULTILINE,
 )
 _VOCATIVE_START = re.compile(
-    r"(?:^|(?<=[.!?\n]) ?)[ \t]*(?P<name>[^\W\d_][\w'’-]*(?:[ \t][^\W\d_][\w'’-]*)?),[ \t]+"
+    r"(?:^|(?<=[.!?\n:]) ?|(?:(?<=\bSo,)|(?<=\bWell,)|(?<=\bOkay,)|(?<=\bOk,)|(?<=\bOh,)|(?<=\bYes,)"
+    r"|(?<=\bNo,)|(?<=\bSure,)|(?<=\bRight,)|(?<=\bNow,)|(?<=\bHey,)|(?<=\bLook,)) ?)"
+    r"[ \t]*(?P<name>[^\W\d_][\w'’-]*(?:[ \t][^\W\d_][\w'’-]*)?),[ \t]+"
     r"(?=(?:can|could|would|will|please|pls|do|did|are|is|have|has|i|we|you|thanks|thank|what|where|when|how"
     r"|why|let|just|sorry|listen|look|come|wait|hurry|stop|tell|help)\b)",
     re.IGNORECASE,
+)
+#: ``Operator (Celian):``, ``Angel (Support):``, ``Neomi (10:38):``: a speaker with a role or time.
+_ROLE_SPEAKER = re.compile(
+    r"^[ \t>]*+(?:(?i:operator|agent|support|rep|customer|visitor|moderator|interviewer|host|guest|caller|advisor)"
+    r"[ \t]*+\((?P<name>[^\W\d_][\w'’-]*+(?:[ \t][^\W\d_][\w'’-]*+){0,2})\)"
+    r"|(?P<name2>[^\W\d_][\w'’-]*+(?:[ \t][^\W\d_][\w'’-]*+){0,2})[ \t]*+\([^()\n]{1,20}\))[ \t]*+:",
+    re.MULTILINE,
+)
+_INITIAL = re.compile(r"(?<![\w.])[A-ZÀ-ÖØ-ÞА-ЯΑ-Ω]\.[ \t]?(?=[A-ZÀ-ÖØ-ÞĀ-ſА-ЯЁЄІЇҐΑ-Ω][^\W\d_]{2})")
+_POSSESSIVE = re.compile(
+    r"(?<![\w'’-])(?P<name>[A-ZÀ-ÖØ-ÞĀ-ſА-ЯЁЄІЇҐΑ-Ω][^\W\d_]++)['’]s?[ \t]++(?:(?:new|old|own|late|farewell|birthday"
+    r"|first|last|little|big|younger|older|elder)[ \t]++)?(?i:funeral|party|birthday|wedding|flat|apartment|house|home"
+    r"|place|room|wife|husband|partner|mother|mom|mum|father|dad|son|daughter|brother|sister|family|kids|children"
+    r"|friend|colleague|co-author|coauthor|boss|manager|assistant|desk|car|dog|cat|phone|email|number|address"
+    r"|account|order|name|retirement|memorial|grave|life|career|book|novel|paper|study|thesis|death|baby|parents)\b"
 )
 _VOCATIVE_END = re.compile(
     r",[ \t]+(?P<name>[^\W\d_][\w'’-]*(?:[ \t][^\W\d_][\w'’-]*)?)[ \t]*[?!.]*[ \t]*$", re.MULTILINE

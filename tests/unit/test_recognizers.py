@@ -43,6 +43,12 @@ POSITIVES: list[tuple[str, str, str]] = [
     ("Pani Wrzesińska will call you back", "PERSON", "Wrzesińska"),
     ("Dhr. Van Wijnbergen flew to Utrecht", "PERSON", "Van Wijnbergen"),
     ("the film starring Schmidt was long", "PERSON", "Schmidt"),
+    ("The award went to T. Ragosta for a study. Ragosta's co-author agreed.", "PERSON", "Ragosta's"),
+    ("Thank you to everyone who came to Teodorina's farewell party!", "PERSON", "Teodorina"),
+    ("Our next guest is Alphons Porta.\nPORTA: Thank you for having me.", "PERSON", "PORTA"),
+    ("Operator (Celian): Thank you, sir.", "PERSON", "Celian"),
+    ("Cheers, Dionna\n\nDionna U Mccarthy · engineer", "PERSON", "Dionna U Mccarthy"),
+    ("Kontaktformular\nVorname: Odo\nNachname: Sutschet", "PERSON", "Sutschet"),
     # quoted blocks (e-mail / chat quoting) read as blocks
     ("> Ilse Brøndum\n> Korsvejen 41\n> 4130 Viby Sjælland", "STREET_ADDRESS", "Korsvejen 41"),
     # EMAIL / PHONE
@@ -135,6 +141,9 @@ NEGATIVES: list[tuple[str, str, str]] = [
     # capitalised common words, product and brand names, cities
     ("Thanks for the quick reply!", "PERSON", "Thanks"),
     ("Date: 11/02/2026 14:42\nStatus: open", "PERSON", "Date"),
+    ("Kontaktformular\nVorname: Odo\nNachname: Sutschet", "PERSON", "Vorname"),
+    ("Registration form\nUsername: stella_99\nReason: addressee unknown", "PERSON", "Reason"),
+    ("Rep: Sure, I can do that.", "PERSON", "Sure"),
     ("Celebrating its 10th year, Brekkestad Brewery opened a bar", "PERSON", "Brekkestad Brewery"),
     ("Signe Aarhus of Kvalvik Maskin called", "PERSON", "Kvalvik Maskin"),
     ("I used to work for Vellingtor as a broker", "PERSON", "Vellingtor"),

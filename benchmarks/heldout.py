@@ -377,9 +377,9 @@ def _overall(sc: Score) -> tuple[int, int]:
 
 def _unlisted_names(corpus: Sequence[LabeledMessage], sc: Score) -> tuple[int, int, int, int]:
     """PERSON values, those in no name list the detector loads, and the leaks of each group."""
-    from recognizers.names import _read_given_names
+    from recognizers import names
 
-    given = _read_given_names()
+    given = set(names._read_given_names()) | set(names._read_surnames())
     missed = {(idx, a) for idx, ent, a, _ in sc.misses if ent == "PERSON"}
     total = unlisted = unlisted_leaked = listed_leaked = 0
     for idx, msg in enumerate(corpus):
@@ -557,7 +557,7 @@ def render(
     lines += [
         "",
         "Names in no list the detector loads (a PERSON value none of whose words is in "
-        "`recognizers/data/given_names.tsv`; the detector loads no surname list): found by structure and NER only.",
+        "`recognizers/data/given_names.tsv` or `recognizers/data/surnames.tsv`): found by structure and NER only.",
         "",
         "| side | names | in no list | leak of those | leak of listed names |",
         "| --- | ---: | ---: | ---: | ---: |",

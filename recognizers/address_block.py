@@ -23,7 +23,38 @@ from presidio_analyzer import RecognizerResult
 
 from recognizers.custom import RuleRecognizer
 
-__all__ = ["AddressBlockRecognizer", "is_postcode_of_some_country"]
+__all__ = ["AddressBlockRecognizer", "is_postcode_of_some_country", "with_units"]
+
+#: The unit part after a street (after a comma, a blank, or on the next line): ``Piso 29º``,
+#: ``m. 8``, ``кв. 41``, ``Διαμ. 13``, ``bus 6``, ``Wohnung 25``, ``Bât. B``, ``27 tr``, ``12-hoog``,
+#: ``35º Esq.``, ``#41``, ``Hinterhaus``; it must end its part (a comma, a line end, the end).
+_UNIT_PART = (
+    r"(?:(?i:apt|apartment|suite|ste|unit|flat|fl|floor|room|rm|lgh|lok|lokal|m|wohnung|whg|top|stiege|stock|piso"
+    r"|planta|puerta|pta|esc|escalera|interno|int|bus|boîte|bte|étage|et|bât|bâtiment|app|appt|apto|apartamento"
+    r"|andar|sala|bloco|bloque|bl|ap|kv|кв|квартира|оф|офис|διαμ|διαμέρισμα|όροφος|mieszkanie|byt|daire|kat"
+    r"|huoneisto|as|krs)\.?:?[ \t]*+#?[ \t]*+(?:\d{1,5}[a-zA-Z]?[º°ª]?|[A-Z])"
+    r"|\d{1,3}[º°ª](?:[ \t]*+(?i:esq|dcha|dta|izq|izda|[a-z])\.?)?"
+    r"|\d{1,3}\.?[ \t]*+(?i:tr|th|tv|og|et|ét|stock)\.?"
+    r"|\d{1,3}-(?i:hoog)"
+    r"|\#[ \t]?\d{1,5}[a-zA-Z]?"
+    r"|(?i:hinterhaus|vorderhaus|gartenhaus|souterrain))"
+)
+_UNIT_NEXT = re.compile(
+    r"(?<![ \t])(?:[ \t]*+,[ \t]*+|[ \t]*+\r?\n[ \t>]*+(?:(?i:(?:address[ \t]+)?line[ \t]*2)[ \t]*+:[ \t]*+)?|[ \t]++)"
+    + _UNIT_PART
+    + r"(?=[ \t]*+(?:[,;\n)\"]|$|\.(?:\s|$)))"
+)
+
+
+def with_units(text: str, end: int) -> int:
+    """The end of a street that ends at ``end``, over the unit parts that follow it (two at most)."""
+    for _ in range(2):
+        m = _UNIT_NEXT.match(text, end)
+        if m is None:
+            break
+        end = m.end()
+    return end
+
 
 _L = r"[^\W\d_]"
 _UP = r"[A-ZÀ-ÖØ-ÞĀ-ſА-ЯЁЄІЇҐΑ-ΩΆ-Ώ]"  # an upper-case letter of Latin, Cyrillic or Greek script
@@ -43,10 +74,7 @@ _STREET_TOKEN = re.compile(
     rf"(?<![\w'’.#/-])(?:{_L}[\w'’.-]*+|\d{{1,5}}[a-zA-Z]?(?:[/-]\d{{1,5}}[a-zA-Z]?)?|#\d{{1,5}}|\d[-.]?{_L}{{1,2}}\.?)$"
 )
 #: A unit line of its own (``Flat 229``, ``> Suite 413``, ``#267``): the line before it is a street line.
-_UNIT_LINE = re.compile(
-    r"(?<=\n)[ \t>?*|-]*+(?:(?i:apt|apartment|suite|ste|unit|flat|fl|floor|room|lgh|wohnung|top|piso|app|apto|kv)"
-    r"\.?[ \t]*+#?[ \t]*+\d{1,5}[a-zA-Z]?|#[ \t]?\d{1,5}[a-zA-Z]?)[ \t]*+(?=\r?\n|$)"
-)
+_UNIT_LINE = re.compile(r"(?<=\n)[ \t>?*|-]*+" + _UNIT_PART + r"[ \t]*+(?=\r?\n|$)")
 #: A street named before its English street word (``on Stag Trail Street``, ``Funston street``).
 _NAMED_STREET = re.compile(
     rf"(?<![\w.-])(?P<v>(?:[A-ZÀ-ÖØ-ÞĀ-ſА-ЯΑ-Ω]{_L}+[ \t]++){{0,2}}[A-ZÀ-ÖØ-ÞĀ-ſА-ЯΑ-Ω]{_L}+)[ \t]++"

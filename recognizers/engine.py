@@ -29,6 +29,7 @@ from thinc.api import Model, NumpyOps
 
 from proxy.errors import DetectionTimeout
 from proxy.yamlload import ConfigError, load_yaml
+from recognizers.address_block import with_units
 from recognizers.custom import RuleRecognizer, custom_recognizers
 from recognizers.international import international_recognizers
 from recognizers.names import Lexicon
@@ -552,7 +553,11 @@ class Detector:
             )
         else:
             results = self._fast_analyze(text, artifacts, keep, reuse)
-        return [_trimmed(text, r) for r in results if self._keep(r) and _plausible(text, r)]
+        kept = [_trimmed(text, r) for r in results if self._keep(r) and _plausible(text, r)]
+        for r in kept:
+            if r.entity_type == "STREET_ADDRESS":
+                r.end = with_units(text, r.end)  # ``Piso 29º``, ``кв. 41`` after the street
+        return kept
 
     def _prepare_fast_path(self) -> None:
         analyzer = self.analyzer

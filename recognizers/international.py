@@ -41,7 +41,7 @@ import phonenumbers
 from presidio_analyzer import LocalRecognizer, RecognizerResult
 from spacy.lang.en.stop_words import STOP_WORDS
 
-from recognizers.address_block import AddressBlockRecognizer
+from recognizers.address_block import AddressBlockRecognizer, with_units
 from recognizers.custom import _GLUED_PHONE_LABEL, _IBAN_HEAD, RuleRecognizer, _best_non_overlapping
 from recognizers.names import FIELD_WORDS, NOT_NAME, Lexicon
 from recognizers.places import is_place
@@ -298,11 +298,21 @@ _NAMED_HOUSE = re.compile(
     rf"(?<![\w.-])(?:{_HOUSE},?[ \t]+(?:{_NAME_PART}[ \t]+){{0,3}}{_CAP}"
     rf"|(?:{_L}{{1,4}}\.[ \t]+)?(?:{_NAME_PART}[ \t]+){{0,3}}{_CAP},?[ \t]+{_HOUSE})(?![\w-])"
 )
-_UNIT_AFTER = re.compile(
-    r"(?<![ \t])[ \t]*+,?[ \t]*+(?:apt|apartment|suite|ste|unit|flat|fl|floor|room|rm|#|lgh|lok|m|wohnung|top"
-    r"|piso|étage|et|app|apto|ap|kv|кв)\.?[ \t]*+#?[ \t]*+\d{1,5}[a-zA-Z]?\b",
-    re.IGNORECASE,
+
+
+#: A street line right after its label (``address: el rayo 1086``, ``street="Nueva Rinconada 1331"``,
+#: ``Line 1:  Zelgmatt 513``, ``I live at 698 Lunnestien``), in any casing: words and a house number.
+_LABELLED_STREET = re.compile(
+    r"\b(?i:address(?:[ \t]+is)?|adres|adresse|anschrift|dirección|direccion|indirizzo|endereço|street|straße|calle"
+    r"|line[ \t]*1|address[ \t]+line(?:[ \t]*1)?|i[ \t]+live[ \t]+at|lives[ \t]+at|living[ \t]+at|door[ \t]+at"
+    r"|flat[ \t]+at|moved[ \t]+to|ship[ \t]+to|send[ \t]+(?:it[ \t]+)?to|deliver[ \t]+to)"
+    r"[ \t]*+[:=,]?[ \t]*+[\"']?"
+    rf"(?P<v>(?:{_L}[\w'’.-]*+[ \t]++){{1,5}}\d{{1,5}}[a-zA-Z]?(?:[/-]\d{{1,4}}[a-zA-Z]?)?"
+    rf"|\d{{1,5}}[a-zA-Z]?[ \t]++(?:{_L}[\w'’.-]*+[ \t]++){{0,4}}{_L}[\w'’.-]*+)"
+    r"(?=[ \t]*+(?:[,;\"'\n)]|$|\.(?:\s|$)))"
 )
+#: US military addresses: ``PSC 4832, Box 4988``, ``Unit 6698 Box 6680``, ``CMR 2834, Box 8827``.
+_MILITARY = re.compile(r"\b(?:PSC|CMR|Unit|UNIT)[ \t]++\d{1,5},?[ \t]++(?:Box|BOX)[ \t]++\d{1,5}\b")
 
 
 class InternationalStreetRecognizer(RuleRecognizer):
@@ -357,12 +367,21 @@ class InternationalStreetRecognizer(RuleRecognizer):
             ):
                 continue
             results.append(self._result(start, self._unit(text, m.end()), 0.65, "house number in an address"))
+        for m in _LABELLED_STREET.finditer(text):
+            v = m.group("v")
+            if re.match(r"\d+[ \t]+(?:years?|days?|months?|weeks?|hours?|minutes?|items?|times?|people)\b", v, re.I):
+                continue
+            if not re.search(rf"{_L}{{2}}", v):
+                continue
+            start, end = m.span("v")
+            results.append(self._result(start, self._unit(text, end), 0.65, "street after its label"))
+        for m in _MILITARY.finditer(text):
+            results.append(self._result(m.start(), m.end(), 0.8, "military address"))
         return _best_non_overlapping(results)
 
     @staticmethod
     def _unit(text: str, end: int) -> int:
-        u = _UNIT_AFTER.match(text, end)
-        return u.end() if u else end
+        return with_units(text, end)
 
 
 # ---- PERSON: structure ------------------------------------------------------------------------

@@ -49,6 +49,9 @@ POSITIVES: list[tuple[str, str, str]] = [
     ("Operator (Celian): Thank you, sir.", "PERSON", "Celian"),
     ("Cheers, Dionna\n\nDionna U Mccarthy · engineer", "PERSON", "Dionna U Mccarthy"),
     ("Kontaktformular\nVorname: Odo\nNachname: Sutschet", "PERSON", "Sutschet"),
+    ("Orlan Tovar\nVillas de La Cantera 463\nPiso 29º\n06584 BURGOS, CAMPECHE", "STREET_ADDRESS", "Piso 29º"),
+    ("Line 1:  ul. Zielona 12\nLine 2:  m. 8\nTown:    Legionowo", "STREET_ADDRESS", "m. 8"),
+    ("Саша Белова\nАЛЛЕЯ РАДИАЛЬНАЯ 2-Я 852\nкв. 34\nКЛИМОВСК", "STREET_ADDRESS", "кв. 34"),
     # quoted blocks (e-mail / chat quoting) read as blocks
     ("> Ilse Brøndum\n> Korsvejen 41\n> 4130 Viby Sjælland", "STREET_ADDRESS", "Korsvejen 41"),
     # EMAIL / PHONE

@@ -45,6 +45,7 @@ from recognizers.address_block import AddressBlockRecognizer, with_units
 from recognizers.custom import _GLUED_PHONE_LABEL, _IBAN_HEAD, RuleRecognizer, _best_non_overlapping
 from recognizers.names import FIELD_WORDS, NOT_NAME, Lexicon
 from recognizers.places import is_place
+from recognizers.usernames import UsernameRecognizer
 
 __all__ = [
     "PHONE_REGIONS",
@@ -544,4 +545,5 @@ def international_recognizers(lexicon: Lexicon) -> list[LocalRecognizer]:
         InternationalPhoneRecognizer(name="InternationalPhoneRecognizer"),
         InternationalStreetRecognizer(name="InternationalStreetRecognizer"),
         StructuralNameRecognizer(lexicon),
+        UsernameRecognizer(lexicon),
     ]

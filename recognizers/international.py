@@ -67,16 +67,21 @@ _SHAPES = (
     r"|\d{3}[ ]\d{2}"  # Sweden, Czechia, Slovakia, Greece
     r"|\d{3,6}"  # Iceland (3), most of Europe and Australia (4, 5), Russia, Ukraine, India (6)
 )
-_POSTCODE = re.compile(rf"(?<![\w.,/:#$€£+@-])(?:[A-Z]{{1,2}}-)?(?P<v>{_SHAPES})(?![\w-]|[.,/:]\d)")
+_POSTCODE = re.compile(rf"(?<![\w.,/:#$€£+@-])(?:[A-Za-z]{{1,2}}-)?(?P<v>{_SHAPES})(?![\w-]|[.,/:]\d)")
+#: The same shapes in any casing (``sg3q 9eo``, ``1254 zs``): only right after a postcode label.
+_POSTCODE_ANY_CASE = re.compile(
+    rf"(?<![\w.,/:#$€£+@-])(?:[A-Za-z]{{1,2}}-)?(?P<v>{_SHAPES})(?![\w-]|[.,/:]\d)", re.IGNORECASE
+)
 _LABEL = re.compile(
     r"(?:\b(?:zip|zip\s?code|zipcode|postal\s?code|post\s?code|postcode|postleitzahl|plz|code\s+postal|cp|cap"
     r"|c\.p\.|c[óo]digo\s+postal|pin\s?code|pincode|postnummer|postinumero|irányítószám|psč|kod\s+pocztowy"
-    r"|postnr|eircode)\b\.?[ \t]*(?:[:#=-][ \t]*)?(?:is[ \t]+)?|\bzip\s*/\s*postal(?:\s?code)?[ \t]*:?[ \t]*)$",
+    r"|postnr|eircode)\b\.?[\"']?[ \t]*(?:[:#=-][ \t]*[\"']?)?(?:is[ \t]+)?"
+    r"|\bzip\s*/\s*postal(?:\s?code)?[ \t]*:?[ \t]*)$",
     re.IGNORECASE,
 )
 #: A house number next to a word: the part (line, or comma-separated piece) is a street line.
 _STREET_EVIDENCE = re.compile(
-    rf"\b{_L}{{3}}[^\n,\d]{{0,40}}\b\d{{1,5}}[a-zA-Z]?\b|\b\d{{1,5}}[a-zA-Z]?,?[ \t]{{1,4}}{_L}{{3}}"
+    rf"\b{_L}{{3}}[^\n,\d]{{0,40}}(?:,[ \t]*+)?\b\d{{1,5}}[a-zA-Z]?\b|\b\d{{1,5}}[a-zA-Z]?,?[ \t]{{1,4}}{_L}{{3}}"
 )
 _YEAR_BEFORE = re.compile(r"\b(?:in|since|year|of|on|from|by|until|till|before|after|to|and)[ \t]+$", re.IGNORECASE)
 _SELF_INTRO = re.compile(
@@ -84,7 +89,7 @@ _SELF_INTRO = re.compile(
     re.IGNORECASE,
 )
 _CITY_AFTER = re.compile(rf"[ \t]{{1,8}}{_L}")
-_PART_END_AFTER = re.compile(r"(?<![ \t])[ \t]*+(?:\r?\n|,|\.(?=\s|$)|$)")
+_PART_END_AFTER = re.compile(r"(?<![ \t])[ \t]*+(?:\r?\n|,|\.(?=\s|$)|$|\((?!\d))")
 _UPPER = "A-ZÀ-ÖØ-ÞĀ-ſА-ЯЁЄІЇҐΑ-Ω"
 #: ``in Devecser 1565``, ``to Svidník 978 72``, ``in Costa de la Luz 89138``: a place named in prose,
 #: then a code (matched on the text before the code, which must end here).
@@ -133,6 +138,12 @@ class PostcodeRecognizer(RuleRecognizer):
                 results.append(self._result(start, end, score, "postcode in an address block"))
             elif self._after_place(text, m.start(), value):
                 results.append(self._result(start, end, 0.6, "postcode after a place name"))
+        for m in _POSTCODE_ANY_CASE.finditer(text):
+            if m.group("v").isupper() or m.group("v").isdigit():
+                continue  # the pass above had it
+            start, end = m.span("v")
+            if _LABEL.search(text, max(0, start - 40), m.start()):
+                results.append(self._result(start, end, 0.85, "postcode after its label"))
         return _best_non_overlapping(results)
 
     @staticmethod
@@ -157,7 +168,7 @@ class PostcodeRecognizer(RuleRecognizer):
         comma = before_line.rfind(",")
         part_start = line_start + comma + 1 if comma >= 0 else line_start
         lead = text[part_start:start]
-        at_part_start = not lead.strip(" \t>?*-") or re.fullmatch(r"[ \t>?*-]*[A-Z]{1,2}-", lead) is not None
+        at_part_start = not lead.strip(" \t>?*-") or re.fullmatch(r"[ \t>?*-]*[A-Za-z]{1,2}-", lead) is not None
         tail_end = _PART_END_AFTER.match(text, end)
         alone = at_part_start and tail_end is not None
         city_after = at_part_start and _CITY_AFTER.match(text, end) is not None

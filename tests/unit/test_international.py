@@ -52,6 +52,11 @@ def lexicon() -> Lexicon:
         ("taxi to 9 Elm Heights, NEW CASTLE QLD 5810. Call me", ["5810"]),
         ("Unnur\n\n381 Beingarður\n Flat 325\n Reykjahlíð\n\n Ísland 179", ["179"]),
         ("Lenina 5\nЛУГА\nМордовия\n187531. Thanks", ["187531"]),
+        ('{"zip="7937", "city": "Lyon"}', ["7937"]),
+        ("postcode: sg3q 9eo", ["sg3q 9eo"]),
+        ("Storgatan 4, se-689 29 Orsa", ["689 29"]),
+        ("Calle Merced, 39, 57485, Teruel", ["57485"]),
+        ("Calle Mayor 7, 28013 Madrid (Spain)", ["28013"]),
         # negatives: numbers that are no postcodes
         ("Order 12345 shipped on 2024-05-01", []),
         ("It costs 1200 EUR and takes 3 days", []),

@@ -41,19 +41,32 @@ _UNIT_PART = (
 )
 _UNIT_NEXT = re.compile(
     r"(?<![ \t])(?:[ \t]*+,[ \t]*+|[ \t]*+\r?\n[ \t>]*+(?:(?i:(?:address[ \t]+)?line[ \t]*2)[ \t]*+:[ \t]*+)?|[ \t]++)"
-    + _UNIT_PART
-    + r"(?=[ \t]*+(?:[,;\n)\"]|$|\.(?:\s|$)))"
+    r"(?P<u>" + _UNIT_PART + r")"
+    r"(?=[ \t]*+(?:[,;\n)\"]|$|\.(?:\s|$)))"
 )
 
 
 def with_units(text: str, end: int) -> int:
     """The end of a street that ends at ``end``, over the unit parts that follow it (two at most)."""
+    return unit_parts(text, end)[0]
+
+
+def unit_parts(text: str, end: int) -> tuple[int, list[tuple[int, int]]]:
+    """The unit parts after a street ending at ``end`` (two at most): the end of the street
+    with the units on its line, and the spans of units on the next line (``Line 2:  Flat 12``:
+    the unit only, not its line's label)."""
+    apart: list[tuple[int, int]] = []
+    pos = end
     for _ in range(2):
-        m = _UNIT_NEXT.match(text, end)
+        m = _UNIT_NEXT.match(text, pos)
         if m is None:
             break
-        end = m.end()
-    return end
+        if apart or "\n" in text[pos : m.start("u")]:
+            apart.append(m.span("u"))
+        else:
+            end = m.end()
+        pos = m.end()
+    return end, apart
 
 
 _L = r"[^\W\d_]"
@@ -80,6 +93,8 @@ _NAMED_STREET = re.compile(
     rf"(?<![\w.-])(?P<v>(?:[A-ZÀ-ÖØ-ÞĀ-ſА-ЯΑ-Ω]{_L}+[ \t]++){{0,2}}[A-ZÀ-ÖØ-ÞĀ-ſА-ЯΑ-Ω]{_L}+)[ \t]++"
     r"(?i:street|road|avenue|lane|boulevard|drive)\b(?![ \t]++(?:[A-Z]|\d))"
 )
+#: Words of a sentence before a street line read back from its end (``It's in``, ``at``).
+_LEAD_NOT_STREET = re.compile(r"(?:(?:it['’]?s|it|is|in|at|on|to|and|or|we|i)[ \t,]++)++", re.IGNORECASE)
 _PARTICLES = frozenset(
     """de del della degli dei di da do dos das du des la le les el los las y i e van von der den het ter ten
     am an auf im in zu zum zur bei na nad pod u al ul os apt apartment suite unit flat floor fl no nr nº""".split()  # noqa: SIM905
@@ -183,6 +198,9 @@ class AddressBlockRecognizer(RuleRecognizer):
             words += 1
             if words >= 9:
                 break
+        lead = _LEAD_NOT_STREET.match(text, start, end)
+        if lead:
+            start = lead.end()  # ``It's in Ulica Ljubljanska 909``
         if start >= end:
             return None
         value = text[start:end]

@@ -531,7 +531,7 @@ _STRONG_PHONE_CONTEXT = _rx(rf"\b(?:{_PHONE_WORDS})\b[^\n]{{0,30}}$")
 _NOT_PHONE_CONTEXT = _rx(
     r"\b(?:order|ticket|invoice|inv|ref|reference|tracking|account|acct|id|case|claim|sku|item|serial|confirmation"
     r"|transaction|txn|req|request|po|model|version|build|batch|rows|user_id)\b\W{0,4}(?:(?:no|num|number|#)\W{0,3})?$"
-    r"|#\s*$|\$\s*$"
+    r"|#\s*$|\$\s*$|\bHTTP/\d(?:\.\d)?\"?\s*$"  # an access log's status and byte count
 )
 #: Searched in a phone number: a start inside a run of blanks is never the leftmost match (the blank
 #: before it matches too), so the look-behind skips it.
@@ -632,8 +632,9 @@ class PhoneNumberRecognizer(RuleRecognizer):
             return None  # a card number
         before = text[max(0, start - 40) : start]
         context = bool(_PHONE_CONTEXT.search(before))
-        if _NOT_PHONE_CONTEXT.search(before) and not _STRONG_PHONE_CONTEXT.search(before):
-            return None
+        not_phone = _NOT_PHONE_CONTEXT.search(before)
+        if not_phone and not _STRONG_PHONE_CONTEXT.search(before, not_phone.start()):
+            return None  # ``order #...``, even after ``I'm calling about``
         prefixed = core.startswith(("+", "00")) or core.startswith("(+")
         if len(groups) == 1:
             if prefixed and len(digits) >= 9:

@@ -29,7 +29,7 @@ from thinc.api import Model, NumpyOps
 
 from proxy.errors import DetectionTimeout
 from proxy.yamlload import ConfigError, load_yaml
-from recognizers.address_block import with_units
+from recognizers.address_block import unit_parts
 from recognizers.custom import RuleRecognizer, custom_recognizers
 from recognizers.international import international_recognizers
 from recognizers.names import Lexicon
@@ -554,9 +554,16 @@ class Detector:
         else:
             results = self._fast_analyze(text, artifacts, keep, reuse)
         kept = [_trimmed(text, r) for r in results if self._keep(r) and _plausible(text, r)]
-        for r in kept:
+        for r in list(kept):
             if r.entity_type == "STREET_ADDRESS":
-                r.end = with_units(text, r.end)  # ``Piso 29º``, ``кв. 41`` after the street
+                # ``Piso 29º``, ``кв. 41`` after the street; a unit on the next line on its own
+                r.end, apart = unit_parts(text, r.end)
+                for a, b in apart:
+                    kept.append(
+                        RecognizerResult(
+                            "STREET_ADDRESS", a, b, r.score, r.analysis_explanation, r.recognition_metadata
+                        )
+                    )
         return kept
 
     def _prepare_fast_path(self) -> None:

@@ -88,6 +88,18 @@ _SELF_INTRO = re.compile(
     rf"\b(?:i'?m|i’m|it'?s|it’s|this\s+is|name'?s)[ \t]+{_L}+[ \t]*,[ \t]*\d{{1,2}}[ \t]*,[ \t]*from[ \t]+$",
     re.IGNORECASE,
 )
+#: A day and a month name (or a month alone) right before a year: ``until 23 Jun 2025``.
+_MONTH_BEFORE = re.compile(r"(?<![^\W\d_])(?P<m>[^\W\d_]{3,10})\.?,?[ \t]++$")
+_MONTHS = frozenset(
+    re.split(
+        r"\s+",
+        "jan feb mar apr may jun jul aug sep oct nov dec mär mai okt dez ene abr ago dic fév avr jui aoû déc"
+        " gen mag giu lug set ott sty lut kwi cze lip sie wrz paź lis gru led úno bře dub kvě čer srp zář říj"
+        " pro tam hel maa huh kes elo syy lok mrt mei",
+    )
+)
+#: ``ending 7549``, ``ends in 0979``: the last digits of a phone or a card.
+_TAIL_OF = re.compile(r"\b(?:ending|ends)(?:[ \t]+(?:in|with))?[ \t]*+$", re.IGNORECASE)
 _CITY_AFTER = re.compile(rf"[ \t]{{1,8}}{_L}")
 _PART_END_AFTER = re.compile(r"(?<![ \t])[ \t]*+(?:\r?\n|,|\.(?=\s|$)|$|\((?!\d))")
 _UPPER = "A-ZÀ-ÖØ-ÞĀ-ſА-ЯЁЄІЇҐΑ-Ω"
@@ -188,6 +200,11 @@ class PostcodeRecognizer(RuleRecognizer):
         year = value.isdigit() and len(value) == 4 and value[:2] in {"19", "20"} and not at_part_start
         if year and _YEAR_BEFORE.search(text, max(0, start - 12), start):
             return None  # ``since 2005``
+        month = _MONTH_BEFORE.search(text, max(0, start - 16), start) if year else None
+        if month and month.group("m")[:3].casefold() in _MONTHS:
+            return None  # ``until 23 Jun 2025``: a date
+        if _TAIL_OF.search(text, max(0, start - 24), start):
+            return None  # ``the mobile ending 7549``: the end of another number
         # a street line before it: an earlier line (up to four back) or an earlier part of its line
         window_start = line_start
         for _ in range(4):
@@ -318,11 +335,14 @@ _LABELLED_STREET = re.compile(
     r"\b(?i:address(?:[ \t]+is)?|adres|adresse|anschrift|dirección|direccion|indirizzo|endereço|street|straße|calle"
     r"|line[ \t]*1|address[ \t]+line(?:[ \t]*1)?|i[ \t]+live[ \t]+at|lives[ \t]+at|living[ \t]+at|door[ \t]+at"
     r"|flat[ \t]+at|moved[ \t]+to|ship[ \t]+to|send[ \t]+(?:it[ \t]+)?to|deliver[ \t]+to)"
-    r"[ \t]*+[:=,]?[ \t]*+[\"']?"
+    r"[ \t]*+[:=,]?[ \t]*+[\"']?(?:(?i:to|with|as|is|at)[ \t]++)?"
     rf"(?P<v>(?:{_L}[\w'’.-]*+[ \t]++){{1,5}}\d{{1,5}}[a-zA-Z]?(?:[/-]\d{{1,4}}[a-zA-Z]?)?"
     rf"|\d{{1,5}}[a-zA-Z]?[ \t]++(?:{_L}[\w'’.-]*+[ \t]++){{0,4}}{_L}[\w'’.-]*+)"
     r"(?=[ \t]*+(?:[,;\"'\n)]|$|\.(?:\s|$)))"
 )
+#: The end of a sentence after a street: a word of four letters, a dot, then a capitalised word
+#: and a lower-case one (``763 Skuggagil. Nobody answered``; not ``Prom. Des Deux``, ``ул. Толмачевский``).
+_SENTENCE_END = re.compile(r"(?<=[^\W\d_]{4})\.[ \t]++(?=[A-ZÀ-ÖØ-ÞĀ-ſА-ЯЁЄІЇҐΑ-Ω][^\W\d_]*+[ \t]++[a-zà-ÿа-я])")
 #: US military addresses: ``PSC 4832, Box 4988``, ``Unit 6698 Box 6680``, ``CMR 2834, Box 8827``.
 _MILITARY = re.compile(r"\b(?:PSC|CMR|Unit|UNIT)[ \t]++\d{1,5},?[ \t]++(?:Box|BOX)[ \t]++\d{1,5}\b")
 
@@ -381,11 +401,15 @@ class InternationalStreetRecognizer(RuleRecognizer):
             results.append(self._result(start, self._unit(text, m.end()), 0.65, "house number in an address"))
         for m in _LABELLED_STREET.finditer(text):
             v = m.group("v")
+            cut = _SENTENCE_END.search(v)
+            if cut:  # ``at 763 Skuggagil. Nobody answered``: the street ends with its sentence
+                v = v[: cut.start()]
             if re.match(r"\d+[ \t]+(?:years?|days?|months?|weeks?|hours?|minutes?|items?|times?|people)\b", v, re.I):
                 continue
             if not re.search(rf"{_L}{{2}}", v):
                 continue
-            start, end = m.span("v")
+            start = m.start("v")
+            end = start + len(v)
             results.append(self._result(start, self._unit(text, end), 0.65, "street after its label"))
         for m in _MILITARY.finditer(text):
             results.append(self._result(m.start(), m.end(), 0.8, "military address"))
@@ -484,9 +508,6 @@ class StructuralNameRecognizer(RuleRecognizer):
     def find(self, text: str) -> list[RecognizerResult]:
         results: list[RecognizerResult] = []
         rules: Sequence[tuple[re.Pattern[str], float, str, bool]] = (
-            (_SPEAKER, 0.7, "speaker label", True),
-            (_VOCATIVE_START, 0.65, "vocative", True),
-            (_VOCATIVE_END, 0.6, "vocative", True),
             (_REPORTING, 0.6, "reporting verb", True),
             (_REPORTED, 0.6, "reporting verb", True),
             (_TITLES_INTL, 0.8, "title", False),

@@ -212,9 +212,9 @@ class PersonRecognizer(LocalRecognizer):  # type: ignore[misc]
         if doc is not None:
             hits += ctx.from_ner(doc, self.ner_labels)
         ends = {h.end for h in hits}
-        hits = [h for h in hits if ctx.not_a_place(h) and ctx.not_an_org(h, ends)]
-        hits += ctx.coordinated(hits)
-        hits += ctx.repeated(hits)
+        hits = [t for h in hits if ctx.not_a_place(h) and ctx.not_an_org(h, ends) for t in ctx.tidy(h)]
+        hits += [t for h in ctx.coordinated(hits) for t in ctx.tidy(h)]
+        hits += [t for h in ctx.repeated(hits) for t in ctx.tidy(h)]
         return [self._result(h) for h in _best(hits)]
 
     @staticmethod
@@ -675,6 +675,9 @@ class _Ctx:
         hits = []
         for rx in (_VOCATIVE_START, _VOCATIVE_END):
             for m in rx.finditer(self.text):
+                line_start = self.text.rfind("\n", 0, m.start()) + 1
+                if rx is _VOCATIVE_END and _title_case(self.text[line_start : m.start()]):
+                    continue  # ``Head of Operations, Zwack``: a job title, then a company
                 words = self._words_in(m.start("name"), m.end("name"))
                 if self._name_words(words) and not is_place(" ".join(w.low for w in words)):
                     hits.append(_Hit(words[0].start, words[-1].end, 0.6, "vocative"))
@@ -737,6 +740,56 @@ class _Ctx:
             if self._name_words(words) and not is_place(" ".join(w.low for w in words)):
                 got.append((words[0].start, words[-1].end))
         return got
+
+    def tidy(self, h: _Hit) -> list[_Hit]:
+        """The name inside a hit, without what is no name: a possessive ``'s`` at its end; what a
+        possessive inside it owns (``Bamix's Frederick Tognola`` is ``Frederick Tognola``); an
+        honorific before it (``Signora``, ``Профессор``: not the person); a unit or street word
+        after it; ``of ...`` after it; and no name runs over a colon, a quote, a bracket, a bar
+        or a line break (``Arnhildur:"I'm Hásteinn's``: two names)."""
+        words = self._words_in(h.start, h.end)
+        if not words:
+            return [h]
+        groups: list[list[_Tok]] = [[]]
+        dropping = False  # after ``of``, ``at`` ...: a company or a place, not the name
+        for w in words:
+            if groups[-1] and _NAME_BREAK.search(self.gap(groups[-1][-1].end, w.start)):
+                groups.append([])
+                dropping = False
+            if w.text in _LOWER_BREAK:
+                groups.append([])
+                dropping = w.text not in {"and", "or"}
+                continue
+            if dropping:
+                continue
+            groups[-1].append(w)
+            if w.low.endswith(("'s", "’s")) and w is not words[-1] and _POSSESSIVE_ONLY.match(self.text, w.end):
+                nxt = words[words.index(w) + 1]
+                owner = {x.low.removesuffix("'s").removesuffix("’s") for x in groups[-1]}
+                if self.lex.is_any_given(nxt.low) or not self.lex.is_common(nxt.low) or owner & _ORG_WORDS:
+                    groups[-1] = []  # ``Traubi's Fédra Bollobás``: the owner is a company
+                else:
+                    groups.append([])  # ``Lavdim Knecht's Cautionary Tales``: what a person owns
+                    dropping = True
+        out = []
+        for g in groups:
+            while len(g) > 1 and g[0].low.rstrip(".") in _HONORIFICS:
+                g = g[1:]
+            while len(g) > 1 and g[-1].low in _TRAILING_NOT_NAME:
+                g = g[:-1]
+            while g and (self._contraction(g[0]) or (g[0].low in self.lex.stop_words and g[0].text == g[0].low)):
+                g = g[1:]
+            if not g or all(w.low.rstrip(".") in _HONORIFICS or w.low in NOT_NAME for w in g):
+                continue
+            if _PRODUCT_VERSION.match(self.text, g[-1].end):
+                continue  # ``Safari/537.36``: a product and its version in a user agent
+            start = g[0].start
+            end = h.end if g[-1] is words[-1] else g[-1].end
+            if g[-1].low.endswith(("'s", "’s")):
+                end = min(end, g[-1].end - 2)
+            if end > start:
+                out.append(_Hit(start, end, h.score, h.rule))
+        return out
 
     def not_an_org(self, h: _Hit, name_ends: set[int]) -> bool:
         """``Hansen Yuncken Pty Ltd``, ``Dreher Brewery``, ``Leonhard Nilsen & Sønner``: a company
@@ -820,6 +873,26 @@ def _wordset(text: str) -> frozenset[str]:
 _NOT_BEFORE_SURNAME = _wordset(
     "in near at the a an from to via this that these those my your our his her their its some any no every"
 )
+#: What a name never runs over: a colon, a quote, a bracket, a bar, a middle dot, a line break.
+_NAME_BREAK = re.compile(r"[:\"“”«»()\[\]|·•/\n]")
+_PRODUCT_VERSION = re.compile(r"/v?\d")
+#: Lower-case words that end a name (``Olivér Kertész of Zwack``).
+_LOWER_BREAK = frozenset({"of", "from", "at", "for", "in", "on", "is", "was", "and", "or"})
+#: A possessive followed by another capitalised word (``Bamix's Frederick``).
+_POSSESSIVE_ONLY = re.compile(r"(?<![ \t])[ \t]++[A-ZÀ-ÖØ-ÞĀ-ſА-ЯЁЄІЇҐΑ-Ω]")
+#: Honorifics of the languages we serve (casefolded): never part of the name they stand before.
+#: Not ``don``, ``dona``, ``lady``, ``master``, ``pan``: given names or surnames as well.
+_HONORIFICS = _wordset(
+    """
+    mr mrs ms mx miss dr prof sir madam mme mlle herr frau sr sra srta dhr mevr mej mevrouw meneer
+    juffrouw doña señor señora señorita senhor senhora sig signor signora signorina hr fru frk fröken
+    herra rouva neiti härra proua bayan sayın monsieur madame mademoiselle doktor dott ing mgr bc
+    ungfrú frú professor doctor пан пані г-н г-жа господин госпожа профессор доктор миссис мистер
+    мисс κος κα κύριος κυρία
+    """
+)
+#: Words after a name that are no part of it (``... Мягкова Suite 122``, ``Murcia bridge``).
+_TRAILING_NOT_NAME = _wordset("unit suite flat apt apartment room floor bridge street road government")
 _STRONG_RULES = frozenset({"name is", "name field", "title", "title (other languages)", "speaker label"})
 #: ``<name> of`` / ``<name> from`` right before a hit (the offset of the match is a name's end).
 _AFTER_NAME_OF = re.compile(r"(?:'s)?(?<![ \t])[ \t]++(?:of|from)[ \t]++$")
@@ -865,6 +938,16 @@ _POSSESSIVE = re.compile(
     r"|friend|colleague|co-author|coauthor|boss|manager|assistant|desk|car|dog|cat|phone|email|number|address"
     r"|account|order|name|retirement|memorial|grave|life|career|book|novel|paper|study|thesis|death|baby|parents)\b"
 )
+#: Small words a title-case line keeps in lower case (``Head of Procurement``).
+_TITLE_SMALL = frozenset({"of", "and", "for", "the", "de", "du", "des", "der", "und", "y", "e", "et", "&"})
+
+
+def _title_case(line: str) -> bool:
+    """A line so far in title case (``Head of Procurement``): a job title or a company, no sentence."""
+    words = line.split()
+    return len(words) >= 2 and all(w[0].isupper() or w in _TITLE_SMALL for w in words)
+
+
 _VOCATIVE_END = re.compile(
     r",[ \t]+(?P<name>[^\W\d_][\w'’-]*(?:[ \t][^\W\d_][\w'’-]*)?)[ \t]*[?!.]*[ \t]*$", re.MULTILINE
 )

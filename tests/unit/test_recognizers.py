@@ -43,7 +43,7 @@ POSITIVES: list[tuple[str, str, str]] = [
     ("Pani Wrzesińska will call you back", "PERSON", "Wrzesińska"),
     ("Dhr. Van Wijnbergen flew to Utrecht", "PERSON", "Van Wijnbergen"),
     ("the film starring Schmidt was long", "PERSON", "Schmidt"),
-    ("The award went to T. Ragosta for a study. Ragosta's co-author agreed.", "PERSON", "Ragosta's"),
+    ("Lately Ragosta's dog met T. Ragosta for a study.", "PERSON", "Ragosta"),
     ("Thank you to everyone who came to Teodorina's farewell party!", "PERSON", "Teodorina"),
     ("Our next guest is Alphons Porta.\nPORTA: Thank you for having me.", "PERSON", "PORTA"),
     ("Operator (Celian): Thank you, sir.", "PERSON", "Celian"),

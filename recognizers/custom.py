@@ -8,6 +8,7 @@ or logs the text it looked at.
 
 from __future__ import annotations
 
+import datetime
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -241,6 +242,23 @@ def _apposition_age(text: str, start: int) -> float | None:
     return None
 
 
+_TWO_WORDS_BEFORE_BRACKET = re.compile(r"(?<![\w'’-])([^\W\d_][\w'’-]*+)[ \t]++([^\W\d_][\w'’-]*+)[ \t]*+\($")
+
+
+def _bracket_age(text: str, start: int) -> float | None:
+    """``Guve Norman (34) of Forserum``: a name of two capitalised words (or a word for a person)
+    right before a bracketed number."""
+    m = _TWO_WORDS_BEFORE_BRACKET.search(text, max(0, start - 60), start)
+    if m is None:
+        return None
+    first, last = m.group(1), m.group(2)
+    if last.lower() in _PERSON_NOUNS:
+        return 0.7
+    if first[0].isupper() and last[0].isupper() and not {first.lower(), last.lower()} & _NOT_NAME_BEFORE_AGE:
+        return 0.65
+    return None
+
+
 class AgeRecognizer(RuleRecognizer):
     """A person's age: ``34 years old``, ``34-year-old``, ``34 y/o``, ``I'm 34``, ``aged 34``,
     ``turned 34``, ``age: 34``, ``Age (years) = 34``, ``how old are you? 34``, ``my son is 7``.
@@ -323,6 +341,16 @@ class AgeRecognizer(RuleRecognizer):
             ),
             0.7,
             check=lambda text, start, end: _apposition_age(text, start),
+        ),
+        Rule(
+            # ``Guve Norman (34) of Forserum was named``: a newspaper's age after a name
+            "age in brackets after a name",
+            re.compile(
+                r"(?<=[^\W\d_])[ \t]*+\((?P<v>[1-9]\d?)\)"
+                r"(?=[ \t]*+(?:[,;.]|$|(?:of|from|and|who|was|is|has|had|said|says|lives|died|in|won|wins)\b))"
+            ),
+            0.65,
+            check=lambda text, start, end: _bracket_age(text, start),
         ),
         Rule(
             "how old answer",
@@ -855,14 +883,38 @@ _BIRTH_AFTER = _rx(
 )
 
 
+#: A full numeric date (day, month and a four-digit year in either order).
+_NUMERIC_DATE = re.compile(
+    r"(?<![\w/.:-])(?P<v>(?P<d1>\d{1,2})(?P<s>[-/.])[ ]?(?P<m1>\d{1,2})(?P=s)[ ]?(?P<y1>(?:19|20)\d\d)"
+    r"|(?P<y2>(?:19|20)\d\d)-(?P<m2>\d{1,2})-(?P<d2>\d{1,2}))(?![\w/-]|[.:]\d|T\d)"
+)
+#: A date at least this many years back is a birth date far more often than anything else a
+#: visitor writes in a chat (orders, deliveries and log times are recent).
+LONG_PAST_YEARS = 14
+
+
+def _long_past(text: str, start: int, end: int) -> float | None:
+    m = _NUMERIC_DATE.fullmatch(text, start, end)
+    if m is None:
+        return None
+    year = int(m.group("y1") or m.group("y2"))
+    a, b = int(m.group("d1") or m.group("m2")), int(m.group("m1") or m.group("d2"))
+    if not (1 <= a <= 31 and 1 <= b <= 31 and min(a, b) <= 12):
+        return None
+    if not 1900 <= year <= datetime.date.today().year - LONG_PAST_YEARS:
+        return None
+    return 0.55
+
+
 class DateOfBirthRecognizer(RuleRecognizer):
-    """A date with birth context (``born on``, ``DOB:``, ``date of birth``, ``... is my birthday``).
-    Dates without it (orders, deliveries, timestamps) are not personal data here."""
+    """A date with birth context (``born on``, ``DOB:``, ``date of birth``, ``... is my birthday``),
+    and a full numeric date of a year long past (``since 07.02.1976``: a birth date, far more
+    often than an order). Other dates (orders, deliveries, timestamps) are not personal data here."""
 
     ENTITY = "DATE_OF_BIRTH"
     TRIGGER = _rx(
         r"born|birth|d\.?o\.?b|b-?day|yob|nacimiento|geboren|geburt|geb\.|née?\b|naissance|nascita|nascimento"
-        r"|geboorte|födelse|fødsel|syntymä|urodzenia|születési|narození"
+        r"|geboorte|födelse|fødsel|syntymä|urodzenia|születési|narození|(?:19|20)\d\d"
     )
     RULES = (
         Rule(
@@ -873,6 +925,7 @@ class DateOfBirthRecognizer(RuleRecognizer):
             context_after=_BIRTH_AFTER,
             window=40,
         ),
+        Rule("full date of a year long past", _NUMERIC_DATE, 0.55, check=_long_past),
     )
 
 

@@ -242,7 +242,7 @@ class InternationalPhoneRecognizer(RuleRecognizer):
     a national format with the trunk prefix 0 of one of :data:`PHONE_REGIONS`."""
 
     ENTITY = "PHONE_NUMBER"
-    TRIGGER = re.compile(r"\d{3}")
+    TRIGGER = re.compile(r"\d\d")
 
     def find(self, text: str) -> list[RecognizerResult]:
         results: list[RecognizerResult] = []
@@ -265,7 +265,35 @@ class InternationalPhoneRecognizer(RuleRecognizer):
                     results.append(self._result(start, end, 0.75, "international number (validated)"))
             elif any(_valid(value, region) for region in PHONE_REGIONS):
                 results.append(self._result(start, end, 0.6, "national number (validated)"))
-        return results
+        for m in _LABELLED_PHONE.finditer(text):
+            value = m.group("v").rstrip(" \t.-/")
+            digits = re.sub(r"\D", "", value)
+            if not 7 <= len(digits) <= 15 or _DATE_LIKE.fullmatch(value.strip("()")):
+                continue
+            start = m.start("v")
+            results.append(self._result(start, start + len(value), 0.8, "number after a phone label"))
+        for r in results:
+            ext = _EXT_AFTER.match(text, r.end)
+            if ext:  # ``(ext. 3182)``, ``, ext. 7407``, ``x1815``: the extension is part of it
+                r.end = ext.end()
+        return _best_non_overlapping(results)
+
+
+#: A number right after a label that names a phone (``Telefon: 410.4977``, ``tel=070.120.71.10``,
+#: ``Office: 613-9305``, ``T: +44 ...`` at a line's start): any grouping, 7 to 15 digits.
+_LABELLED_PHONE = re.compile(
+    r"(?:\b(?i:phone|tel|telephone|telefon|telefono|teléfono|téléphone|telefone|telefoon|puhelin|tlf|mobile|mob"
+    r"|mobil|cell|cellphone|handy|gsm|fax|direct|direct[ \t]+line|office|landline|whatsapp|work|home|ph)"
+    r"|^[ \t]*+[TMFDO])[ \t]*+(?::|=|\.:?)[ \t]*+"
+    r"(?P<v>\+?\(?\d[\d \t./()-]{5,22}\d)(?![\w@]|[.,:/-]\d)",
+    re.MULTILINE,
+)
+#: An extension after a number.
+_EXT_AFTER = re.compile(
+    r"(?<![ \t])[ \t]*+,?[ \t]*+"
+    r"(?:\([ \t]*+(?i:ext|extn|extension|x|durchwahl|poste|anexo|int)\.?[ \t]*+\d{1,6}[ \t]*+\)"
+    r"|(?i:ext|extn|extension|x|poste|anexo)\.?[ \t]*+\d{1,6}\b)"
+)
 
 
 def _valid(value: str, region: str | None) -> bool:

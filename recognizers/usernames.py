@@ -6,7 +6,9 @@ Found only where structure says the value is a login, never from its look alone:
   ``user="melisa.matthys"``, ``"user": "cgiehl"``, ``Benutzername: ...``), or quoted right after
   the word ``user`` (``user 'odosut' (Odo Sutschet) logged out``);
 - in authentication log lines: ``Accepted publickey for nystromh from ...``, ``Failed password for
-  invalid user jdoe from ...``, ``session opened for user mlafleur``, ``logged in as gal.andrassy``.
+  invalid user jdoe from ...``, ``session opened for user mlafleur``, ``logged in as gal.andrassy``;
+- as the actor of an audit line, right after a field separator and before what it did
+  (``| audit | dknezevic exported 277 rows``, ``[INFO] jdoe deleted ...``).
 
 Pure numbers (ids), e-mail addresses (the e-mail recognizer's), service accounts (``root``,
 ``admin``, ``www-data`` ...) and common English words (``premium``) are no login here.
@@ -41,6 +43,17 @@ _AUTH = re.compile(
     r"|session[ \t]+(?:opened|closed)[ \t]+for[ \t]+user|logged[ \t]+in[ \t]+as|signed[ \t]+in[ \t]+as"
     rf"|authenticated[ \t]+as|login[ \t]+(?:for|by|of)(?:[ \t]+user)?)[ \t]++{_LOGIN}"
 )
+_ACTIONS = (
+    r"exported|deleted|viewed|downloaded|uploaded|updated|created|changed|modified|accessed|opened|closed|edited"
+    r"|removed|added|approved|rejected|granted|revoked|reset|searched|queried|printed|shared|exported|imported"
+    r"|logged[ \t]+(?:in|out|on|off)|signed[ \t]+(?:in|out)"
+)
+#: An audit line's actor: a login right after a field separator (``| audit | dknezevic exported
+#: 277 rows``, ``[INFO] jdoe deleted ...``), before what it did.
+_ACTOR = re.compile(
+    r"(?:^|(?<=[|\]>]))[ \t]*+(?P<v>[a-z][a-z0-9._-]{1,39})(?<![.-])[ \t]++(?:" + _ACTIONS + r")\b",
+    re.MULTILINE,
+)
 #: Service accounts and placeholders: no person behind them.
 _NOT_LOGIN = frozenset(
     """root admin administrator system sys daemon nobody guest anonymous anon unknown null none nil true false
@@ -56,7 +69,8 @@ class UsernameRecognizer(RuleRecognizer):
     TRIGGER = re.compile(
         r"(?i:user|login|uid|usr|acct|account|handle|nick|benutzer|usuario|utilisateur|utente|käyttäjä|bruger"
         r"|användar|bruker|gebruik|użytkown|uživatel|felhasználó|kullanıcı|actor|principal|created|updated|modified"
-        r"|assignee|owner|invalid|session|logged|signed|authenticated|accepted|failed|screen)"
+        r"|assignee|owner|invalid|session|logged|signed|authenticated|accepted|failed|screen"
+        r"|ed\b|reset)"
     )
 
     def __init__(self, lexicon: Lexicon) -> None:
@@ -65,7 +79,12 @@ class UsernameRecognizer(RuleRecognizer):
 
     def find(self, text: str) -> list[RecognizerResult]:
         results: list[RecognizerResult] = []
-        for rx, rule in ((_KEYED, "login after its key"), (_AUTH, "login in an authentication line")):
+        rules = (
+            (_KEYED, "login after its key"),
+            (_AUTH, "login in an authentication line"),
+            (_ACTOR, "login acting in an audit line"),
+        )
+        for rx, rule in rules:
             for m in rx.finditer(text):
                 value = m.group("v").rstrip(".-")
                 if not self._plausible(value):

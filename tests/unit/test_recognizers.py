@@ -92,7 +92,10 @@ POSITIVES: list[tuple[str, str, str]] = [
     ("Springfield, IL 62704", "US_ZIP_CODE", "62704"),
     ("dallas, tx 75201-1234", "US_ZIP_CODE", "75201-1234"),
     ("we live in 10027 near the park", "US_ZIP_CODE", "10027"),
+    # a full numeric date of a year long past: a birth date far more often than anything else
+    ("It's like that since 07.02.1976", "DATE_OF_BIRTH", "07.02.1976"),
     # AGE
+    ("Guve Norman (34) of Forserum was named employee of the month", "AGE", "34"),
     ("I'm 34 years old", "AGE", "34"),
     ("i'm 34", "AGE", "34"),
     ("aged 67, retired", "AGE", "67"),
@@ -114,6 +117,12 @@ POSITIVES: list[tuple[str, str, str]] = [
     ("Maria Lopez\n77 Oak Ridge Road\nApt. 12\nBoise, ID 83702", "STREET_ADDRESS", "77 Oak Ridge Road"),
     ("Flat 3 Kensington Gardens, London", "STREET_ADDRESS", "Flat 3 Kensington Gardens"),
     ("mail it to PO Box 4412", "STREET_ADDRESS", "PO Box 4412"),
+    # USERNAME: the actor of an audit line
+    ("2025-09-20T15:30:52.875Z | audit | dknezevic exported 277 rows", "USERNAME", "dknezevic"),
+    # phones after their label, in any grouping, with their extension
+    ("TELEPHONE: 40.44.74.07", "PHONE_NUMBER", "40.44.74.07"),
+    ("Office: 613-9305 ext 9966", "PHONE_NUMBER", "613-9305 ext 9966"),
+    ("Direct: 912 342 176 (ext. 5102)", "PHONE_NUMBER", "912 342 176 (ext. 5102)"),
 ]
 
 # (text, entity, part) -- no finding of that entity may touch the part
@@ -167,6 +176,12 @@ NEGATIVES: list[tuple[str, str, str]] = [
     ("we waited 10 days in a row", "STREET_ADDRESS", "10 days in a row"),
     ("Building 4, Floor 3 of the office", "STREET_ADDRESS", "Building 4"),
     ("10:30:45 ERROR upstream 502 after 3000ms", "STREET_ADDRESS", "30:45 ERROR"),
+    ("the delivery came on 03.02.2025", "DATE_OF_BIRTH", "03.02.2025"),
+    ("2025-06-03T13:11:31.488Z | audit | system exported 3 rows", "USERNAME", "system"),
+    ("Good morning, I'm calling about order #7845694.", "PHONE_NUMBER", "7845694"),
+    ('"GET /account/orders/1202 HTTP/1.1" 200 33663 "-"', "PHONE_NUMBER", "200 33663"),
+    ("SE-910 05 LILLKYRKA\nuntil 24 Feb 2025", "POSTCODE", "2025"),
+    ("Chapter Two (12) starts here", "AGE", "12"),
 ]
 
 

@@ -20,6 +20,7 @@ import functools
 import re
 
 from presidio_analyzer import RecognizerResult
+from spacy.lang.en.stop_words import STOP_WORDS
 
 from recognizers.custom import RuleRecognizer
 
@@ -93,6 +94,33 @@ _NAMED_STREET = re.compile(
     rf"(?<![\w.-])(?P<v>(?:[A-ZÀ-ÖØ-ÞĀ-ſА-ЯΑ-Ω]{_L}+[ \t]++){{0,2}}[A-ZÀ-ÖØ-ÞĀ-ſА-ЯΑ-Ω]{_L}+)[ \t]++"
     r"(?i:street|road|avenue|lane|boulevard|drive)\b(?![ \t]++(?:[A-Z]|\d))"
 )
+#: ``, 4333``, ``, SE-316 50``, ``, hr-88438``: a postcode part after a comma, in any casing.
+_COMMA_CODE = re.compile(
+    r"(?<=,)[ \t]*+(?:[A-Za-z]{1,2}-)?(?P<pc>\d{3,6}(?:[ -]\d{2,4})?|[A-Za-z]{1,2}\d[A-Za-z\d]?[ ]?\d[A-Za-z]{2}"
+    r"|[A-Za-z]\d[A-Za-z][ ]?\d[A-Za-z]\d|\d{4}[ ]?[A-Za-z]{2})"
+    r"(?=[ \t]*+(?:[,.;)\n]|$)|[ \t]++[^\W\d_])"
+)
+#: The words right after such a postcode (its city, if any).
+_CITY_WORDS = re.compile(r"(?<![ \t])[ \t]++[^\W\d_]+(?:[ \t][^\W\d_]+)?")
+#: What follows a number that is no postcode (``2000 items``, ``300 more``).
+_NOT_CITY = frozenset(
+    """items item pieces pcs units more less times people rows users orders tickets days weeks months years hours
+    minutes euros eur dollars usd pounds gbp kr sek nok dkk chf pln huf czk and or to of in at for from is are was
+    were pls please thanks thx""".split()  # noqa: SIM905
+)
+_WORD_IN_PART = re.compile(r"(?<![\w'’])[^\W\d_]+(?![\w'’])")
+#: A unit part on its own (``lgh 47``, ``bus 3``, ``Flat 34``, ``25 tr``).
+_UNIT_ALONE = re.compile(_UNIT_PART)
+#: A street part of a one-line address, in any casing: words and a house number, either order.
+_PART_STREET = re.compile(
+    rf"(?<![\w'’.()#-])(?:(?:{_L}[\w'’.()-]*+[ \t]++){{1,5}}#?\d{{1,5}}[a-zA-Z]?(?:[/-]\d{{1,4}}[a-zA-Z]?)?"
+    rf"|\d{{1,5}}[a-zA-Z]?[ \t]++(?:{_L}[\w'’.()-]*+[ \t]++){{0,4}}{_L}[\w'’.()-]*+)"
+)
+#: First words of a part that is no street (``Order 12345``, ``Room 12``).
+_NOT_STREET_PART = frozenset(
+    """order orders ticket invoice ref reference case room page chapter version step item items account acct
+    id no nr number phone tel mobile fax call gate seat table flight booking confirmation code pin po box""".split()  # noqa: SIM905
+)
 #: Words of a sentence before a street line read back from its end (``It's in``, ``at``).
 _LEAD_NOT_STREET = re.compile(r"(?:(?:it['’]?s|it|is|in|at|on|to|and|or|we|i)[ \t,]++)++", re.IGNORECASE)
 _PARTICLES = frozenset(
@@ -151,6 +179,13 @@ class AddressBlockRecognizer(RuleRecognizer):
             pc = self._result(m.start("pc"), m.end("pc"), 0.7, "postcode of an address block")
             pc.entity_type = "POSTCODE"
             results.append(pc)
+        for m in _COMMA_CODE.finditer(text):
+            street = self._street_part_before(text, m)
+            if street is not None:
+                results.append(self._result(street[0], street[1], 0.65, "street part before a postcode part"))
+                pc = self._result(m.start("pc"), m.end("pc"), 0.65, "postcode part after a street part")
+                pc.entity_type = "POSTCODE"
+                results.append(pc)
         for m in _UNIT_LINE.finditer(text):
             street = self._street_before(text, m.start())
             if street is not None:
@@ -161,6 +196,44 @@ class AddressBlockRecognizer(RuleRecognizer):
                 continue
             results.append(self._result(m.start("v"), m.end(), 0.55, "name before a street word"))
         return results
+
+    @staticmethod
+    def _street_part_before(text: str, m: re.Match[str]) -> tuple[int, int] | None:
+        """``panoráma út 317, 4333``, ``Bjurabygget Målen 3, lgh 47, SE-316 50 RYDSNÄS``: on one
+        line, in any casing, a part of words and a house number, up to two unit parts, then a
+        part that is some country's postcode (a city may follow it)."""
+        if not is_postcode_of_some_country(m.group("pc").upper()):
+            return None
+        city = _CITY_WORDS.match(text, m.end())
+        if city is not None and all(w.lower() in _NOT_CITY for w in city.group().split()):
+            return None  # ``Order 12345, 2000 items``: no city
+        end = m.start() - 1  # the comma
+        for _ in range(3):
+            delim = max(text.rfind(c, max(0, end - 70), end) for c in ",:;\n·|«»\t")
+            part = text[delim + 1 : end]
+            stripped = part.strip(" \t")
+            if _UNIT_ALONE.fullmatch(stripped):
+                if delim < 0 or text[delim] != ",":
+                    return None
+                end = delim  # a unit part before the postcode: the street is the part before it
+                continue
+            sentence = part.rfind(". ")
+            start = delim + 1 + (sentence + 2 if sentence >= 0 else 0)
+            start += len(text[start:end]) - len(text[start:end].lstrip(" \t"))
+            lead = _LEAD_NOT_STREET.match(text, start, end)
+            if lead:
+                start = lead.end()
+            for w in reversed(list(_WORD_IN_PART.finditer(text, start, end))):
+                if w.group().lower() in STOP_WORDS and w.group().lower() not in _PARTICLES:
+                    start = w.end() + len(text[w.end() : end]) - len(text[w.end() : end].lstrip(" \t"))
+                    break  # ``Please return to Ulica Brodska 37``: the street starts after the prose
+            value = text[start:end].rstrip(" \t")
+            if not _PART_STREET.fullmatch(value) or not re.search(rf"{_L}{{3}}", value):
+                return None
+            if value.split()[0].lower() in _NOT_STREET_NAME | _NOT_STREET_PART:
+                return None
+            return start, start + len(value)
+        return None
 
     @staticmethod
     def _street_before(text: str, at: int) -> tuple[int, int] | None:
@@ -180,7 +253,7 @@ class AddressBlockRecognizer(RuleRecognizer):
         pos = end
         words = 0
         while pos > line_start:
-            seg = text[line_start:pos]
+            seg = text[line_start:pos].replace("(", " ").replace(")", " ")  # ``Ojo Zarco (La Loma) 738``
             stripped = seg.rstrip(" \t,")
             if not stripped:
                 break

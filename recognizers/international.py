@@ -331,8 +331,10 @@ _ENGLISH_NOT_STREET = frozenset(STOP_WORDS) | frozenset(
 )
 _ENDS_LIKE_STREET = re.compile(rf"{_L}(?:{_STREET_ENDINGS})$", re.IGNORECASE)
 #: a capitalised word, hyphenated once at most (``Смоленская-Сенная``), or ``3.`` in a name
-_CAP = rf"(?:[A-ZÀ-ÖØ-ÞĀ-ſА-ЯЁЄІЇҐΑ-Ω]{_L}*(?:-{_L}+)?|\d{{1,3}}\.)"
-_NAME_PART = rf"(?:{_CAP}|(?:de|del|della|di|da|do|dos|das|du|des|la|le|van|von|der|den|het|y|i)\b|{_L}+\.)"
+_CAP = rf"(?:[A-ZÀ-ÖØ-ÞĀ-ſА-ЯЁЄІЇҐΑ-Ω]{_L}*+(?:-{_L}+)?(?!\.)|\d{{1,3}}\.)"
+#: A Russian street's ordinal (``2-Я``, ``1-й``): part of its name, before the house number.
+_ORDINAL = r"\d{1,2}-(?i:я|й|ая|ий|ой|го|е|ья)"
+_NAME_PART = rf"(?:{_CAP}|{_ORDINAL}|(?:de|del|della|di|da|do|dos|das|du|des|la|le|van|von|der|den|het|y|i)\b|{_L}+\.)"
 _HOUSE = r"\d{1,5}[a-zA-Z]?(?:[/-]\d{1,5}[a-zA-Z]?)?"
 # Blank runs are possessive (``[ \t]++``): what follows each never starts with a blank, so giving
 # blanks back could never make a match, only cost time (quadratic on a run of blanks).

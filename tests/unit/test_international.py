@@ -10,6 +10,7 @@ import time
 import pytest
 
 from recognizers import international as intl
+from recognizers.address_block import AddressBlockRecognizer
 from recognizers.international import (
     InternationalPhoneRecognizer,
     InternationalStreetRecognizer,
@@ -225,3 +226,34 @@ def test_recognizers_are_linear(rec: object) -> None:
         rec.analyze(text, [])  # type: ignore[attr-defined]
         t_big = time.perf_counter() - t0
         assert t_big < max(0.2, 64 * t_small), f"{type(rec).__name__} on {text[:6]!r}...: {t_big:.3f}s"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # a street part, up to two unit parts, then a postcode part, on one line in any casing
+        ("bernát: gyomaendrőd, panoráma út 317, 4333", ["panoráma út 317"]),
+        ("send it to Herfinnur, Bjurabygget Målen 3, lgh 47, SE-316 50 RYDSNÄS pls", ["Bjurabygget Målen 3"]),
+        ("θανασία: χαρίτων 1095, διαμ. 15, 64133 βόλος", ["χαρίτων 1095"]),
+        ("Please return to Ulica Brodska 37, HR-54597 KNIN", ["Ulica Brodska 37"]),
+        ("Sure, Varínia. Nyári pál köz 143, 7667, and the mobile", ["Nyári pál köz 143"]),
+        # a street line with brackets before a unit line
+        ("Elise Iglesias\nOjo Zarco (La Loma) 738\nPiso 7º\n39361 CARTAGENA", ["Ojo Zarco (La Loma) 738"]),
+        # negatives: no postcode part, or a number that is no street
+        ("Order 12345, 2000 items shipped", []),
+        ("I have 3 kids, 4 dogs", []),
+        ("ticket 4411, 2024 was a bad year", []),
+    ],
+)
+def test_one_line_street_parts(text: str, expected: list[str]) -> None:
+    found = {
+        text[r.start : r.end] for r in AddressBlockRecognizer().analyze(text, []) if r.entity_type == "STREET_ADDRESS"
+    }
+    assert set(expected) <= found
+    assert expected or not found
+
+
+def test_russian_ordinal_streets() -> None:
+    rec = InternationalStreetRecognizer()
+    assert spans(rec, "УЛ. ПЕНЯГИНСКАЯ 2-Я 1272\nСЯСЬСТРОЙ") == ["УЛ. ПЕНЯГИНСКАЯ 2-Я 1272"]
+    assert spans(rec, "«БСХ» · АЛЛЕЯ СУХАРЕВСКИЙ Б. 1302, ТУАПСЕ") == ["АЛЛЕЯ СУХАРЕВСКИЙ Б. 1302"]

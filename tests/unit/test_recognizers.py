@@ -117,6 +117,12 @@ POSITIVES: list[tuple[str, str, str]] = [
     ("Maria Lopez\n77 Oak Ridge Road\nApt. 12\nBoise, ID 83702", "STREET_ADDRESS", "77 Oak Ridge Road"),
     ("Flat 3 Kensington Gardens, London", "STREET_ADDRESS", "Flat 3 Kensington Gardens"),
     ("mail it to PO Box 4412", "STREET_ADDRESS", "PO Box 4412"),
+    # a street part and its unit part before a postcode part, on one line (units: the engine's)
+    (
+        "send it to Herfinnur, Bjurabygget Målen 3, lgh 47, SE-316 50 RYDSNÄS pls",
+        "STREET_ADDRESS",
+        "Bjurabygget Målen 3, lgh 47",
+    ),
     # USERNAME: the actor of an audit line
     ("2025-09-20T15:30:52.875Z | audit | dknezevic exported 277 rows", "USERNAME", "dknezevic"),
     # phones after their label, in any grouping, with their extension

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import bisect
 import re
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
@@ -227,6 +228,7 @@ class PersonRecognizer(LocalRecognizer):  # type: ignore[misc]
         hits += ctx.after_context(_WEAK, "weak", 0.8, "context")
         hits += ctx.before_verb()
         hits += ctx.name_lines()
+        hits += ctx.after_sign_off()
         hits += ctx.given_names()
         hits += ctx.capitalised_pairs()
         hits += ctx.speaker_labels()
@@ -429,16 +431,23 @@ class _Ctx:
                     continue  # ``Bay Area``, ``Don Quixote`` is fine, ``Pan Am`` is not a title
                 if not self.capitalised(t) and self.lex.is_light_common(t.low) and not self.lex.is_any_given(t.low):
                     continue
-                if (
-                    strength == "field"
-                    and self.lex.is_common(t.low)
-                    and not (self.lex.is_any_given(t.low) or self.capitalised(t))
-                ):
+                # a field's value in capitals (``FULL NAME: CASTOR MATEUS``) is capitalised too
+                cap_like = self.capitalised(t) or (t.text.isupper() and len(t.text) > 1)
+                if strength == "field" and self.lex.is_common(t.low) and not (self.lex.is_any_given(t.low) or cap_like):
                     continue
                 if strength == "field" and self.lex.is_common(t.low) and not self.lex.is_name_word(t.low):
-                    # ``Rep: Sure, ...``: a common word is a name here only before a surname
+                    # ``Rep: Sure, ...``: a common word is a name here only before a surname, or
+                    # as the whole value of its line (``Vorname: Dulcinea``)
                     nxt = self.toks[i + 1] if i + 1 < len(self.toks) else None
-                    if nxt is None or self.gap(t.end, nxt.start) != " " or not self._name_word(nxt, first=False):
+                    alone = _LINE_END.match(self.text, t.end) is not None
+                    if not alone and (
+                        nxt is None
+                        or self.gap(t.end, nxt.start) != " "
+                        or not (
+                            self._name_word(nxt, first=False)
+                            or (nxt.text.isupper() and not self.lex.is_common(nxt.low))
+                        )
+                    ):
                         continue
                 s = score
             end = self.extend(i)
@@ -495,17 +504,32 @@ class _Ctx:
         hits = []
         offset = 0
         lines = self.text.split("\n")
-        last_with_text = max((n for n, line in enumerate(lines) if line.strip()), default=-1)
         for n, line in enumerate(lines):
             words = self.toks[self._next_index(offset) : self._next_index(offset + len(line))]
             stripped = line.strip(" \t-–—,")
             lead = _LINE_NAME.fullmatch(stripped) if stripped else None
             if lead and words and len(words) <= 5 and len(lines) > 1:
-                is_last = n >= last_with_text  # every line after this one is blank
                 nxt = lines[n + 1].strip() if n + 1 < len(lines) else ""
-                opens_address = bool(re.match(r"\d", nxt)) and (n == 0 or lines[n - 1].rstrip().endswith(":"))
+                prev = lines[n - 1].rstrip() if n > 0 else ""
+                block_start = n == 0 or not prev.strip() or prev.endswith(":")
+                # the first line of a block whose next line starts with a number, or whose next
+                # lines (up to four) hold a house number or a postcode
+                opens_address = block_start and (
+                    bool(re.match(r"\d", nxt)) or any(_NUMBER_IN_LINE.search(x) for x in lines[n + 1 : n + 5])
+                )
+                after = lines[n + 2].strip() if n + 2 < len(lines) else ""
+                if _FOR_ATTENTION.match(nxt) or (
+                    not re.match(r"\d", nxt) and _LINE_NAME.fullmatch(nxt) and re.match(r"\d", after)
+                ):
+                    opens_address = False  # a company's line, then ``Attn: Name`` or the person's line
                 head = words[0]
-                rest_ok = all(self.continues(w) or w.low in _PARTICLES for w in words[1:])
+                upper_line = all(w.text.isupper() for w in words)  # ``EINAR MOE``
+                rest_ok = all(
+                    self.continues(w)
+                    or w.low in _PARTICLES
+                    or (upper_line and len(w.low) >= 2 and w.low not in NOT_NAME and w.low not in self.lex.stop_words)
+                    for w in words[1:]
+                )
                 if (
                     opens_address
                     and len(words) >= 2
@@ -513,8 +537,6 @@ class _Ctx:
                     and (self.looks_like_name(head) or self.unknown_word(head))
                 ):
                     hits.append(_Hit(head.start, words[-1].end, 0.75, "name line"))
-                elif is_last and rest_ok and self.looks_like_name(head) and n > 0:
-                    hits.append(_Hit(head.start, words[-1].end, 0.7, "signature line"))
             offset += len(line) + 1
         m = _ONE_LINE_ADDRESS.match(self.text)
         if m:
@@ -523,6 +545,68 @@ class _Ctx:
             if head_ok and all(self.continues(w) or w.low in _PARTICLES for w in words[1:]):
                 hits.append(_Hit(words[0].start, words[-1].end, 0.75, "name before address"))
         return hits
+
+    def after_sign_off(self) -> list[_Hit]:
+        """The name a message is signed with: on the sign-off's line (``Cheers, Chloris``) and on
+        the first line with text after it (``Kind regards\n\nMarceau Teixeira\nvisiteur``; before
+        a role: ``Chloris Z Hauer · sekretär``), and the full name on the next line after a first
+        name alone (``Warm wishes,\nMine\n\nMine Koehler | arzt``)."""
+        hits: list[_Hit] = []
+        for m in _SIGN_OFF.finditer(self.text):
+            same_line = self._name_part(m.start("rest"), m.end("rest"), whole=True)
+            if same_line is not None:
+                hits.append(_Hit(same_line[0], same_line[1], 0.75, "name after a sign-off"))
+            pos = m.end()
+            first_word = ""
+            for _ in range(2):
+                while pos > 0 and self.text[pos - 1] in " \t":
+                    pos -= 1  # the match below starts where no blank precedes
+                nxt = _NEXT_TEXT_LINE.match(self.text, pos)
+                if nxt is None:
+                    break
+                part = self._name_part(nxt.start("line"), nxt.end("line"), whole=False)
+                if part is None:
+                    break
+                words = self._words_in(*part)
+                if first_word and words[0].low != first_word:
+                    break
+                hits.append(_Hit(part[0], part[1], 0.75, "name after a sign-off"))
+                if len(words) > 1 or first_word:
+                    break
+                first_word = words[0].low  # ``Mine`` alone: the next line may hold the full name
+                pos = nxt.end()
+        return hits
+
+    def _name_part(self, start: int, end: int, whole: bool) -> tuple[int, int] | None:
+        """The name that a signature line starts with (up to a separator and a role, unless
+        ``whole``): one to four words, capitalised, none a field key, stop word or greeting; a
+        common word only in a name of capitalised words alone on its line."""
+        line = self.text[start:end]
+        cut = _ROLE_SEPARATOR.search(line)
+        if cut is not None:
+            if whole:
+                return None
+            end = start + cut.start()
+        words = self._words_in(start, end)
+        if (
+            not words
+            or len(words) > 4
+            or self.text[start:end].strip(" \t,.!") != self.text[words[0].start : words[-1].end]
+        ):
+            return None
+        for w in words:
+            if w.low in NOT_NAME or w.low in FIELD_WORDS:
+                return None
+            if w.low in self.lex.stop_words and w.low not in _PARTICLES and not self.lex.is_any_given(w.low):
+                return None  # ``The Support Team``; not ``Mine`` (a given name)
+            if not (self.capitalised(w) or w.text.isupper() or self.caseless or w.low in _PARTICLES):
+                return None
+        if len(words) > 1 and len(words[-1].text) == 1:
+            return None  # ``Best, J`` is fine below; ``Team A`` is no name
+        common = all(self.lex.is_common(w.low) and not self.lex.is_name_word(w.low) for w in words)
+        if common and (cut is not None or len(words) > 2):
+            return None
+        return words[0].start, words[-1].end
 
     def given_names(self) -> list[_Hit]:
         hits = []
@@ -591,13 +675,30 @@ class _Ctx:
         """A dialogue line's speaker: ``Elsa: "Who are you?"``, ``Tom Berg: sure``, at a line's start
         (after ``>`` quote marks): one to three name words and a colon, then text."""
         hits = []
-        for m in _SPEAKER.finditer(self.text):
+        labels = list(_SPEAKER.finditer(self.text))
+        label_count = Counter(m.group("name").casefold() for m in labels)
+        seconds: set[str] | None = None  # second words of capitalised pairs (``Emirhan Gross``)
+        for m in labels:
             words = self._words_in(m.start("name"), m.end("name"))
             if not words or any(w.low in FIELD_WORDS for w in words):
                 continue  # ``Vorname: ...``, ``Reason: ...``
             if len(words) == 1 and words[0].text.isupper() and len(words[0].text) > 1:
-                continue  # ``INFO: ...`` (a name in capitals comes back as a repeat)
-            if not self._name_words(words) and not self._two_word_name(words):
+                # ``INFO: ...`` is no name; ``GROSS:`` after ``Emirhan Gross`` is
+                if seconds is None:
+                    seconds = {x.group("second").casefold() for x in _SECOND_NAME_WORD.finditer(self.text)}
+                if words[0].low not in seconds:
+                    continue
+                hits.append(_Hit(words[0].start, words[0].end, 0.7, "speaker label"))
+                continue
+            lower_speaker = (
+                len(words) == 1
+                and words[0].text.islower()
+                and label_count[words[0].low] >= 2
+                and words[0].low not in NOT_NAME
+                and words[0].low not in self.lex.stop_words
+                and (self.lex.is_given(words[0].low) or not self.lex.is_light_common(words[0].low))
+            )  # ``moder: yeah whats up`` twice in a chat typed in lower case
+            if not lower_speaker and not self._name_words(words) and not self._two_word_name(words):
                 continue
             hits.append(_Hit(words[0].start, words[-1].end, 0.7, "speaker label"))
         for m in _ROLE_SPEAKER.finditer(self.text):
@@ -666,14 +767,23 @@ class _Ctx:
         out = []
         for i, t in enumerate(self.toks):
             if t.low in words and not any(s <= t.start and t.end <= e for s, e in covered):
-                out.append(_Hit(t.start, self.extend(i), 0.6, "name repeated"))
+                start = t.start
+                prev = self.toks[i - 1] if i > 0 else None
+                if (
+                    prev is not None
+                    and self.gap(prev.end, t.start) == " "
+                    and self._name_word(prev)
+                    and not any(s <= prev.start and prev.end <= e for s, e in covered)
+                ):
+                    start = prev.start  # ``guest is Dia Balzary`` after ``BALZARY:``: the given name too
+                out.append(_Hit(start, self.extend(i), 0.6, "name repeated"))
         return out
 
     def vocatives(self) -> list[_Hit]:
         """A name addressed at a message's or sentence's start (``Lucas, can I ...``) or end
         (``..., can you help, Maria?``)."""
         hits = []
-        for rx in (_VOCATIVE_START, _VOCATIVE_END):
+        for rx in (_VOCATIVE_START, _VOCATIVE_END, _VOCATIVE_INTERJECTION):
             for m in rx.finditer(self.text):
                 line_start = self.text.rfind("\n", 0, m.start()) + 1
                 if rx is _VOCATIVE_END and _title_case(self.text[line_start : m.start()]):
@@ -859,7 +969,10 @@ class _Ctx:
         return words
 
     def not_a_place(self, h: _Hit) -> bool:
-        """``Austin, TX 78701``, ``Madison WI``: a city before a state is no person."""
+        """``Austin, TX 78701``, ``Madison WI``: a city before a state is no person (unless strong
+        context says it is: ``Attn: Hahn De``)."""
+        if h.rule in _STRONG_RULES:
+            return True
         if _CITY_STATE.match(self.text, h.end):
             return False
         m = _ENDS_WITH_STATE.search(self.text, h.start, h.end)
@@ -875,6 +988,34 @@ _NOT_BEFORE_SURNAME = _wordset(
 )
 #: What a name never runs over: a colon, a quote, a bracket, a bar, a middle dot, a line break.
 _NAME_BREAK = re.compile(r"[:\"“”«»()\[\]|·•/\n]")
+_SIGN_OFFS = (
+    r"warm(?:est)?\s+wishes|best\s+wishes|all\s+the\s+best|take\s+care|with\s+thanks|greetings|saludos"
+    r"|un\s+saludo|atentamente|cordialement|bien\s+à\s+vous|mit\s+freundlichen\s+grüßen|freundliche\s+grüße"
+    r"|viele\s+grüße|liebe\s+grüße|beste\s+grüße|met\s+vriendelijke\s+groet(?:en)?|groeten|med\s+vänliga\s+hälsningar"
+    r"|hälsningar|mvh|med\s+venlig\s+hilsen|hilsen|ystävällisin\s+terveisin|terveisin|s\s+pozdravem|pozdrawiam"
+    r"|z\s+poważaniem|üdvözlettel|saygılarımla|distinti\s+saluti|cordiali\s+saluti|saluti|abraços|atenciosamente"
+    r"|cumprimentos|с\s+уважением|з\s+повагою|με\s+εκτίμηση|lugupidamisega|tervitades|sincerely(?:\s+yours)?"
+    r"|yours\s+(?:truly|sincerely|faithfully)|(?:kind|best|warm|warmest)\s+regards|regards|many\s+thanks|thanks"
+    r"|thank\s+you|cheers|best|love|respectfully|bye|ciao|salut|tschüss|mfg|lg|vg"
+)
+#: A sign-off line (two sign-offs joined by a slash too), then maybe a name on the same line.
+_SIGN_OFF = re.compile(
+    rf"^[ \t>]*+(?i:{_SIGN_OFFS})(?:[ \t]*+/[ \t]*+(?i:{_SIGN_OFFS}))?[ \t]*+[,!.:;–—-]*+[ \t]*+(?P<rest>[^\n]*)$",
+    re.MULTILINE,
+)
+#: The next line with text (blank lines skipped).
+_NEXT_TEXT_LINE = re.compile(r"(?<![ \t])(?:[ \t]*+\r?\n){1,3}[ \t>]*+(?P<line>[^\n]*+)")
+#: What ends the name on a signature line: ``Name · role``, ``Name | firm``, ``Name - role``, ``Name, role``.
+_ROLE_SEPARATOR = re.compile(r"(?<![ \t])[ \t]*+(?:[·|•,/(]|[–—-](?=[ \t])|[ \t]-[ \t])")
+#: A house number or a postcode in a line of an address block.
+_NUMBER_IN_LINE = re.compile(r"(?<![\w.,:/+-])\d{1,6}[a-zA-Z]?(?![\w.,:/-]|\.\d)")
+_SECOND_NAME_WORD = re.compile(
+    r"(?<![\w'’-])[A-ZÀ-ÖØ-ÞĀ-ſА-ЯЁЄІЇҐΑ-Ω][^\W\d_]++[ \t]++(?P<second>[A-ZÀ-ÖØ-ÞĀ-ſА-ЯЁЄІЇҐΑ-Ω][^\W\d_]++)"
+)
+_FOR_ATTENTION = re.compile(
+    r"(?i:attn|attention|c/o|care[ \t]+of|z\.[ \t]?h(?:d)?\.|z\.[ \t]?hd\.|à[ \t]+l'attention)\b"
+)
+_LINE_END = re.compile(r"(?<![ \t])[ \t]*+[\"'”]?[ \t]*+(?:\r?\n|$)")
 _PRODUCT_VERSION = re.compile(r"/v?\d")
 #: Lower-case words that end a name (``Olivér Kertész of Zwack``).
 _LOWER_BREAK = frozenset({"of", "from", "at", "for", "in", "on", "is", "was", "and", "or"})
@@ -937,6 +1078,13 @@ _POSSESSIVE = re.compile(
     r"|place|room|wife|husband|partner|mother|mom|mum|father|dad|son|daughter|brother|sister|family|kids|children"
     r"|friend|colleague|co-author|coauthor|boss|manager|assistant|desk|car|dog|cat|phone|email|number|address"
     r"|account|order|name|retirement|memorial|grave|life|career|book|novel|paper|study|thesis|death|baby|parents)\b"
+)
+#: ``Sure, Abrienne.``, ``Thanks, Ingrid!``: a name addressed after an interjection, then the
+#: sentence ends.
+_VOCATIVE_INTERJECTION = re.compile(
+    r"\b(?i:sure|thanks|thank[ \t]+you|ok|okay|yes|no|hi|hello|hey|sorry|right|alright|great|perfect|of[ \t]+course"
+    r"|certainly|welcome|morning|good[ \t]+morning|good[ \t]+afternoon|good[ \t]+evening|bye|cheers)[ \t]*+,[ \t]*+"
+    r"(?P<name>[^\W\d_][\w'’-]*+(?:[ \t][^\W\d_][\w'’-]*+)?)[ \t]*+[.!?]"
 )
 #: Small words a title-case line keeps in lower case (``Head of Procurement``).
 _TITLE_SMALL = frozenset({"of", "and", "for", "the", "de", "du", "des", "der", "und", "y", "e", "et", "&"})

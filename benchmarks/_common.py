@@ -402,6 +402,15 @@ class DetectionStats:
             wait_seconds=d("proxy_detection_wait_seconds_sum"),
         )
 
+    def __add__(self, o: DetectionStats) -> DetectionStats:
+        return DetectionStats(
+            self.batches + o.batches,
+            self.texts + o.texts,
+            self.busy_seconds + o.busy_seconds,
+            self.payloads + o.payloads,
+            self.wait_seconds + o.wait_seconds,
+        )
+
     def describe(self, seconds: float, workers: int) -> str:
         if not self.batches or not self.payloads:
             return "no detection batches recorded"
@@ -445,6 +454,94 @@ def chat_messages(n: int, seed: int) -> list[dict[str, Any]]:
 
 def chat_bodies(n: int, seed: int) -> list[bytes]:
     return [json.dumps(m, ensure_ascii=False).encode() for m in chat_messages(n, seed)]
+
+
+# ---- long messages ------------------------------------------------------------------------
+#: Length bounds (characters of ``text``) of the load benchmark's long messages (issue 13).
+LONG_MIN, LONG_MAX = 200, 1500
+_OPENINGS = ("Hello,", "Hi team,", "Dear support,", "Good morning,", "Hi,", "To whom it may concern,")
+_SIGN_OFFS = ("Best regards,", "Kind regards,", "Thanks,", "Cheers,", "Many thanks,", "--")
+_ADDRESS_LEADS = ("Please ship it to:", "My address:", "Ship to:", "Send the replacement here:", "Address on file:", "")
+_LAYOUTS = ("letter", "letter", "paragraphs", "thread")
+
+
+def long_texts(n: int, seed: int) -> list[str]:
+    """``n`` texts of ``LONG_MIN``-``LONG_MAX`` characters (uniform target length), the same for the
+    same ``(n, seed)``: pieces of the held-out styles (``benchmarks.heldout_styles``, **dev side and
+    dev locales only**: never the test split) and of ``benchmarks.corpus`` assembled into what long
+    chat messages are made of: letters (an opening, paragraphs, often an address block, a
+    signature), narrative paragraphs with a pasted form, and pasted transcripts with log lines."""
+    from benchmarks.corpus import generate
+    from benchmarks.heldout import DEV_LOCALES
+    from benchmarks.heldout_styles import generate_styles
+
+    styles: dict[str, list[str]] = {}
+    for m in generate_styles("dev", DEV_LOCALES, max(3 * n, 60), seed):
+        styles.setdefault(m.style, []).append(m.text.strip())
+    corpus = generate(max(2 * n, 40), seed)
+    chat = [m.text for m in corpus if m.kind == "chat"]
+    addresses = [m.text for m in corpus if m.kind == "address"] + styles["address"]
+    rng = random.Random(f"{seed}:long")
+
+    def sentences(k: int) -> str:
+        """A paragraph: narrative pieces and chat lines run together."""
+        picked = (rng.choice(styles["narrative"] if rng.random() < 0.6 else chat) for _ in range(k))
+        return " ".join(s if s[-1:] in ".!?" else s + "." for s in picked)
+
+    def piece(layout: str) -> str:
+        if layout == "thread":
+            return rng.choice(styles["dialogue"] if rng.random() < 0.7 else styles["log"])
+        if layout == "paragraphs" and rng.random() < 0.25:
+            return rng.choice(styles["form"])
+        return sentences(rng.randint(1, 3))
+
+    out: list[str] = []
+    while len(out) < n:
+        target = rng.randint(LONG_MIN, LONG_MAX)
+        layout = rng.choice(_LAYOUTS)
+        head: list[str] = [rng.choice(_OPENINGS)] if layout == "letter" else []
+        tail: list[str] = []
+        if layout == "letter":
+            if rng.random() < 0.7:
+                lead = rng.choice(_ADDRESS_LEADS)
+                block = rng.choice(addresses)
+                tail.append(f"{lead}\n{block}" if lead else block)
+            if rng.random() < 0.8:
+                tail.append(f"{rng.choice(_SIGN_OFFS)}\n{rng.choice(styles['signature'])}")
+        elif rng.random() < 0.3:
+            tail.append(rng.choice(styles["signature"]))
+        body: list[str] = []
+        while _joined_len(head + tail) > LONG_MAX and tail:  # a long signature and address: drop one
+            tail.pop(0)
+        for _ in range(40):  # bounded: a piece that would overshoot is skipped, another drawn
+            if _joined_len(head + body + tail) >= target:
+                break
+            body.append(piece(layout))
+            if _joined_len(head + body + tail) > LONG_MAX:
+                body.pop()
+        text = "\n\n".join(head + body + tail)
+        if LONG_MIN <= len(text) <= LONG_MAX:
+            out.append(text)
+    return out
+
+
+def _joined_len(parts: Sequence[str]) -> int:
+    """``len("\\n\\n".join(parts))``."""
+    return sum(map(len, parts)) + 2 * max(len(parts) - 1, 0)
+
+
+def long_bodies(n: int, seed: int) -> list[bytes]:
+    """:func:`long_texts` as chat messages in the INTERFACE.md shape (no survey)."""
+    out = []
+    for i, text in enumerate(long_texts(n, seed)):
+        msg = {
+            "conversation_id": f"l-{i % 89}",
+            "sender": SENDERS[i % 2],
+            "sent_at": f"2026-11-25T11:{(i // 60) % 60:02d}:{i % 60:02d}Z",
+            "text": text,
+        }
+        out.append(json.dumps(msg, ensure_ascii=False).encode())
+    return out
 
 
 # ---- numbers ------------------------------------------------------------------------------

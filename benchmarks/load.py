@@ -13,13 +13,20 @@ corpus of ``benchmarks.corpus`` is posted in the INTERFACE.md chat shape to:
 3. the naive baseline (``benchmarks.naive``): Presidio inline in an aiohttp handler;
 4. our proxy as shipped (``config/proxy.yaml``);
 
+and, on the same servers, long messages (issue 13: ``LONG_MIN``-``LONG_MAX`` characters of
+letters, paragraphs, address blocks, signatures, pasted transcripts and forms; see
+``benchmarks._common.long_texts``) in the same chat shape to:
+
+3L. the naive baseline;
+4L. our proxy.
+
 (2), (2b), (3) and (4) run as many worker processes as there are usable CPUs. Each case gets a
-closed-loop run (C connections, each sending its next message as soon as the previous answer
-is in: the maximum rate) and then (1), (2) and (4) get an open-loop run at half of (4)'s maximum
-(a fixed arrival rate; each latency is counted from the *scheduled* send time, so a stalled
-server cannot hide its queue: no coordinated omission; outstanding requests are capped and the
-ones over the cap counted as dropped). RSS of every worker (with its detection process) is read
-from ``/proc/<pid>/status``
+closed-loop run, in interleaved rounds (1 2 2b 3 4 3L 4L, 1 2 ...): C connections, each sending
+its next message as soon as the previous answer is in (the maximum rate). Then (1), (2) and (4)
+get an open-loop run of short chat at half of (4)'s maximum (a fixed arrival rate; each latency
+is counted from the *scheduled* send time, so a stalled server cannot hide its queue: no
+coordinated omission; outstanding requests are capped and the ones over the cap counted as
+dropped). RSS of every worker (with its detection process) is read from ``/proc/<pid>/status``
 when it is ready and after its run; ``--soak N`` then keeps (4) under a moderate open-loop rate
 of never-repeated messages for N minutes and samples RSS every 30 s.
 
@@ -43,10 +50,13 @@ import time
 from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import reduce
 from pathlib import Path
 from typing import Any
 
 from benchmarks._common import (
+    LONG_MAX,
+    LONG_MIN,
     ROOT,
     DetectionStats,
     Server,
@@ -54,6 +64,7 @@ from benchmarks._common import (
     chat_bodies,
     cpus,
     hwm_mb,
+    long_bodies,
     machine_busy_seconds,
     machine_line,
     ms,
@@ -72,6 +83,13 @@ from benchmarks._common import (
 )
 
 HOST = "127.0.0.1"
+#: Cases that post long messages to the server of another case.
+SERVER_OF = {"naive_long": "naive", "proxy_long": "proxy"}
+CASES = ("direct", "forward", "relay", "naive", "proxy", "naive_long", "proxy_long")
+
+
+def server_of(key: str) -> str:
+    return SERVER_OF.get(key, key)
 
 
 # ---- a minimal HTTP/1.1 keep-alive client -------------------------------------------------
@@ -442,60 +460,78 @@ def run_all(args: argparse.Namespace) -> tuple[list[Case], Soak | None, dict[str
         "messages": len(bodies),
         "avg_body": sum(map(len, bodies)) / len(bodies),
     }
+    long: list[bytes] = []
+    if any(k in SERVER_OF for k in args.cases):
+        long = long_bodies(args.long_messages, args.seed)
+        chars = [len(json.loads(b)["text"]) for b in long]
+        info.update(long_messages=len(long), long_avg_body=sum(map(len, long)) / len(long),
+                    long_chars=(min(chars), sum(chars) / len(chars), max(chars)))  # fmt: skip
     cases = {
         "direct": Case("direct", "(1) direct to upstream", 1),
         "forward": Case("forward", "(2) our proxy, redaction disabled", workers),
         "relay": Case("relay", "(2b) bare aiohttp relay (the hop's floor)", workers),
         "naive": Case("naive", "(3) naive Presidio baseline", workers),
         "proxy": Case("proxy", "(4) our proxy", workers),
+        "naive_long": Case("naive_long", "(3L) naive Presidio baseline, long messages", workers),
+        "proxy_long": Case("proxy_long", "(4L) our proxy, long messages", workers),
     }
     wanted = [k for k in cases if k in args.cases]
+    serve = {server_of(k) for k in wanted}
     soak: Soak | None = None
     servers: dict[str, Server] = {}
     try:
         servers["direct"] = start_upstream(tmp / "upstream")
         up_url = servers["direct"].url
-        log(f"starting servers ({workers} workers each): {', '.join(k for k in wanted if k != 'direct')}")
-        if "forward" in wanted:
+        log(f"starting servers ({workers} workers each): {', '.join(k for k in cases if k in serve - {'direct'})}")
+        if "forward" in serve:
             servers["forward"] = start_proxy(tmp / "forward", no_redaction_config(tmp / "forward"), up_url, workers,
                                              name="forward", wait=False)  # fmt: skip
-        if "relay" in wanted:
+        if "relay" in serve:
             servers["relay"] = start_naive(tmp / "relay", up_url, workers, wait=False, relay=True)
-        if "naive" in wanted:
+        if "naive" in serve:
             servers["naive"] = start_naive(tmp / "naive", up_url, workers, wait=False)
-        if "proxy" in wanted:
+        if "proxy" in serve:
             servers["proxy"] = start_proxy(tmp / "proxy", shipped_config(tmp / "proxy"), up_url, workers,
                                            name="proxy", wait=False)  # fmt: skip
         for srv in servers.values():
             srv.wait_ready()
-        pids = {k: servers[k].worker_pids() for k in wanted}
-        reqs = {k: build_requests(servers[k].port, "/messages" if k == "direct" else "/chat/messages", bodies)
+        pids = {k: servers[server_of(k)].worker_pids() for k in {*wanted, "direct"}}
+        reqs = {k: build_requests(servers[server_of(k)].port, "/messages" if k == "direct" else "/chat/messages",
+                                  long if k in SERVER_OF else bodies)
                 for k in wanted}  # fmt: skip
         for k in wanted:
             cases[k].rss_start = rss_of(pids[k])
         rounds = max(args.rounds, 1)
         per_round = args.duration / rounds
         closed: dict[str, list[Run]] = {k: [] for k in wanted}
-        admin = servers["proxy"].admin_port if "proxy" in wanted else None
-        before = scrape_metrics(admin) if admin else {}
+        admin = servers["proxy"].admin_port if "proxy" in servers else None
+        #: our proxy's detection, per case: (seconds the run lasted, warm-up included; stats)
+        inside: dict[str, list[tuple[float, DetectionStats]]] = {}
         for r in range(rounds):
             for k in wanted:
                 warm = args.warmup if r == 0 else min(args.warmup, 1.0)
                 c = cases[k]
                 rig = pids["direct"] if k != "direct" else []
-                run = aio(closed_loop(c.label, servers[k].port, reqs[k], args.concurrency, per_round, warm,
+                watch = admin if server_of(k) == "proxy" else None
+                before = scrape_metrics(watch) if watch else {}
+                conc = args.long_concurrency if k in SERVER_OF else args.concurrency
+                run = aio(closed_loop(c.label, servers[server_of(k)].port, reqs[k], conc, per_round, warm,
                                       pids[k], rig))  # fmt: skip
+                if watch:
+                    stats = DetectionStats.between(before, scrape_metrics(watch))
+                    inside.setdefault(k, []).append((per_round + warm, stats))
                 closed[k].append(run)
                 log(f"round {r + 1}/{rounds} " + describe(run))
         for k in wanted:
             cases[k].closed = merge(closed[k])
             log("all rounds: " + describe(cases[k].closed))  # type: ignore[arg-type]
         p = cases["proxy"]
-        if admin and p.closed is not None:
-            after = scrape_metrics(admin)
-            active = p.closed.seconds + args.warmup + (rounds - 1) * min(args.warmup, 1.0)  # warm-ups count here
-            p.detection.append(("closed loop (max rate)", active, DetectionStats.between(before, after)))
-            before = after
+        phases = {"proxy": "short chat", "proxy_long": "long messages"}
+        for k, phase in phases.items():
+            if inside.get(k):
+                total = reduce(lambda a, b: a + b, (st for _, st in inside[k]))
+                p.detection.append((f"closed loop (max rate), {phase}", sum(secs for secs, _ in inside[k]), total))
+        before = scrape_metrics(admin) if admin else {}
         if "proxy" in wanted and p.closed is not None:
             rate = args.open_rate or max(p.closed.throughput / 2, 1.0)
             info["open_rate"] = rate
@@ -513,12 +549,12 @@ def run_all(args: argparse.Namespace) -> tuple[list[Case], Soak | None, dict[str
                     log(f"round {r + 1}/{rounds} " + describe(run))
             for k in open_cases:
                 cases[k].open, cases[k].open_rounds = merge(opened[k]), opened[k]
-            if admin:
+            if admin and p.open is not None:
                 stats = DetectionStats.between(before, scrape_metrics(admin))
                 p.detection.append((f"open loop at {rate:.0f} msg/s", p.open.seconds, stats))
         for k in wanted:
             cases[k].rss_after, cases[k].hwm_after = rss_of(pids[k]), hwm_of(pids[k])
-        for k in [k for k in wanted if k not in ("direct", "proxy")]:
+        for k in [k for k in servers if k not in ("direct", "proxy")]:
             servers.pop(k).stop()  # the soak runs alone
         if args.soak > 0 and "proxy" in wanted and p.closed is not None:
             soak = run_soak(args, servers["proxy"], pids["proxy"], pids["direct"], p.closed.throughput)
@@ -573,10 +609,23 @@ def render(args: argparse.Namespace, cases: list[Case], soak: Soak | None, info:
         f"{info['avg_body']:.0f} bytes of JSON on average), cycled; (2)-(4) run {info['workers']} worker "
         "process(es); one mock upstream process. The load generator (one uvloop process, raw HTTP/1.1 "
         "keep-alive) shares the CPUs with the servers: its CPU use is shown.",
+    ]
+    if "long_messages" in info:
+        lo, avg, hi = info["long_chars"]
+        lines[-1] += (
+            f" Long messages ((3L), (4L), issue 13): {info['long_messages']} messages of {LONG_MIN}-{LONG_MAX} "
+            f"characters of text (here {lo}-{hi}, {avg:.0f} on average; {info['long_avg_body']:.0f} bytes of JSON), "
+            "letters with address blocks and signatures, paragraphs with pasted forms, pasted transcripts and log "
+            "lines, built by `benchmarks._common.long_texts` from the dev side of `benchmarks.heldout_styles` "
+            "(never its test split) and `benchmarks.corpus`, same seed, cycled; same servers as (3) and (4)."
+        )
+    lines += [
         "",
-        f"Closed loop: {args.concurrency} connections, {args.duration:g} s measured per case, in {args.rounds} "
-        f"interleaved rounds ((1) (2) (2b) (3) (4), (1) (2) ...: the noise of a shared machine falls on every "
-        f"case alike), each after a warm-up ({args.warmup:g} s, then 1 s). "
+        f"Closed loop: {args.concurrency} connections ({args.long_concurrency} for long messages: enough to keep "
+        "every worker busy, few enough that no message queues past (4)'s `timeouts.detection_deadline`, which "
+        f"answers 503 by design), {args.duration:g} s measured per case, in {args.rounds} "
+        f"interleaved rounds ((1) (2) (2b) (3) (4) (3L) (4L), (1) (2) ...: the noise of a shared machine falls "
+        f"on every case alike), each after a warm-up ({args.warmup:g} s, then 1 s). "
         "*server CPU ms/msg* = CPU time of the server's worker processes and their detection processes "
         "(user+system, all threads) / "
         "messages answered: the cost of one message, the least noisy number here. *CPU cores* = average cores "
@@ -645,7 +694,7 @@ def render(args: argparse.Namespace, cases: list[Case], soak: Soak | None, info:
         lines += ["", *render_soak(soak)]
     lines += [
         "",
-        "Targets (issue 7), ratios within this run:",
+        "Targets (issue 7; issue 13: short and long messages), ratios within this run:",
         "",
         "| target | measured | verdict |",
         "| --- | --- | --- |",
@@ -666,6 +715,7 @@ def render(args: argparse.Namespace, cases: list[Case], soak: Soak | None, info:
                 f"| (same, as CPU per message: noise-robust) (3) / (4) server CPU ms per message | "
                 f"{1000 * per_n:.2f} / {1000 * per_p:.2f} = {per_n / per_p:.2f}x | {verdict(per_n / per_p >= 3)} |"
             )
+    lines += speed_rows(by)
     if f is not None and dd is not None and f.closed and dd.closed and dd.closed.throughput:
         share = f.closed.throughput / dd.closed.throughput
         lines.append(f"| (2) >= 80% of (1) msgs/s | {100 * share:.0f}% | {verdict(share >= 0.8)} |")
@@ -693,6 +743,30 @@ def render(args: argparse.Namespace, cases: list[Case], soak: Soak | None, info:
     else:
         lines.append("| RSS growth <= 10% across a >= 10 min soak | not run here (`--soak 10`) | n/a |")
     return "\n".join(lines) + "\n"
+
+
+#: Issue 13: (4) / (3) msgs/s, short chat at least what it was (4.2x), long messages at least 4x.
+SHORT_RATIO, LONG_RATIO = 4.2, 4.0
+
+
+def speed_rows(by: dict[str, Case]) -> list[str]:
+    """The targets rows of issue 13: (4) / (3) throughput on short chat and on long messages."""
+    out = []
+    pairs = (("proxy", "naive", "short", SHORT_RATIO), ("proxy_long", "naive_long", "long", LONG_RATIO))
+    for ours, naive, what, need in pairs:
+        p, n = by.get(ours), by.get(naive)
+        if p is None or n is None or not p.closed or not n.closed or not n.closed.throughput:
+            continue
+        ratio = p.closed.throughput / n.closed.throughput
+        tag = f"{p.label.split()[0]} / {n.label.split()[0]}"
+        out.append(f"| (4) {what} >= {need:g}x (3) {what} msgs/s | {tag}: {ratio:.2f}x | {verdict(ratio >= need)} |")
+        if p.closed.ok and n.closed.ok and p.closed.cpu.server:
+            per_p, per_n = p.closed.cpu.server / p.closed.ok, n.closed.cpu.server / n.closed.ok
+            out.append(
+                f"| (same, as CPU per message) {tag} server CPU ms per message, {what} | "
+                f"{1000 * per_n:.2f} / {1000 * per_p:.2f} = {per_n / per_p:.2f}x | {verdict(per_n / per_p >= need)} |"
+            )
+    return out
 
 
 def soak_growth(soak: Soak) -> float:
@@ -762,12 +836,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     ap.add_argument("--open-rate", type=float, default=0.0, help="open-loop rate (default: half of (4)'s max)")
     ap.add_argument("--concurrency", type=int, default=64, help="closed-loop connections")
+    ap.add_argument("--long-concurrency", type=int, default=16, help="closed-loop connections, long messages")
     ap.add_argument("--max-outstanding", type=int, default=512, help="open-loop cap on requests in flight")
     ap.add_argument("--workers", type=int, default=0, help="server worker processes (default: CPU count)")
     ap.add_argument("--messages", type=int, default=2400, help="corpus size (messages are cycled)")
+    ap.add_argument("--long-messages", type=int, default=400, help="long corpus size, (3L) and (4L) (cycled)")
     ap.add_argument("--seed", type=int, default=20261125)
-    ap.add_argument("--cases", nargs="+", default=["direct", "forward", "relay", "naive", "proxy"],
-                    choices=["direct", "forward", "relay", "naive", "proxy"])  # fmt: skip
+    ap.add_argument("--cases", nargs="+", default=list(CASES), choices=CASES)
     ap.add_argument("--soak", type=float, default=0.0, metavar="MINUTES", help="then soak (4) for this long")
     ap.add_argument("--soak-rate", type=float, default=0.0, help="soak rate (default: a quarter of (4)'s max)")
     ap.add_argument("--no-write", action="store_true", help="print only; do not update RESULTS.md")

@@ -186,6 +186,10 @@ class AddressBlockRecognizer(RuleRecognizer):
                 pc = self._result(m.start("pc"), m.end("pc"), 0.65, "postcode part after a street part")
                 pc.entity_type = "POSTCODE"
                 results.append(pc)
+            elif self._lettered_code_after_street(text, m):
+                pc = self._result(m.start("pc"), m.end("pc"), 0.65, "postcode part of a one-line address")
+                pc.entity_type = "POSTCODE"
+                results.append(pc)
         for m in _UNIT_LINE.finditer(text):
             street = self._street_before(text, m.start())
             if street is not None:
@@ -196,6 +200,19 @@ class AddressBlockRecognizer(RuleRecognizer):
                 continue
             results.append(self._result(m.start("v"), m.end(), 0.55, "name before a street word"))
         return results
+
+    @staticmethod
+    def _lettered_code_after_street(text: str, m: re.Match[str]) -> bool:
+        """``172 jervis avenue, apt. 22, honiton, rh4 1np``: a postcode with letters (a shape of
+        some country's), the last part of a line whose earlier parts hold a street part."""
+        code = m.group("pc")
+        if not re.search(r"[A-Za-z]", code) or not re.search(r"\d", code):
+            return False
+        if not is_postcode_of_some_country(code.upper()) or _CITY_WORDS.match(text, m.end()):
+            return False
+        line_start = text.rfind("\n", max(0, m.start() - 160), m.start()) + 1
+        parts = text[line_start : m.start() - 1].split(",")
+        return any(_PART_STREET.fullmatch(p.strip(" \t")) and re.search(rf"{_L}{{3}}", p) for p in parts)
 
     @staticmethod
     def _street_part_before(text: str, m: re.Match[str]) -> tuple[int, int] | None:

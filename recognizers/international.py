@@ -75,7 +75,9 @@ _POSTCODE_ANY_CASE = re.compile(
 _LABEL = re.compile(
     r"(?:\b(?:zip|zip\s?code|zipcode|postal\s?code|post\s?code|postcode|postleitzahl|plz|code\s+postal|cp|cap"
     r"|c\.p\.|c[óo]digo\s+postal|pin\s?code|pincode|postnummer|postinumero|irányítószám|psč|kod\s+pocztowy"
-    r"|postnr|eircode)\b\.?[\"']?[ \t]*(?:[:#=-][ \t]*[\"']?)?(?:is[ \t]+)?"
+    r"|postnr|eircode|cep|posta\s+kodu|sihtnumber|postiindeks|postal|index|indeks|індекс|поштовий\s+індекс"
+    r"|почтовый\s+индекс|индекс|ταχυδρομικός\s+κώδικας|τ\.κ\.|postnummer|poštanski\s+broj|poštna\s+številka"
+    r"|codice\s+postale|code\s+postal|postcode|ZIP)\b\.?[\"']?[ \t]*(?:[:#=-][ \t]*[\"']?)?(?:is[ \t]+)?"
     r"|\bzip\s*/\s*postal(?:\s?code)?[ \t]*:?[ \t]*)$",
     re.IGNORECASE,
 )

@@ -99,7 +99,8 @@ FIELD_WORDS = frozenset(
         reason ref role sex shipping sobrenome soyad soyadı stadt state status strasse straße street subject
         sukunimi summary survey swift system team tel telefon telefoon telephone ticket time title to total
         town url user username vezetéknév voornaam vorname warning web website zip επώνυμο όνομα имя
-        прізвище фамилия
+        прізвище фамилия cep kodu indeks index індекс индекс sihtnumber postiindeks postinumero postnummer
+        postnr psč plz eircode
         """
     )
 )

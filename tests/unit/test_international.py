@@ -59,6 +59,9 @@ def lexicon() -> Lexicon:
         ("Storgatan 4, se-689 29 Orsa", ["689 29"]),
         ("Calle Merced, 39, 57485, Teruel", ["57485"]),
         ("Calle Mayor 7, 28013 Madrid (Spain)", ["28013"]),
+        ("CEP: 01310-100", ["01310-100"]),
+        ("posta kodu: 34710", ["34710"]),
+        ("Indeks: 01001", ["01001"]),
         # negatives: numbers that are no postcodes
         ("Order 12345 shipped on 2024-05-01", []),
         ("It costs 1200 EUR and takes 3 days", []),
@@ -288,3 +291,12 @@ def test_person_structure_leaves_alone(lexicon: Lexicon, text: str, absent: str)
     at = text.index(absent)
     found = PersonRecognizer(lexicon).analyze(text, [])
     assert not any(r.start < at + len(absent) and at < r.end for r in found)
+
+
+def test_lettered_postcode_closing_a_one_line_address() -> None:
+    text = "address: 172 jervis avenue, apt. 22, honiton, rh4 1np"
+    found = [text[r.start : r.end] for r in AddressBlockRecognizer().analyze(text, []) if r.entity_type == "POSTCODE"]
+    assert found == ["rh4 1np"]
+    assert not [
+        r for r in AddressBlockRecognizer().analyze("order 4411, shipped, ab12 3cd", []) if r.entity_type == "POSTCODE"
+    ]

@@ -97,7 +97,8 @@ _FIELD = re.compile(
     r"|фамилия|ім['’]я|прізвище|όνομα|επώνυμο|voornaam|achternaam|naam|keresztnév|vezetéknév|név"
     r"|respondent|cardholder|card[ _]holder|account[ _]holder|agent|rep|representative"
     r"|recipient|attn|attention|signed|signature|contact|assignee|owner|requester|submitted[ _]by"
-    r"|created[ _]by|approved[ _]by)[\"']?\s*(?:\([^)\n]{0,20}\)\s*)?(?::|=|-|–|\t)[ \t]*[\"'“]?",
+    r"|created[ _]by|approved[ _]by|customer|client|guest|patient|visitor|caller|passenger|traveller|traveler)"
+    r"[\"']?\s*(?:\([^)\n]{0,20}\)\s*)?(?::|=|-|–|\t)[ \t]*[\"'“]?",
     re.IGNORECASE | re.MULTILINE,
 )
 #: Context after which the next word is a name if it looks like one.
@@ -139,11 +140,13 @@ _VERB_AFTER = re.compile(
     r"(?:said|says|told|tells|called|calls|mentioned|promised|emailed|wrote|writes|asked|replied|helped"
     r"|answered|explained|confirmed|handled|assured|offered|suggested|agreed|will|would|can|could|is|was|has|had"
     r"|began|begins|started|left|remembers|remembered|thanked|recalled|nodded|smiled|laughed|shouted|whispered"
-    r"|decided|returned|moved|grew|lives|lived|studied|worked|retired|married|died"
+    r"|decided|returned|moved|grew|lives|lived|studied|worked|retired|married|died|met|meets|read|reads|listed"
+    r"|accepted|visited|won|joined|received|became|walked|knocked|loved|visits|wins|knew|thought|felt|smiles"
     r"|here|speaking|again|from\s+(?:the\s+)?\w+|at\s+(?:the\s+)?\w+|and\s+i|&\s+i)\b",
     re.IGNORECASE,
 )
-_WEAK_AFTER_VERB = frozenset({"is", "was", "has", "had", "can", "could", "would", "will", "and", "from", "at", "&"})
+#: ``X and I``, ``X & I`` take any name-like word (``today Hildiburg and I``); these need a known given name.
+_WEAK_AFTER_VERB = frozenset({"is", "was", "has", "had", "can", "could", "would", "will", "from", "at"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -439,7 +442,7 @@ class _Ctx:
                     # ``Rep: Sure, ...``: a common word is a name here only before a surname, or
                     # as the whole value of its line (``Vorname: Dulcinea``)
                     nxt = self.toks[i + 1] if i + 1 < len(self.toks) else None
-                    alone = _LINE_END.match(self.text, t.end) is not None
+                    alone = _LINE_END.match(self.text, t.end) is not None and not self.lex.is_light_common(t.low)
                     if not alone and (
                         nxt is None
                         or self.gap(t.end, nxt.start) != " "
@@ -451,8 +454,27 @@ class _Ctx:
                         continue
                 s = score
             end = self.extend(i)
+            if strength == "field":
+                end = max(end, self._field_value_end(i))
             hits.append(_Hit(t.start, end, s, rule))
         return hits
+
+    def _field_value_end(self, i: int) -> int:
+        """A name field's value that fills the rest of its line (``Nachname: Pijper an Lammers``,
+        ``Customer: Shaw, Rory``, ``FULL NAME: THORGRIM STERNER``): up to four words, none a stop
+        word (but particles), a field key or a greeting; else the end of the first word."""
+        m = _REST_OF_LINE.match(self.text, self.toks[i].end)
+        if m is None:
+            return self.toks[i].end
+        words = self._words_in(self.toks[i].end, m.end())
+        if len(words) > 3 or any(
+            (w.low in self.lex.stop_words and w.low not in _PARTICLES and (w is words[-1] or not w.text.islower()))
+            or w.low in FIELD_WORDS
+            or w.low in NOT_NAME
+            for w in words
+        ):
+            return self.toks[i].end
+        return words[-1].end if words else self.toks[i].end
 
     def _street_abbreviation(self, m: re.Match[str]) -> bool:
         """``Dr`` / ``St`` after a house number and a street name is a street suffix, not a title."""
@@ -1015,6 +1037,8 @@ _SECOND_NAME_WORD = re.compile(
 _FOR_ATTENTION = re.compile(
     r"(?i:attn|attention|c/o|care[ \t]+of|z\.[ \t]?h(?:d)?\.|z\.[ \t]?hd\.|à[ \t]+l'attention)\b"
 )
+#: The rest of a field's line after its first word: more name words, one comma at most.
+_REST_OF_LINE = re.compile(r"(?<![ \t,])(?:,?[ \t]++[^\W\d_][\w'’.-]*+){1,3}(?=[ \t]*+[\"'”]?[ \t]*+(?:\r?\n|$))")
 _LINE_END = re.compile(r"(?<![ \t])[ \t]*+[\"'”]?[ \t]*+(?:\r?\n|$)")
 _PRODUCT_VERSION = re.compile(r"/v?\d")
 #: Lower-case words that end a name (``Olivér Kertész of Zwack``).

@@ -166,7 +166,14 @@ def test_structural_names(lexicon: Lexicon, text: str, expected: list[str]) -> N
         # a speaker in capitals repeating a surname; a name after an interjection
         ("Our next guest is Emirhan Gross.\nGROSS: Thank you for having me.", ["Emirhan Gross", "GROSS"]),
         ("Rep: Sure, Abrienne. 1348 Via Finzi", ["Abrienne"]),
+        # a name field's value filling its line; narrative verbs; X and I
+        ("FULL NAME: THORGRIM STERNER\nADDRESS: KISELGRÄND 487", ["THORGRIM STERNER"]),
+        ("Customer: Shaw, Rory\nDOB: 1977-11-21", ["Shaw, Rory"]),
+        ("Nachname: Pijper an Lammers\nTelefon: +31", ["Pijper an Lammers"]),
+        ("Years later, Bodenmann read it aloud at the funeral.", ["Bodenmann"]),
+        ("Dear diary, today Hildiburg and I finally visited", ["Hildiburg"]),
         # negatives
+        ("Customer: Okay\nAgent: great", []),
         ("Best,\nThe Support Team", []),
         ("Thanks!\nLooking forward to it", []),
         ("INFO: started\nWARN: slow", []),

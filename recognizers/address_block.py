@@ -274,6 +274,10 @@ class AddressBlockRecognizer(RuleRecognizer):
             stripped = seg.rstrip(" \t,")
             if not stripped:
                 break
+            if "," in seg[len(stripped.rstrip(" \t,")) :] and start < end:
+                done = text[start:end].split(",")[0].strip(" \t")  # the part after this comma
+                if _HOUSE.search(done) and re.search(rf"{_L}{{3}}", done) and not _UNIT_ALONE.fullmatch(done):
+                    break  # ``Petronela Kováčová, SINTEF, 1105 Skogholtveien``: the street is one part
             tok = _STREET_TOKEN.search(stripped)
             if tok is None:
                 break

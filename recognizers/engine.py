@@ -31,7 +31,7 @@ from proxy.errors import DetectionTimeout
 from proxy.yamlload import ConfigError, load_yaml
 from recognizers.address_block import unit_parts
 from recognizers.custom import RuleRecognizer, custom_recognizers
-from recognizers.international import international_recognizers
+from recognizers.international import _SENTENCE_END, international_recognizers
 from recognizers.names import Lexicon
 from recognizers.person import PersonRecognizer
 from recognizers.types import DetectionError, Finding
@@ -557,6 +557,14 @@ class Detector:
         for r in list(kept):
             if r.entity_type == "STREET_ADDRESS":
                 # ``Piso 29º``, ``кв. 41`` after the street; a unit on the next line on its own
+                cut = _SENTENCE_END.search(text, r.start, min(len(text), r.end + 40))
+                if cut is not None and cut.start() < r.end:
+                    # ``808 Via Gargano. Nobody answered``: the street ends with its sentence;
+                    # ``Sure, Ulrika. In der Krim 956``: or starts after the one before it
+                    if any(c.isdigit() for c in text[r.start : cut.start()]):
+                        r.end = cut.start()
+                    else:
+                        r.start = cut.end()
                 r.end, apart = unit_parts(text, r.end)
                 for a, b in apart:
                     kept.append(

@@ -19,13 +19,15 @@ its results are reused when a text goes on to NER), and none keeps or logs the t
   another language (``-straat``, ``-gatan``, ``utca``, ``ulica``, ``-katu`` ...), with their house
   number before or after; and in address context (``lives at``, ``address:``, ``ship to:``,
   ``sent to``, a line before a postcode line) a capitalised name with a house number.
-- :class:`StructuralNameRecognizer` (``PERSON``): dialogue speaker labels (``Anna: ...`` at a line
-  start), vocatives (``Anna, can I ...`` / ``..., Anna?``), reporting verbs (``said Anna``,
+- :class:`StructuralNameRecognizer` (``PERSON``): reporting verbs (``said Anna``,
   ``shouted at Anna``), titles of other languages (``Mevr.``, ``Dhr.``, ``Fru``, ``Pani``,
   ``Signora``, ``Senhor`` ... in any case), a first name with a middle initial without its dot
   (``Anna K Smith``), the recipient of a giving verb (``had given Sales his address``) and the
   items of a list of names (``Hanna, Oskar, Brigid and Tove``: most items known given names, no
-  country or big city among them).
+  country or big city among them). Speaker labels and vocatives are
+  :class:`~recognizers.person.PersonRecognizer`'s (one implementation).
+- :class:`InternationalPhoneRecognizer` also takes a number right after a phone label in any
+  grouping (``Telefon: 410.4977``, ``Office: 613-9305``) and the extension after a number.
 
 :func:`international_recognizers` also registers
 :class:`~recognizers.address_block.AddressBlockRecognizer` (a street line and the postal line
@@ -43,7 +45,7 @@ from spacy.lang.en.stop_words import STOP_WORDS
 
 from recognizers.address_block import AddressBlockRecognizer, with_units
 from recognizers.custom import _GLUED_PHONE_LABEL, _IBAN_HEAD, RuleRecognizer, _best_non_overlapping
-from recognizers.names import FIELD_WORDS, NOT_NAME, Lexicon
+from recognizers.names import NOT_NAME, Lexicon
 from recognizers.places import is_place
 from recognizers.usernames import UsernameRecognizer
 
@@ -454,13 +456,6 @@ class InternationalStreetRecognizer(RuleRecognizer):
 
 # ---- PERSON: structure ------------------------------------------------------------------------
 _NAME_WORD = rf"[A-ZÀ-ÖØ-ÞĀ-ſА-ЯЁЄІЇҐΑ-ΩΆ-Ώ]{_L}+(?:['’-]{_L}+)?"
-_SPEAKER = re.compile(rf"^[ \t>]*(?P<v>{_NAME_WORD}(?:[ \t]{_NAME_WORD}){{0,2}})[ \t]*:[ \t]+\S", re.MULTILINE)
-_VOCATIVE_START = re.compile(
-    rf"(?:^|(?<=[.!?\n])[ \t]*)(?P<v>{_NAME_WORD})[ \t]*,[ \t]*(?:can|could|would|will|please|i|do|did|are|is|have"
-    r"|what|where|when|how|why|thanks|thank|you|we|let|tell|don'?t|are|listen|look|hi|hello|sorry)\b",
-    re.MULTILINE,
-)
-_VOCATIVE_END = re.compile(rf",[ \t]*(?P<v>{_NAME_WORD}(?:[ \t]{_NAME_WORD})?)[ \t]*[?!.]*[ \t]*(?:$|\n)", re.MULTILINE)
 _REPORTING = re.compile(
     r"\b(?:said|says|shouted|yelled|whispered|asked|replied|answered|told|cried|called|screamed|wrote|texted|emailed"
     r"|thanked|greeted|hugged|kissed|married|introduced|starring|featuring|directed\s+by|written\s+by|founded\s+by"
@@ -560,8 +555,6 @@ class StructuralNameRecognizer(RuleRecognizer):
                         continue
                 elif len(words) > 1 and not self._namelike(words[-1], strict):
                     end = start + len(words[0])
-                if rx is _SPEAKER and any(w.lower() in FIELD_WORDS for w in words):
-                    continue
                 results.append(self._result(start, end, score, rule))
         results.extend(self._name_lists(text))
         return _best_non_overlapping(results)

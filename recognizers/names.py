@@ -100,7 +100,8 @@ FIELD_WORDS = frozenset(
         sukunimi summary survey swift system team tel telefon telefoon telephone ticket time title to total
         town url user username vezetéknév voornaam vorname warning web website zip επώνυμο όνομα имя
         прізвище фамилия cep kodu indeks index індекс индекс sihtnumber postiindeks postinumero postnummer
-        postnr psč plz eircode
+        postnr psč plz eircode benutzername benutzer usuario utilisateur utente käyttäjä brugernavn
+        användarnamn brukernavn gebruikersnaam użytkownik uživatel felhasználónév
         """
     )
 )

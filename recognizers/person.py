@@ -7,16 +7,28 @@ Evidence, strongest first (each finding says which in ``explain``):
 2. **Weak context**: greetings and sign-offs (``hi``, ``thanks,``, ``regards``), ``this is``,
    ``I'm``, ``speak to``, ``ask for``, ``my wife`` ...: the next word must look like a name: a
    known given name, or a capitalised word that is no common English word.
-3. **Name before a verb**: ``Garcia said``, ``Maria will``, ``Anna here``.
-4. **Name lines**: a line of two or three name words opening an address block or closing a
-   message (a signature).
-5. **Known given name** followed by a surname-like word (``maria fernanda``, ``Ana Kowalski``), or
-   alone when it is no common word.
-6. **spaCy NER**: PERSON entities, trimmed of greetings and titles; entities of other labels that
+3. **Name before a verb**: ``Garcia said``, ``Maria will``, ``Anna here``, ``Bodenmann read``,
+   ``Hildiburg and I``.
+4. **Name lines**: a line of name words opening an address block (``EINAR MOE`` above a city and
+   a street; not a company line before ``Attn:``).
+5. **Signatures**: the name on a sign-off's line (``Cheers, Chloris``), on the next line with text
+   after it (before a role after ``·`` or ``|``), and the full name after a first name alone.
+6. **Structure**: dialogue speaker labels (``Anna: ...``, ``Operator (Celian):``, ``GROSS:``
+   repeating a surname, a lower-case speaker labelled twice), vocatives (``Anna, can I ...``,
+   ``..., Anna?``, ``Sure, Anna.``), an initial and a surname (``T. Ragosta``), possessives before
+   words of a person's life (``Kaja's farewell party``), listed surnames inside a sentence,
+   names listed beside a name, and every other mention of a found name's word.
+7. **Known given name** followed by a surname-like word (``maria fernanda``, ``Ana Kowalski``), or
+   alone when it is no common word; two capitalised words that are no common words.
+8. **spaCy NER**: PERSON entities, trimmed of greetings and titles; entities of other labels that
    start with a known given name (the small model often calls a lone name an ORG).
 
 A name found by any rule is extended over the surname that follows (particles such as ``van der``
-or ``de la`` included). Common words are never a name on their own unless context says so.
+or ``de la`` included); a name field's value that fills its line is one name (``Customer: Shaw,
+Rory``). Every hit is then cut to the name (``tidy``): no possessive ``'s``, no honorific, no
+company that owns it, nothing after ``of``/``at``, never over a colon, quote, bracket or line
+break, no ``Product/1.2`` token. Companies (``... Pty Ltd``, ``works at X``) and a city before a
+state are no person. Common words are never a name on their own unless context says so.
 """
 
 from __future__ import annotations
@@ -560,6 +572,13 @@ class _Ctx:
                 ):
                     hits.append(_Hit(head.start, words[-1].end, 0.75, "name line"))
             offset += len(line) + 1
+        for m in _NAME_THEN_STREET.finditer(self.text):
+            words = self._words_in(m.start("name"), m.end("name"))
+            rest_ok = all(w.low not in self.lex.stop_words and w.low not in NOT_NAME for w in words[1:])
+            if not (2 <= len(words) <= 4 and rest_ok) or is_place(" ".join(w.low for w in words)):
+                continue
+            if self._name_word(words[0]) or self.unknown_word(words[0]) or self._two_word_name(words):
+                hits.append(_Hit(words[0].start, words[-1].end, 0.7, "name before address"))
         m = _ONE_LINE_ADDRESS.match(self.text)
         if m:
             words = [t for t in self.toks if m.start("name") <= t.start < m.end("name")]
@@ -572,7 +591,7 @@ class _Ctx:
         """The name a message is signed with: on the sign-off's line (``Cheers, Chloris``) and on
         the first line with text after it (``Kind regards\n\nMarceau Teixeira\nvisiteur``; before
         a role: ``Chloris Z Hauer · sekretär``), and the full name on the next line after a first
-        name alone (``Warm wishes,\nMine\n\nMine Koehler | arzt``)."""
+        name alone (``Warm wishes,\nWilma\n\nWilma Koehler | arzt``)."""
         hits: list[_Hit] = []
         for m in _SIGN_OFF.finditer(self.text):
             same_line = self._name_part(m.start("rest"), m.end("rest"), whole=True)
@@ -595,7 +614,7 @@ class _Ctx:
                 hits.append(_Hit(part[0], part[1], 0.75, "name after a sign-off"))
                 if len(words) > 1 or first_word:
                     break
-                first_word = words[0].low  # ``Mine`` alone: the next line may hold the full name
+                first_word = words[0].low  # ``Wilma`` alone: the next line may hold the full name
                 pos = nxt.end()
         return hits
 
@@ -620,7 +639,7 @@ class _Ctx:
             if w.low in NOT_NAME or w.low in FIELD_WORDS:
                 return None
             if w.low in self.lex.stop_words and w.low not in _PARTICLES and not self.lex.is_any_given(w.low):
-                return None  # ``The Support Team``; not ``Mine`` (a given name)
+                return None  # ``The Support Team``; not a listed given name that is a stop word too
             if not (self.capitalised(w) or w.text.isupper() or self.caseless or w.low in _PARTICLES):
                 return None
         if len(words) > 1 and len(words[-1].text) == 1:
@@ -957,6 +976,12 @@ class _Ctx:
             if ent.label_ in labels:
                 if all(self._common_word(w) and not self.lex.is_any_given(w.low) for w in words):
                     continue  # ``print hello-world``: common words (a hyphenated pair of them too)
+                if (
+                    not self.caseless
+                    and not any(w.cap for w in words)
+                    and not any(self.lex.is_name_word(w.low) for w in words)
+                ):
+                    continue  # ``менеджер торгового зала``: a role in lower case in mixed-case text
                 if len(words) == 1:
                     w = words[0]
                     if not self.capitalised(w) or (self.lex.is_common(w.low) and not self.lex.is_given(w.low)):
@@ -1063,7 +1088,10 @@ _STRONG_RULES = frozenset({"name is", "name field", "title", "title (other langu
 _AFTER_NAME_OF = re.compile(r"(?:'s)?(?<![ \t])[ \t]++(?:of|from)[ \t]++$")
 _ORG_CONTEXT = re.compile(
     r"\b(?:work(?:s|ed|ing)?[ \t]+(?:for|at)|employed[ \t]+(?:by|at)|according[ \t]+to(?:[ \t]+the)?"
-    r"|support|joined|company|firm|brand)[ \t]+[«\"“]?$",
+    r"|support|joined|company|firm|brand)[ \t]+[«\"“]?$"
+    # ``when did you start at X``, ``head of logistics at X``, ``employee of the month at X``
+    r"|\b(?:start|started|starting|began|begin|work|works|worked|working|employee|employed|month|head|job"
+    r"|career|position|intern|internship)\b[^\n.!?]{0,40}\bat[ \t]+$",
     re.IGNORECASE,
 )
 
@@ -1150,6 +1178,13 @@ _ORG_AFTER = re.compile(
     r"|Partners|Associates|Sønner|Sons|Söhne|Brothers|Kft|Zrt|Nyrt|d\.o\.o|d\.d|s\.r\.o|a\.s|Sp\.|Ltda|Lda)\b"
 )
 _LINE_NAME = re.compile(r"[^\W\d_][\w'’.-]*(?:[ \t]+[^\W\d_][\w'’.-]*){0,4}\.?")
+#: ``send the documents to Abraam Posse, Sjöfararvägen 1014, ...``: after ``to`` or a colon, a
+#: capitalised name, a comma, then a street (a house number and words, in either order).
+_NAME_THEN_STREET = re.compile(
+    r"(?:(?<=\bto )|(?<=: ))(?P<name>[A-ZÀ-ÖØ-ÞĀ-ſА-ЯЁЄІЇҐΑ-Ω][^\W\d_'’-]*+(?:[ \t][A-ZÀ-ÖØ-ÞĀ-ſА-ЯЁЄІЇҐΑ-Ω]"
+    r"[^\W\d_'’-]*+){1,3}),[ \t]*+(?:\d{1,6}[a-z]?[ \t]+[^\W\d_]|[^\W\d_][\w'’.-]*+(?:[ \t][^\W\d_][\w'’.-]*+){0,3}"
+    r"[ \t]\d{1,5}\b)"
+)
 _ONE_LINE_ADDRESS = re.compile(
     r"^[ \t]*+(?:(?:ship|send|bill|deliver)(?:\s+it)?\s+to\s*+:?\s*+)?"
     r"(?P<name>[^\W\d_][\w'’.-]*(?:[ \t]+[^\W\d_][\w'’.-]*){1,3})"

@@ -572,8 +572,8 @@ class _Ctx:
                 ):
                     hits.append(_Hit(head.start, words[-1].end, 0.75, "name line"))
             offset += len(line) + 1
-        for m in _NAME_THEN_STREET.finditer(self.text):
-            words = self._words_in(m.start("name"), m.end("name"))
+        for found in _NAME_THEN_STREET.finditer(self.text):
+            words = self._words_in(found.start("name"), found.end("name"))
             rest_ok = all(w.low not in self.lex.stop_words and w.low not in NOT_NAME for w in words[1:])
             if not (2 <= len(words) <= 4 and rest_ok) or is_place(" ".join(w.low for w in words)):
                 continue

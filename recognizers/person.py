@@ -901,6 +901,10 @@ class _Ctx:
         words = self._words_in(h.start, h.end)
         if not words:
             return [h]
+        if "/" in self.text or "www." in self.text:
+            urls = [u.span() for u in _URL.finditer(self.text)]
+            if any(a <= w.start < b for w in words for a, b in urls):
+                return []  # ``w. https://reason.museum.post/``: a web address, no name
         groups: list[list[_Tok]] = [[]]
         dropping = False  # after ``of``, ``at`` ...: a company or a place, not the name
         for w in words:
@@ -954,6 +958,10 @@ class _Ctx:
             return False
         if _ORG_AFTER.match(self.text, h.end) is not None:
             return False
+        line_start = self.text.rfind("\n", 0, h.start) + 1
+        lead = self.text[line_start : h.start].rstrip(" \t")
+        if lead.endswith(",") and _title_case(lead[:-1]):
+            return False  # ``Head of Sales, Reginn``: a job title, then the company
         if self.lex.is_any_given(words[0].low):
             return True
         before = self.text[max(0, h.start - 40) : h.start]
@@ -1065,6 +1073,8 @@ _FOR_ATTENTION = re.compile(
 #: The rest of a field's line after its first word: more name words, one comma at most.
 _REST_OF_LINE = re.compile(r"(?<![ \t,])(?:,?[ \t]++[^\W\d_][\w'’.-]*+){1,3}(?=[ \t]*+[\"'”]?[ \t]*+(?:\r?\n|$))")
 _LINE_END = re.compile(r"(?<![ \t])[ \t]*+[\"'”]?[ \t]*+(?:\r?\n|$)")
+#: A web address: no word of it is a name.
+_URL = re.compile(r"(?<![\w.-])(?:https?://|www\.)[^\s\"'<>]++", re.IGNORECASE)
 _PRODUCT_VERSION = re.compile(r"/v?\d")
 #: Lower-case words that end a name (``Olivér Kertész of Zwack``).
 _LOWER_BREAK = frozenset({"of", "from", "at", "for", "in", "on", "is", "was", "and", "or"})
@@ -1145,7 +1155,10 @@ _TITLE_SMALL = frozenset({"of", "and", "for", "the", "de", "du", "des", "der", "
 def _title_case(line: str) -> bool:
     """A line so far in title case (``Head of Procurement``): a job title or a company, no sentence."""
     words = line.split()
-    return len(words) >= 2 and all(w[0].isupper() or w in _TITLE_SMALL for w in words)
+    return len(words) >= 2 and all(
+        w in _TITLE_SMALL or (w[0].isupper() and w.replace("&", "").replace("-", "").replace(".", "").isalpha())
+        for w in words
+    )  # not ``Rep: Sure``
 
 
 _VOCATIVE_END = re.compile(

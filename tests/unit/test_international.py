@@ -292,6 +292,8 @@ def test_russian_ordinal_streets() -> None:
         ("Kind regards\n\nMarceau Teixeira\nvisiteur médical\nEXo Platform", "EXo Platform"),
         ("Invoice to:\nDynCorp International\nAttn: Engin Clausen\n12 Main St", "DynCorp International"),
         ("honor, including Bamix's Frederick Tognola", "Bamix"),
+        ("m. +43664125642\nw. https://reason.museum.post/", "reason.museum.post"),
+        ("Regards,\nSir Ádika Kovačić\nHead of Sales, Reginn\nDirect: +354 410 35", "Reginn"),
     ],
 )
 def test_person_structure_leaves_alone(lexicon: Lexicon, text: str, absent: str) -> None:

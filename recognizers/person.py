@@ -194,10 +194,13 @@ class PersonRecognizer(LocalRecognizer):  # type: ignore[misc]
         #: one batch at a time and calls ``forget`` after it).
         self.remember = False
         self._rule_hits: dict[str, tuple[_Ctx, list[_Hit]]] = {}
+        #: While ``remember`` is on: the word list built by ``suspects``, for ``analyze`` to reuse.
+        self._ctxs: dict[str, _Ctx] = {}
         super().__init__(supported_entities=[self.ENTITY], name="PersonRecognizer", supported_language="en")
 
     def forget(self) -> None:
         self._rule_hits.clear()
+        self._ctxs.clear()
 
     def load(self) -> None:
         return None
@@ -208,7 +211,10 @@ class PersonRecognizer(LocalRecognizer):  # type: ignore[misc]
 
     def suspects(self, text: str) -> list[tuple[int, int]]:
         """The words of ``text`` that could be a name the rules miss (see ``_Ctx.suspects``)."""
-        return [(t.start, t.end) for t in _context(text, self.lex).suspects()]
+        ctx = _context(text, self.lex)
+        if self.remember:
+            self._ctxs[text] = ctx
+        return [(t.start, t.end) for t in ctx.suspects()]
 
     # ---- entry point ----------------------------------------------------------------------
     def analyze(
@@ -218,7 +224,8 @@ class PersonRecognizer(LocalRecognizer):  # type: ignore[misc]
         if kept is not None:
             ctx, hits = kept  # popped: nobody else holds this list
         else:
-            ctx = _context(text, self.lex)
+            cached = self._ctxs.pop(text) if self.remember and text in self._ctxs else None
+            ctx = cached if cached is not None else _context(text, self.lex)
             if not ctx.toks:
                 return []
             hits = self._rule_hits_of(ctx)

@@ -349,6 +349,13 @@ _STREET_WORD_RX = re.compile(
     rf"|(?:{_NAME_PART}[ \t-]++){{0,2}}(?<!{_L}){_L}{{2,}}(?i:{_STREET_ENDINGS})\b)"
     rf"(?:,?[ \t]++(?:(?i:nr|no|n[º°]|číslo)\.?:?[ \t]*+)?(?P<num2>{_HOUSE})\b)?",
 )
+#: A street word, one to four words in any casing, then a house number (checked in ``find``).
+_STREET_WORD_ANY_CASE = re.compile(
+    rf"(?<![\w.#-])(?:#?\d{{1,5}}[a-zA-Z]?,?[ \t]++)?(?i:{_STREET_WORDS})[ \t]++"
+    rf"(?P<words>(?:{_L}[\w'’.-]*+[ \t]++){{0,3}}{_L}[\w'’-]*+),?[ \t]++"
+    rf"{_HOUSE}(?![\w-]|[.,]\d|[ \t]++(?i:times|days?|weeks?|months?|years?|hours?|minutes?|items?|people|euros?"
+    r"|dollars?|km|miles?|percent|%)\b)"
+)
 _ADDRESS_CONTEXT = re.compile(
     r"(?:\b(?:address(?:\s+is)?|adres|adresse|dirección|indirizzo|endereço|lives\s+(?:at|on)|living\s+at|located\s+at"
     r"|ship(?:ping)?\s+(?:it\s+)?to|send\s+(?:it\s+)?to|sent\s+to|deliver(?:ed|y)?\s+(?:it\s+)?to|mail\s+(?:it\s+)?to"
@@ -387,8 +394,22 @@ class InternationalStreetRecognizer(RuleRecognizer):
     ENTITY = "STREET_ADDRESS"
     TRIGGER = re.compile(r"[^\W\d_]")
 
+    def __init__(self, name: str = "InternationalStreetRecognizer", lexicon: Lexicon | None = None) -> None:
+        super().__init__(name=name)
+        self.lex = lexicon
+
     def find(self, text: str) -> list[RecognizerResult]:
         results: list[RecognizerResult] = []
+        if self.lex is not None:
+            lex = self.lex
+            for m in _STREET_WORD_ANY_CASE.finditer(text):
+                words = re.findall(rf"{_L}[\w'’-]*", m.group("words"))
+                # ``Trg revolucije 12``, ``via goffredo mameli 149``; not ``via email 2``, ``place an order 3``
+                if any(w.lower() in _ENGLISH_NOT_STREET for w in words):
+                    continue
+                if all(lex.is_common(w.lower()) for w in words):
+                    continue
+                results.append(self._result(m.start(), m.end(), 0.72, "street word, name in any casing, number"))
         for m in _STREET_WORD_RX.finditer(text):
             start, end = m.span()
             value = m.group()
@@ -600,7 +621,7 @@ def international_recognizers(lexicon: Lexicon) -> list[LocalRecognizer]:
         AddressBlockRecognizer(),
         PostcodeRecognizer(),
         InternationalPhoneRecognizer(name="InternationalPhoneRecognizer"),
-        InternationalStreetRecognizer(name="InternationalStreetRecognizer"),
+        InternationalStreetRecognizer(name="InternationalStreetRecognizer", lexicon=lexicon),
         StructuralNameRecognizer(lexicon),
         UsernameRecognizer(lexicon),
     ]

@@ -279,6 +279,14 @@ def test_one_line_street_parts(text: str, expected: list[str]) -> None:
     assert expected or not found
 
 
+def test_street_word_with_a_name_in_any_casing(lexicon: Lexicon) -> None:
+    rec = InternationalStreetRecognizer(lexicon=lexicon)
+    assert "85 Trg revolucije 12" in spans(rec, "James had given Mary his address: 85 Trg revolucije 12")
+    assert "via goffredo mameli 149" in spans(rec, "the billing address is via goffredo mameli 149")
+    for prose in ("send it via email 2 days ago", "place an order 3 times", "the route du soleil 66 times"):
+        assert not [x for x in spans(rec, prose) if x[0].islower()], prose
+
+
 def test_russian_ordinal_streets() -> None:
     rec = InternationalStreetRecognizer()
     assert spans(rec, "УЛ. ПЕНЯГИНСКАЯ 2-Я 1272\nСЯСЬСТРОЙ") == ["УЛ. ПЕНЯГИНСКАЯ 2-Я 1272"]

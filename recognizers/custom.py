@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from presidio_analyzer import AnalysisExplanation, LocalRecognizer, RecognizerResult
 from presidio_analyzer.nlp_engine import NlpArtifacts
+from spacy.lang.en.stop_words import STOP_WORDS
 from stdnum import luhn as stdnum_luhn
 
 from recognizers.geo import STATE_NAMES, WORDLIKE_STATE_CODES, ZIP_STATE_CODES, alternation
@@ -716,11 +717,20 @@ _DOT_MARKED = r"(?:[ \t]*+(?:\[dot\]|\(dot\)|\{dot\}|<dot>)[ \t]*+|[ \t]++dot[ \
 _LOCAL = r"[a-z0-9][a-z0-9._%+-]{0,63}"
 _LABEL_RX = r"[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?"
 _TLD = r"(?:com|net|org|edu|gov|mil|int|info|biz|io|co|me|app|dev|mail|online|email|[a-z]{2})"
+#: The domains of the big mail providers: ``at gmail.com`` after a word is an address, not prose.
+_MAIL_PROVIDER = (
+    r"(?:gmail|googlemail|yahoo|ymail|hotmail|outlook|live|msn|icloud|aol|gmx|web|proton|protonmail|pm|yandex|mail"
+    r"|zoho|fastmail|seznam|wp|o2|libero|orange|free|laposte|t-online|freenet|btinternet|sky|telia|online|abv|centrum"
+    r"|inbox|tutanota|email|post)\.(?:com|net|org|de|fr|it|es|nl|be|at|ch|pl|cz|sk|ru|ua|me|se|no|dk|fi|ee|pt|gr|hu"
+    r"|ro|bg|hr|is|ie|co\.uk|com\.br|com\.tr|ca|us|eu)"
+)
 _SPELLED_EMAIL = re.compile(
     # ``anna [at] example.org`` / ``anna (at) example (dot) org``: a marked at, any dots
     rf"(?<![\w.%+-])(?:{_LOCAL}{_AT_MARKED}{_LABEL_RX}(?:(?:{_DOT_MARKED}|\.){_LABEL_RX}){{0,3}}(?:{_DOT_MARKED}|\.){_TLD}"
     # ``jsmith99 at gmail dot com``: a bare at needs spelled dots (``look at example.com`` is prose)
-    rf"|{_LOCAL}[ \t]++at[ \t]++{_LABEL_RX}(?:{_DOT_MARKED}{_LABEL_RX}){{0,3}}{_DOT_MARKED}{_TLD})(?![\w-])",
+    rf"|{_LOCAL}[ \t]++at[ \t]++{_LABEL_RX}(?:{_DOT_MARKED}{_LABEL_RX}){{0,3}}{_DOT_MARKED}{_TLD}"
+    # ``john at gmail.com``: a bare at before a mail provider's own domain
+    rf"|{_LOCAL}[ \t]++at[ \t]++{_MAIL_PROVIDER})(?![\w-])",
     re.IGNORECASE,
 )
 
@@ -732,7 +742,29 @@ class SpelledEmailRecognizer(RuleRecognizer):
 
     ENTITY = "EMAIL_ADDRESS"
     TRIGGER = re.compile(r"(?i)\bat\b")
-    RULES = (Rule("e-mail spelled out", _SPELLED_EMAIL, 0.8),)
+    RULES = (
+        Rule("e-mail spelled out", _SPELLED_EMAIL, 0.8, check=lambda text, start, end: _spelled_local(text, start)),
+    )
+
+
+def _spelled_local(text: str, start: int) -> float | None:
+    """``me at gmail.com``, ``met at web.de``: a pronoun, a stop word or a verb of meeting is no
+    mailbox name."""
+    local = re.match(r"[^\s\[(]+", text[start : start + 80])
+    word = local.group().lower() if local else ""
+    if word in STOP_WORDS or word in {
+        "met",
+        "meet",
+        "meeting",
+        "look",
+        "looked",
+        "arrived",
+        "arrive",
+        "work",
+        "worked",
+    }:
+        return None
+    return 0.8
 
 
 # ---- CREDIT_CARD ------------------------------------------------------------------------------

@@ -123,6 +123,8 @@ POSITIVES: list[tuple[str, str, str]] = [
         "STREET_ADDRESS",
         "Bjurabygget Målen 3, lgh 47",
     ),
+    # an e-mail address with a bare "at" before a mail provider's domain
+    ("My email is john at gmail.com", "EMAIL_ADDRESS", "john at gmail.com"),
     # USERNAME: the actor of an audit line
     ("2025-09-20T15:30:52.875Z | audit | dknezevic exported 277 rows", "USERNAME", "dknezevic"),
     # phones after their label, in any grouping, with their extension
@@ -188,6 +190,8 @@ NEGATIVES: list[tuple[str, str, str]] = [
     ('"GET /account/orders/1202 HTTP/1.1" 200 33663 "-"', "PHONE_NUMBER", "200 33663"),
     ("SE-910 05 LILLKYRKA\nuntil 24 Feb 2025", "POSTCODE", "2025"),
     ("Chapter Two (12) starts here", "AGE", "12"),
+    ("we met at web.de offices", "EMAIL_ADDRESS", "met at web.de"),
+    ("reach me at gmail.com", "EMAIL_ADDRESS", "me at gmail.com"),
 ]
 
 

@@ -23,6 +23,7 @@ from presidio_analyzer import RecognizerResult
 from spacy.lang.en.stop_words import STOP_WORDS
 
 from recognizers.custom import RuleRecognizer
+from recognizers.geo import STATE_CODES, alternation
 
 __all__ = ["AddressBlockRecognizer", "is_postcode_of_some_country", "with_units"]
 
@@ -96,7 +97,8 @@ _NAMED_STREET = re.compile(
 )
 #: ``, 4333``, ``, SE-316 50``, ``, hr-88438``: a postcode part after a comma, in any casing.
 _COMMA_CODE = re.compile(
-    r"(?<=,)[ \t]*+(?:[A-Za-z]{1,2}-)?(?P<pc>\d{3,6}(?:[ -]\d{2,4})?|[A-Za-z]{1,2}\d[A-Za-z\d]?[ ]?\d[A-Za-z]{2}"
+    r"(?<=,)(?:(?<!\d,)[ \t]*+|[ \t]++)(?:[A-Za-z]{1,2}-)?"
+    r"(?P<pc>\d{3,6}(?:[ -]\d{2,4})?|[A-Za-z]{1,2}\d[A-Za-z\d]?[ ]?\d[A-Za-z]{2}"
     r"|[A-Za-z]\d[A-Za-z][ ]?\d[A-Za-z]\d|\d{4}[ ]?[A-Za-z]{2})"
     r"(?=[ \t]*+(?:[,.;)\n]|$)|[ \t]++[^\W\d_])"
 )
@@ -301,3 +303,61 @@ class AddressBlockRecognizer(RuleRecognizer):
         if not _HOUSE.search(value) or not re.search(rf"{_L}{{3}}", value) or len(value) > 70:
             return None
         return start, end
+
+
+# ---- the city of an address ---------------------------------------------------------------
+#: Words after a postcode up to the end of its part (``1165 København K``, ``7188 MESEN, BELGIUM``).
+_CITY_AFTER_CODE = re.compile(
+    r"(?<![ \t])[ \t]++(?P<city>[^\W\d_][\w'’.-]*+(?:[ \t-][^\W\d_][\w'’.-]*+){0,3})"
+    r"(?=[ \t]*+(?:[,.(;/\n]|$)|[ \t]++[a-z])"
+)
+#: Capitalised words right before a postcode, maybe with a region code (``LAKELAND NSW 4957``,
+#: ``Toronto ON M5H 1K5``, ``ТУАПСЕ, Адыгея, 263162``).
+_CITY_BEFORE_CODE = re.compile(
+    rf"(?<![\w'’.-])(?P<city>{_UP}[\w'’.-]*+(?:[ \t-]{_UP}[\w'’.-]*+){{0,3}})(?:,?[ \t]++[A-Z]{{2,3}})?,?[ \t]++"
+    r"(?:[A-Za-z]{1,2}-)?$"
+)
+#: A US state code right before a code: a US address (its city and state stay).
+_US_STATE_BEFORE = re.compile(rf"(?<![\w'’-])(?:{alternation(STATE_CODES)}),?[ \t]++$")
+_NOT_CITY_WORD = frozenset({"pls", "please", "thanks", "thx", "and", "or", "in", "for", "until", "from", "to"})
+
+
+@functools.lru_cache(maxsize=2048)
+def _is_country(name: str) -> bool:
+    import pycountry
+
+    try:
+        pycountry.countries.lookup(name)
+    except LookupError:
+        return name.casefold() in {"usa", "uk", "england", "scotland", "wales", "russia", "great britain", "america"}
+    return True
+
+
+def address_cities(text: str, streets: list[tuple[int, int]], codes: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """The city of each postcode that closes an address (a street found at most 160 characters
+    before it): the words after the code to the end of its part, or the capitalised words right
+    before it. An address block is one finding but for its country (which stays)."""
+    out: list[tuple[int, int]] = []
+    for a, b in codes:
+        if not any(se <= a and a - se <= 160 for _, se in streets):
+            continue
+        if re.match(r"(?:19|20)\d\d\b", text[a:b]):
+            continue  # ``2007 IN AUSTIN``: a year, however it was read
+        line_start = text.rfind("\n", 0, a) + 1
+        after = _CITY_AFTER_CODE.match(text, b)
+        if after is not None:
+            start, end = after.start("city"), after.start("city")
+            for w in re.finditer(r"\S+", after.group("city")):
+                if w.group().lower().strip(".") in _NOT_CITY_WORD or w.group().lower() in STOP_WORDS:
+                    break
+                end = after.start("city") + w.end()
+            while end > start and text[end - 1] == ".":
+                end -= 1
+            if end > start and not _is_country(text[start:end]):
+                out.append((start, end))
+        before = _CITY_BEFORE_CODE.search(text, max(line_start, a - 60), a)
+        if before is not None and not _US_STATE_BEFORE.search(text, max(line_start, a - 8), a):
+            s0, s1 = before.span("city")
+            if not any(s < s1 and s0 < e for s, e in streets) and not _is_country(before.group("city")):
+                out.append((s0, s1))
+    return sorted(set(out))

@@ -29,7 +29,7 @@ from thinc.api import Model, NumpyOps
 
 from proxy.errors import DetectionTimeout
 from proxy.yamlload import ConfigError, load_yaml
-from recognizers.address_block import unit_parts
+from recognizers.address_block import address_cities, unit_parts
 from recognizers.custom import RuleRecognizer, custom_recognizers
 from recognizers.international import _SENTENCE_END, international_recognizers
 from recognizers.names import Lexicon
@@ -39,7 +39,7 @@ from recognizers.types import DetectionError, Finding
 # No outbound call for the public suffix list, ever: the snapshot bundled with tldextract.
 _tldx.TLD_EXTRACTOR = _tldx.TLDExtract(suffix_list_urls=(), cache_dir=None, fallback_to_snapshot=True)
 
-from presidio_analyzer import AnalyzerEngine, EntityRecognizer, PatternRecognizer, RecognizerResult  # noqa: E402
+from presidio_analyzer import AnalysisExplanation, AnalyzerEngine, EntityRecognizer, PatternRecognizer, RecognizerResult  # noqa: E402
 from presidio_analyzer.input_validation import RecognizerRegistryConfig  # noqa: E402
 from presidio_analyzer.nlp_engine import NerModelConfiguration, SpacyNlpEngine  # noqa: E402
 from presidio_analyzer.predefined_recognizers import IbanRecognizer  # noqa: E402
@@ -572,6 +572,14 @@ class Detector:
                             "STREET_ADDRESS", a, b, r.score, r.analysis_explanation, r.recognition_metadata
                         )
                     )
+        streets = [(r.start, r.end) for r in kept if r.entity_type == "STREET_ADDRESS"]
+        # the city of an international address block goes with it; a US address keeps its city
+        # and state (the ZIP code policy generalises what is left: ``941XX``)
+        us = {(r.start, r.end) for r in kept if r.entity_type == "US_ZIP_CODE"}
+        codes = [(r.start, r.end) for r in kept if r.entity_type == "POSTCODE" and (r.start, r.end) not in us]
+        if streets and codes:
+            for a, b in address_cities(text, streets, codes):
+                kept.append(_city_result(a, b))
         return kept
 
     def _prepare_fast_path(self) -> None:
@@ -727,6 +735,27 @@ def unquoted(text: str) -> str:
     if ">" not in text:
         return text
     return _QUOTE_MARKS.sub(lambda m: m.group(1) + " " * len(m.group(2)), text)
+
+
+def _city_result(start: int, end: int) -> RecognizerResult:
+    """The city of an address block: part of the address (the country stays)."""
+    explanation = AnalysisExplanation(
+        recognizer="AddressBlockRecognizer",
+        original_score=0.65,
+        pattern_name="city of an address",
+        textual_explanation="rule city of an address",
+    )
+    return RecognizerResult(
+        "STREET_ADDRESS",
+        start,
+        end,
+        0.65,
+        explanation,
+        {
+            RecognizerResult.RECOGNIZER_NAME_KEY: "AddressBlockRecognizer",
+            RecognizerResult.RECOGNIZER_IDENTIFIER_KEY: "city",
+        },
+    )
 
 
 def _plausible(text: str, r: RecognizerResult) -> bool:

@@ -575,7 +575,7 @@ class _Ctx:
                     opens_address
                     and len(words) >= 2
                     and rest_ok
-                    and (self.looks_like_name(head) or self.unknown_word(head))
+                    and (self.looks_like_name(head) or self.unknown_word(head) or self._two_word_name(words))
                 ):
                     hits.append(_Hit(head.start, words[-1].end, 0.75, "name line"))
             offset += len(line) + 1

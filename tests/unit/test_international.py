@@ -317,3 +317,33 @@ def test_lettered_postcode_closing_a_one_line_address() -> None:
     assert not [
         r for r in AddressBlockRecognizer().analyze("order 4411, shipped, ab12 3cd", []) if r.entity_type == "POSTCODE"
     ]
+
+
+@pytest.mark.parametrize(
+    ("text", "city"),
+    [
+        ("Nørregade 7, 1165 København K", "København K"),
+        ("Calle Mayor 7, 28013 Madrid (Spain)", "Madrid"),
+        ("Drottninggatan 12\nSE-111 51 STOCKHOLM\nSWEDEN", "STOCKHOLM"),
+        ("221 King St W, Toronto ON M5H 1K5", "Toronto ON"),
+        ("Storgatan 4, SE-316 50 RYDSNÄS pls", "RYDSNÄS"),
+    ],
+)
+def test_the_city_of_an_international_address_goes_with_it(text: str, city: str) -> None:
+    from recognizers.address_block import address_cities
+
+    street_end = text.index(",") if "," in text.split("\n")[0] else text.index("\n")
+    code = next(
+        m for m in re.finditer(r"\b(?:\d{3,5}(?: \d{2})?|[A-Z]\d[A-Z] \d[A-Z]\d)\b", text) if m.start() > street_end
+    )
+    found = address_cities(text, [(0, street_end)], [code.span()])
+    assert [text[a:b] for a, b in found] == [city]
+
+
+def test_the_country_and_us_cities_stay() -> None:
+    from recognizers.address_block import address_cities
+
+    text = "Hämeenkatu 10, 33100 TAMPERE, FINLAND"
+    assert [text[a:b] for a, b in address_cities(text, [(0, 13)], [(15, 20)])] == ["TAMPERE"]
+    us = "12 Oak Ridge Road, Springfield, IL 62704"
+    assert address_cities(us, [(0, 17)], [(35, 40)]) == []

@@ -24,6 +24,7 @@ from spacy.lang.en.stop_words import STOP_WORDS
 
 from recognizers.custom import RuleRecognizer
 from recognizers.geo import STATE_CODES, alternation
+from recognizers.places import is_country
 
 __all__ = ["AddressBlockRecognizer", "is_postcode_of_some_country", "with_units"]
 
@@ -46,6 +47,23 @@ _UNIT_NEXT = re.compile(
     r"(?P<u>" + _UNIT_PART + r")"
     r"(?=[ \t]*+(?:[,;\n)\"]|$|\.(?:\s|$)))"
 )
+
+
+#: The end of a sentence after a street: a word of four letters, a dot, then a capitalised word
+#: and a lower-case one (``763 Skuggagil. Nobody answered``; not ``Prom. Des Deux``, ``ул. Толмачевский``).
+_SENTENCE_END = re.compile(r"(?<=[^\W\d_]{4})\.[ \t]++(?=[A-ZÀ-ÖØ-ÞĀ-ſА-ЯЁЄІЇҐΑ-Ω][^\W\d_]*+[ \t]++[a-zà-ÿа-я])")
+
+
+def within_sentence(text: str, start: int, end: int) -> tuple[int, int]:
+    """A street found at ``start:end``, kept inside one sentence: ``808 Via Gargano. Nobody
+    answered`` ends with its sentence; ``Sure, Ulrika. In der Krim 956`` starts after the one
+    before it (the part without a house number is no street)."""
+    cut = _SENTENCE_END.search(text, start, min(len(text), end + 40))
+    if cut is None or cut.start() >= end:
+        return start, end
+    if any(c.isdigit() for c in text[start : cut.start()]):
+        return start, cut.start()
+    return cut.end(), end
 
 
 def with_units(text: str, end: int) -> int:
@@ -322,17 +340,6 @@ _US_STATE_BEFORE = re.compile(rf"(?<![\w'’-])(?:{alternation(STATE_CODES)}),?[
 _NOT_CITY_WORD = frozenset({"pls", "please", "thanks", "thx", "and", "or", "in", "for", "until", "from", "to"})
 
 
-@functools.lru_cache(maxsize=2048)
-def _is_country(name: str) -> bool:
-    import pycountry
-
-    try:
-        pycountry.countries.lookup(name)
-    except LookupError:
-        return name.casefold() in {"usa", "uk", "england", "scotland", "wales", "russia", "great britain", "america"}
-    return True
-
-
 def address_cities(text: str, streets: list[tuple[int, int]], codes: list[tuple[int, int]]) -> list[tuple[int, int]]:
     """The city of each postcode that closes an address (a street found at most 160 characters
     before it): the words after the code to the end of its part, or the capitalised words right
@@ -353,11 +360,11 @@ def address_cities(text: str, streets: list[tuple[int, int]], codes: list[tuple[
                 end = after.start("city") + w.end()
             while end > start and text[end - 1] == ".":
                 end -= 1
-            if end > start and not _is_country(text[start:end]):
+            if end > start and not is_country(text[start:end]):
                 out.append((start, end))
         before = _CITY_BEFORE_CODE.search(text, max(line_start, a - 60), a)
         if before is not None and not _US_STATE_BEFORE.search(text, max(line_start, a - 8), a):
             s0, s1 = before.span("city")
-            if not any(s < s1 and s0 < e for s, e in streets) and not _is_country(before.group("city")):
+            if not any(s < s1 and s0 < e for s, e in streets) and not is_country(before.group("city")):
                 out.append((s0, s1))
     return sorted(set(out))

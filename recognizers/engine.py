@@ -29,9 +29,9 @@ from thinc.api import Model, NumpyOps
 
 from proxy.errors import DetectionTimeout
 from proxy.yamlload import ConfigError, load_yaml
-from recognizers.address_block import address_cities, unit_parts
+from recognizers.address_block import address_cities, unit_parts, within_sentence
 from recognizers.custom import RuleRecognizer, custom_recognizers
-from recognizers.international import _SENTENCE_END, international_recognizers
+from recognizers.international import international_recognizers
 from recognizers.names import Lexicon
 from recognizers.person import PersonRecognizer
 from recognizers.types import DetectionError, Finding
@@ -556,15 +556,9 @@ class Detector:
         kept = [_trimmed(text, r) for r in results if self._keep(r) and _plausible(text, r)]
         for r in list(kept):
             if r.entity_type == "STREET_ADDRESS":
-                # ``Piso 29º``, ``кв. 41`` after the street; a unit on the next line on its own
-                cut = _SENTENCE_END.search(text, r.start, min(len(text), r.end + 40))
-                if cut is not None and cut.start() < r.end:
-                    # ``808 Via Gargano. Nobody answered``: the street ends with its sentence;
-                    # ``Sure, Ulrika. In der Krim 956``: or starts after the one before it
-                    if any(c.isdigit() for c in text[r.start : cut.start()]):
-                        r.end = cut.start()
-                    else:
-                        r.start = cut.end()
+                # within its sentence; ``Piso 29º``, ``кв. 41`` after the street; a unit on the
+                # next line on its own
+                r.start, r.end = within_sentence(text, r.start, r.end)
                 r.end, apart = unit_parts(text, r.end)
                 for a, b in apart:
                     kept.append(

@@ -43,7 +43,7 @@ import phonenumbers
 from presidio_analyzer import LocalRecognizer, RecognizerResult
 from spacy.lang.en.stop_words import STOP_WORDS
 
-from recognizers.address_block import AddressBlockRecognizer, with_units
+from recognizers.address_block import _SENTENCE_END, AddressBlockRecognizer, with_units
 from recognizers.custom import _GLUED_PHONE_LABEL, _IBAN_HEAD, RuleRecognizer, _best_non_overlapping
 from recognizers.names import NOT_NAME, Lexicon
 from recognizers.places import is_place
@@ -381,9 +381,6 @@ _LABELLED_STREET = re.compile(
     rf"|\d{{1,5}}[a-zA-Z]?[ \t]++(?:{_L}[\w'’.-]*+[ \t]++){{0,4}}{_L}[\w'’.-]*+)"
     r"(?=[ \t]*+(?:[,;\"'\n)]|$|\.(?:\s|$)))"
 )
-#: The end of a sentence after a street: a word of four letters, a dot, then a capitalised word
-#: and a lower-case one (``763 Skuggagil. Nobody answered``; not ``Prom. Des Deux``, ``ул. Толмачевский``).
-_SENTENCE_END = re.compile(r"(?<=[^\W\d_]{4})\.[ \t]++(?=[A-ZÀ-ÖØ-ÞĀ-ſА-ЯЁЄІЇҐΑ-Ω][^\W\d_]*+[ \t]++[a-zà-ÿа-я])")
 #: US military addresses: ``PSC 4832, Box 4988``, ``Unit 6698 Box 6680``, ``CMR 2834, Box 8827``.
 _MILITARY = re.compile(r"\b(?:PSC|CMR|Unit|UNIT)[ \t]++\d{1,5},?[ \t]++(?:Box|BOX)[ \t]++\d{1,5}\b")
 

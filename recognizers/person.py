@@ -303,6 +303,14 @@ class _Ctx:
         self.starts = [t.start for t in toks]
         self.caseless = caseless
         self.lex = lex
+        self._urls: list[tuple[int, int]] | None = None
+
+    def urls(self) -> list[tuple[int, int]]:
+        """The spans of the web addresses in the text (found once, on first use)."""
+        if self._urls is None:
+            has_url = "/" in self.text or "www." in self.text
+            self._urls = [u.span() for u in _URL.finditer(self.text)] if has_url else []
+        return self._urls
 
     def suspects(self) -> list[_Tok]:
         """The words on which spaCy's NER could add a name the rules miss: capitalised words that
@@ -908,10 +916,8 @@ class _Ctx:
         words = self._words_in(h.start, h.end)
         if not words:
             return [h]
-        if "/" in self.text or "www." in self.text:
-            urls = [u.span() for u in _URL.finditer(self.text)]
-            if any(a <= w.start < b for w in words for a, b in urls):
-                return []  # ``w. https://reason.museum.post/``: a web address, no name
+        if any(a <= w.start < b for w in words for a, b in self.urls()):
+            return []  # ``w. https://reason.museum.post/``: a web address, no name
         groups: list[list[_Tok]] = [[]]
         dropping = False  # after ``of``, ``at`` ...: a company or a place, not the name
         for w in words:

@@ -71,9 +71,7 @@ _SHAPES = (
 )
 _POSTCODE = re.compile(rf"(?<![\w.,/:#$€£+@-])(?:[A-Za-z]{{1,2}}-)?(?P<v>{_SHAPES})(?![\w-]|[.,/:]\d)")
 #: The same shapes in any casing (``sg3q 9eo``, ``1254 zs``): only right after a postcode label.
-_POSTCODE_ANY_CASE = re.compile(
-    rf"(?<![\w.,/:#$€£+@-])(?:[A-Za-z]{{1,2}}-)?(?P<v>{_SHAPES})(?![\w-]|[.,/:]\d)", re.IGNORECASE
-)
+_POSTCODE_ANY_CASE = re.compile(_POSTCODE.pattern, re.IGNORECASE)
 _LABEL = re.compile(
     r"(?:\b(?:zip|zip\s?code|zipcode|postal\s?code|post\s?code|postcode|postleitzahl|plz|code\s+postal|cp|cap"
     r"|c\.p\.|c[óo]digo\s+postal|pin\s?code|pincode|postnummer|postinumero|irányítószám|psč|kod\s+pocztowy"

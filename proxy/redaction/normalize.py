@@ -9,6 +9,10 @@ separators, escapes and invisible characters included). The original text is wha
 
 Steps, in order (each keeps the map exact; a step whose pattern does not occur costs one search):
 
+0. literal escapes of a line break or tab (``\\n``, ``\\r``, ``\\t``: a backslash and a letter,
+   from text escaped twice, such as a JSON string inside a JSON string) become the character they
+   stand for, so that ``...\\n+41 44 668 18 00`` is a number on its own line and not glued to an
+   ``n``; not before a lower-case letter (``C:\\Users\\nancy`` stays a path);
 1. escapes: ``%XX`` runs (UTF-8) and HTML character references (``&#64;``, ``&#x40;``, named ones
    with their ``;`` as :func:`html.unescape` reads them) are decoded where the result is printable
    (tab, CR, LF, spaces and format characters allowed: later steps handle them); twice, so that
@@ -65,6 +69,8 @@ _ESCAPE = re.compile(
     r"|(?<=&)(?:#[0-9]{1,7};?|#[xX][0-9A-Fa-f]{1,6};?|[A-Za-z][A-Za-z0-9]{1,31};))"
 )
 _NON_ASCII = re.compile(r"[^\x00-\x7f]")
+_BACKSLASHED = re.compile(r"(?<!\\)\\[nrt](?![a-z])")
+_BACKSLASHED_AS = {"n": "\n", "r": "\r", "t": "\t"}
 #: Decimal digits of other scripts in the BMP (NFKC keeps them; Unicode 14, checked in
 #: tests/unit/test_normalize.py). Astral-plane ones are folded too, but only in a text another
 #: feature sends through the steps (astral ranges make this check ten times slower).
@@ -166,6 +172,8 @@ def _normalized(text: str) -> Normalized:
 
 
 def _needs_work(text: str) -> bool:
+    if "\\" in text and _BACKSLASHED.search(text) is not None:
+        return True
     if ("%" in text or "&" in text) and _ESCAPE_START.search(text) is not None:
         return True
     if _DIGIT_WORK.search(text) is not None:
@@ -229,6 +237,13 @@ def _acceptable(s: str) -> bool:
         and "\ufffd" not in s
         and all(c.isprintable() or c in _CONTROLS_OK or unicodedata.category(c) in _SPACE_OR_FORMAT for c in s)
     )
+
+
+def _backslashed(text: str) -> Iterator[_Edit]:
+    if "\\" not in text:
+        return
+    for m in _BACKSLASHED.finditer(text):
+        yield _BACKSLASHED_AS[m.group()[1]], m.start(), m.end()
 
 
 def _decoded(text: str) -> Iterator[_Edit]:
@@ -366,7 +381,7 @@ def _punctuated(text: str) -> Iterator[_Edit]:
 
 #: Decoding runs twice (``%2540``, ``&amp;#64;``); it may bring non-ASCII characters into an ASCII
 #: text, so the steps after it check for themselves.
-_STEPS = (_decoded, _decoded, _nfkc, _invisible, _separators, _spaced, _glued, _punctuated)
+_STEPS = (_backslashed, _decoded, _decoded, _nfkc, _invisible, _separators, _spaced, _glued, _punctuated)
 
 
 # ---- the map ----------------------------------------------------------------------------------

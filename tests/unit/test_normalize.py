@@ -62,6 +62,8 @@ CHANGES = [
     ("card with slashes and a cvv", "4111/1111/1111/1111, 123", "4111 1111 1111 1111, 123"),
     ("amex with underscores", "3782_822463_10005", "3782 822463 10005"),
     ("card with a spaced comma", "4111 , 1111 , 1111 , 1111", "4111 1111 1111 1111"),
+    ("literal \\n before a number", "Acme Ltd\\n+41 44 668 18 00 office", "Acme Ltd\n+41 44 668 18 00 office"),
+    ("literal \\n, \\r and \\t", "Name:\\tMaria\\r\\nZIP: 10115", "Name:\tMaria\r\nZIP: 10115"),
 ]
 
 # Texts that need no normalising: the same object back, whatever the path.
@@ -80,6 +82,8 @@ UNCHANGED = [
     "sha 3f5a9c1234567890abcdef3f5a9c1234567890ab and abcdef1234567890abcdef1234567890",
     "order 12345_67890_12345 and 1234.5678.9012.3456 (16 digits that fail Luhn)",
     "1,000,000.00 and 10.20.30.40 at 2024-01-01T12:00:00.123456, v1.2.3",
+    "C:\\Users\\nancy\\notes.txt and C:\\temp: a path, not line breaks",
+    "an escaped backslash \\\\n is no line break",
     "Café with José at 10:30 \u2014 bring 2 reports \U0001f600, budget \u20ac1.200.",
     "",
 ]
@@ -123,6 +127,7 @@ MAPS = [
     ("a \u202e4111\u2066 1111\u2069 b", "4111 1111", "\u202e4111\u2066 1111\u2069"),
     ("tel_%34155550134 end", "4155550134", "%34155550134"),
     ("card 4111]1111_1111;1111 ok", "4111 1111 1111 1111", "4111]1111_1111;1111"),
+    ("Acme\\n4155550134 fax", "\n4155550134", "\\n4155550134"),
 ]
 
 
@@ -167,6 +172,8 @@ ODD = [
     *"\u200b\u200c\u200d\u2060\ufeff\u00ad\u202a\u202e\u2066\u2069\u200e\u200f",
     *"\uff10\uff14\uff20\u0664\U0001d7d9",
     "%40",
+    "\\n",
+    "\\t",
     "%C3%A9",
     "%25",
     "&#64;",

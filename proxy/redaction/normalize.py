@@ -88,9 +88,16 @@ _INVISIBLE = re.compile(f"[{_INVISIBLE_CHARS}]+")
 _UNICODE_WORK = re.compile(f"[{_INVISIBLE_CHARS}{_OTHER_DIGITS}]")
 _DASHES = frozenset("-\u2010\u2011\u2012\u2013\u2014\u2015\u2212\ufe58\ufe63\uff0d")
 _SEPARATORS = re.compile(r"(?<=[0-9])[\s+\-\u2010-\u2015\u2212\ufe58\ufe63\uff0d]{1,3}(?=[0-9])")
+_LINE_BREAKS = "\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029"
+_LINE_BREAK = re.compile(f"[{_LINE_BREAKS}]")
+_BARE_REACH = 40
+#: Digit groups joined by separator runs (as :data:`_SEPARATORS` reads them): one number, maybe.
+_DIGIT_CHAIN = re.compile(r"[0-9]+(?:[\s+\-\u2010-\u2015\u2212\ufe58\ufe63\uff0d]{1,3}[0-9]+)+")
+_BARE_NUMBER = re.compile(r"[\s0-9+().\-\u2010-\u2015\u2212]*")
 _SPACED = re.compile(r"(?<![0-9])[0-9](?: [0-9]){6,}(?![0-9])")
 _LONG_DIGITS = re.compile(r"[0-9]{7,}")
 _HEX_BLOB = re.compile(r"(?<!\w)[0-9A-Fa-f]{32,}(?!\w)")
+_IBAN_SHAPE = re.compile(r"(?<!\w)[A-Z]{2}[0-9]{2}[A-Z0-9]{11,30}(?!\w)")
 #: Digit groups joined by one or two punctuation characters or ``_`` (step 7), and one separator.
 _PUNCTUATED_RUN = re.compile(r"(?<![0-9])[0-9]{3,19}(?:(?:[^\w\n]|_){1,3}[0-9]{3,19})+(?![0-9])")
 _RUN_SEPARATOR = re.compile(r"(?:[^\w\n]|_){1,3}")
@@ -283,9 +290,12 @@ def _percent_decoded(run: str, at: int) -> Iterator[_Edit]:
 
 
 _FOLDED: dict[str, str] = {}
+_ORDINAL_SIGNS = frozenset("\u00aa\u00ba")
 
 
 def _fold(c: str) -> str:
+    if c in _ORDINAL_SIGNS:  # ``25º A`` is a floor and door, not ``25o A``
+        return c
     got = _FOLDED.get(c)
     if got is None:
         got = "".join(
@@ -314,11 +324,37 @@ def _invisible(text: str) -> Iterator[_Edit]:
 
 
 def _separators(text: str) -> Iterator[_Edit]:
+    chain: re.Match[str] | None = None
     for m in _SEPARATORS.finditer(text):
         got = m.group()
+        if _LINE_BREAK.search(got) is not None:
+            # one number written on several lines (a card, a phone, an SSN: nine digits or more,
+            # one of its lines bare), not two lines of an address block (``ÚT 878\\n3822``,
+            # ``Rua Conde 263\\n9933-840 SÃO DOMINGOS``)
+            if chain is None or chain.end() < m.end():  # the chain this separator is part of
+                pos = max(0, m.start() - _BARE_REACH)
+                while (chain := _DIGIT_CHAIN.search(text, pos)) is not None and chain.end() < m.end():
+                    pos = chain.end()
+            digits = 0 if chain is None else sum(c.isdigit() for c in chain.group())
+            if digits < 9 or not _bare_number_line(text, m.start(), m.end()):
+                continue
         new = "-" if any(c in _DASHES for c in got) else " "
         if got != new:
             yield new, m.start(), m.end()
+
+
+def _bare_number_line(text: str, start: int, end: int) -> bool:
+    """Whether the line ending at ``start`` or the one starting at ``end`` holds nothing but
+    digits and number punctuation (``4111\\n1111``, ``ssn 536\\n90\\n4399``), unlike the lines of an
+    address block (``Stoekeplein 482\\n1595 PX BREGTDORP``). Looks at most :data:`_BARE_REACH`
+    characters each way (a longer line is no bare number), so the cost stays linear."""
+    lo = max(0, start - _BARE_REACH)
+    before = _LINE_BREAK.split(text[lo:start])
+    if (len(before) > 1 or lo == 0) and _BARE_NUMBER.fullmatch(before[-1]) is not None:
+        return True
+    hi = min(len(text), end + _BARE_REACH)
+    after = _LINE_BREAK.split(text[end:hi], maxsplit=1)
+    return (len(after) > 1 or hi == len(text)) and _BARE_NUMBER.fullmatch(after[0]) is not None
 
 
 def _spaced(text: str) -> Iterator[_Edit]:
@@ -335,8 +371,8 @@ def _glued(text: str) -> Iterator[_Edit]:
         after = e < len(text) and (text[e] == "_" or text[e].isalpha())
         if not (before or after):
             continue
-        if hashes is None:
-            hashes = [h.span() for h in _HEX_BLOB.finditer(text)]
+        if hashes is None:  # hashes and IBANs (``ES7147085486896232254172``) are one word
+            hashes = [h.span() for h in _HEX_BLOB.finditer(text)] + [h.span() for h in _IBAN_SHAPE.finditer(text)]
         if any(hs <= s and e <= he for hs, he in hashes):
             continue
         if before:

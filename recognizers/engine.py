@@ -29,7 +29,7 @@ from thinc.api import Model, NumpyOps
 
 from proxy.errors import DetectionTimeout
 from proxy.yamlload import ConfigError, load_yaml
-from recognizers.address_block import address_cities, unit_parts, within_sentence
+from recognizers.address_block import address_rest, unit_parts, within_sentence
 from recognizers.custom import RuleRecognizer, custom_recognizers
 from recognizers.international import international_recognizers
 from recognizers.names import Lexicon
@@ -567,13 +567,11 @@ class Detector:
                         )
                     )
         streets = [(r.start, r.end) for r in kept if r.entity_type == "STREET_ADDRESS"]
-        # the city of an international address block goes with it; a US address keeps its city
-        # and state (the ZIP code policy generalises what is left: ``941XX``)
-        us = {(r.start, r.end) for r in kept if r.entity_type == "US_ZIP_CODE"}
-        codes = [(r.start, r.end) for r in kept if r.entity_type == "POSTCODE" and (r.start, r.end) not in us]
-        if streets and codes:
-            for a, b in address_cities(text, streets, codes):
-                kept.append(_city_result(a, b))
+        # the city and region of an address block go with it, wherever it is (the country stays)
+        codes = [(r.start, r.end) for r in kept if r.entity_type in ("POSTCODE", "US_ZIP_CODE")]
+        if streets:
+            for a, b, rule in address_rest(text, streets, codes):
+                kept.append(_city_result(a, b, rule))
         return kept
 
     def _prepare_fast_path(self) -> None:
@@ -731,13 +729,14 @@ def unquoted(text: str) -> str:
     return _QUOTE_MARKS.sub(lambda m: m.group(1) + " " * len(m.group(2)), text)
 
 
-def _city_result(start: int, end: int) -> RecognizerResult:
-    """The city of an address block: part of the address (the country stays)."""
+def _city_result(start: int, end: int, rule: str = "city of an address") -> RecognizerResult:
+    """The rest of an address block (its city and region, a house number beside its street):
+    part of the address (the country stays)."""
     explanation = AnalysisExplanation(
         recognizer="AddressBlockRecognizer",
         original_score=0.65,
-        pattern_name="city of an address",
-        textual_explanation="rule city of an address",
+        pattern_name=rule,
+        textual_explanation=f"rule {rule}",
     )
     return RecognizerResult(
         "STREET_ADDRESS",

@@ -340,10 +340,75 @@ def test_the_city_of_an_international_address_goes_with_it(text: str, city: str)
     assert [text[a:b] for a, b in found] == [city]
 
 
-def test_the_country_and_us_cities_stay() -> None:
+def test_the_country_stays_and_a_us_city_goes_with_its_state() -> None:
     from recognizers.address_block import address_cities
 
     text = "Hämeenkatu 10, 33100 TAMPERE, FINLAND"
     assert [text[a:b] for a, b in address_cities(text, [(0, 13)], [(15, 20)])] == ["TAMPERE"]
     us = "12 Oak Ridge Road, Springfield, IL 62704"
-    assert address_cities(us, [(0, 17)], [(35, 40)]) == []
+    assert [us[a:b] for a, b in address_cities(us, [(0, 17)], [(35, 40)])] == ["Springfield, IL"]
+
+
+@pytest.mark.parametrize(
+    ("text", "street", "rest"),
+    [
+        # city (and region) in the parts after a street, up to a country, a postcode or ``nan``
+        ("45211 Hundbergsvägen 13 Suite 850 DUVED Sweden", "45211 Hundbergsvägen 13 Suite 850", ["DUVED"]),
+        ("Suometsäntie 16\n Apt. 909\n HELSINKI\n Finland 27496 for mail", "Suometsäntie 16", ["HELSINKI"]),
+        ("7127 Netelaan 258 Suite 842, Luziânia, Brazil 56930", "7127 Netelaan 258 Suite 842", ["Luziânia"]),
+        ("3429 Locust View Drive\nHermanovice\n, MO\n 79442", "3429 Locust View Drive", ["Hermanovice", "MO"]),
+        ("De Lindeboom 105 Apt. 175 Mijdrecht UT", "De Lindeboom 105 Apt. 175", ["Mijdrecht UT"]),
+        ("Ruda 107 Apt. 816 Ruda Śląska nan", "Ruda 107 Apt. 816", ["Ruda Śląska"]),
+        # a number on either side of a street
+        ("off at 7893 Vabaduse 21 St.", "7893 Vabaduse", ["21"]),
+        ("at 9160 38 rue Gouin", "38 rue Gouin", ["9160"]),
+        # what is no rest of an address
+        ("I live at 12 Main Street Apt 4 Tomorrow I will call.", "12 Main Street Apt 4", []),
+        ("off at 89555 Auenweg 61 St.", "89555 Auenweg 61", []),
+        ("Hämeenkatu 10\nTown: Tampere\nZIP: 33100", "Hämeenkatu 10", []),
+        ("12 Main Street today", "12 Main Street", []),
+    ],
+)
+def test_the_rest_of_an_address(text: str, street: str, rest: list[str]) -> None:
+    from recognizers.address_block import address_rest
+
+    at = text.index(street)
+    found = address_rest(text, [(at, at + len(street))], [])
+    assert [text[a:b] for a, b, _ in found] == rest
+
+
+@pytest.mark.parametrize(
+    ("text", "value", "rule"),
+    [
+        ("The restaurant is at 60181 Πορταριά 152", "60181 Πορταριά 152", "number, name and house number"),
+        (
+            "Address: 32686 R Família Marques 73 Suite 635",
+            "32686 R Família Marques 73",
+            "number, name and house number",
+        ),
+        ("Samouco\n Portugal 55277 in case of an issue", "55277", "postcode after a country"),
+        ("Cyprus (Greek) 82369", "82369", "postcode after a country"),
+        ("Unit 1049 Box 7465\nDPO AE 61016", "DPO AE", "military post office"),
+        ("USS Araujo\nFPO AP 02970", "USS Araujo", "ship of a military address"),
+    ],
+)
+def test_address_block_pieces(text: str, value: str, rule: str) -> None:
+    found = {
+        (text[r.start : r.end], r.analysis_explanation.pattern_name)
+        for r in AddressBlockRecognizer().analyze(text, [])
+        if r.analysis_explanation is not None
+    }
+    assert (value, rule) in found
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "We met on 12 March 2024 at noon.",
+        "In 2019 Apple sold 15 phones.",
+        "see page 12 Chapter 3 Section 4",
+        "In 2019 we",
+    ],
+)
+def test_address_block_pieces_leave_alone(text: str) -> None:
+    assert not [r for r in AddressBlockRecognizer().analyze(text, []) if r.score >= 0.5]

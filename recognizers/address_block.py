@@ -268,7 +268,16 @@ _COUNTRY_THEN_CODE = re.compile(
     r"[ \t]++(?P<pc>\d{3,6})(?![\w/-]|[.,:]\d)",
     re.MULTILINE,
 )
-_PAREN_AFTER = re.compile(r"[ \t]*\([^)]*\)$")
+_PAREN_AFTER = re.compile(r"(?<![ \t])[ \t]*+\([^()]*+\)$")
+#: ``the corner of Via Verbano 62 and Csanád Forge``, ``corner of 5th Ave & Main St``: both
+#: capitalised streets and the words that join them.
+_CORNER_SIDE = (
+    rf"(?:(?:\d{{1,5}}[a-zA-Z]?|{_UP}[\w'’.-]*+|(?:de|del|la|le|di|da|du|des|z|u|of|the))[ \t]++){{0,5}}{_UP}[\w'’.-]*+"
+)
+_CORNER_STREET = rf"(?:\d{{1,5}}[ \t]++)?{_CORNER_SIDE}(?:[ \t]++\d{{1,5}}[a-zA-Z]?)?"
+_CORNER = re.compile(
+    rf"(?i:(?:the[ \t]++)?corner[ \t]++of)[ \t]++{_CORNER_STREET}[ \t]++(?:and|&)[ \t]++{_CORNER_STREET}"
+)
 #: ``APO AE 09012``, ``USS Salinas`` on the line before ``FPO AP 02970``: the post office and
 #: region of a US military address (its ZIP code is the ZIP code recognizer's), and the ship.
 _MILITARY_POST = re.compile(
@@ -328,6 +337,8 @@ class AddressBlockRecognizer(RuleRecognizer):
                 pc = self._result(m.start("pc"), m.end("pc"), 0.6, "postcode after a country")
                 pc.entity_type = "POSTCODE"
                 results.append(pc)
+        for m in _CORNER.finditer(text):
+            results.append(self._result(m.start(), m.end(), 0.6, "corner of two streets"))
         for m in _MILITARY_POST.finditer(text):
             results.append(self._result(m.start("v"), m.end("v"), 0.7, "military post office"))
             if m.group("ship"):
@@ -493,7 +504,7 @@ def address_cities(text: str, streets: list[tuple[int, int]], codes: list[tuple[
 _NUMBER_BEFORE = re.compile(r"(?<![\w.,:/#+$€£-])\d{1,6}[ \t]++$")
 #: A house number right after a street finding that ends with a word (``7893 Vabaduse`` ``21``).
 _NUMBER_AFTER = re.compile(
-    r"[ \t]++\d{1,5}[a-zA-Z]?(?![\w%/-]|[.,:]\d)(?=[ \t]*+(?:[,;)\n]|$|\.(?:\s|$))|[ \t]++[A-Z])"
+    r"(?<![ \t])[ \t]++\d{1,5}[a-zA-Z]?(?![\w%/-]|[.,:]\d)(?=[ \t]*+(?:[,;)\n]|$|\.(?:\s|$))|[ \t]++[A-Z])"
 )
 #: The next part after a position: a comma, a line break or (first part only) blanks, then text
 #: up to the next comma or line end.
@@ -596,6 +607,9 @@ def _rest_of(text: str, end: int, spans: list[tuple[int, int]]) -> list[tuple[in
         region_end = None
         terminal = "end"
         for i, w in enumerate(words):
+            if i and words[i - 1].group().endswith((".", "!", "?")) and len(words[i - 1].group()) > 3:
+                terminal = "sentence"  # ``Suite 210 ΜΑΡΙ Λάρνακα. It serves``
+                break
             if w.group().endswith(":"):  # a label (``Town:``, ``ZIP:``): a form, not an address line
                 terminal = "other"
                 break
@@ -628,7 +642,8 @@ def _rest_of(text: str, end: int, spans: list[tuple[int, int]]) -> list[tuple[in
             break
         if terminal == "other" or len(city) > 4:
             break
-        if terminal == "end" and not _closes_address(text, pe):
+        same_line = not m.group("sep").strip(" \t")
+        if terminal == "end" and not (same_line and _line_ends(text, pe)) and not _closes_address(text, pe):
             break
         if city or region_end is not None:
             start = ps + (city[0].start() if city else words[0].start())
@@ -637,10 +652,16 @@ def _rest_of(text: str, end: int, spans: list[tuple[int, int]]) -> list[tuple[in
                 stop -= 1
             out.append((start, stop))
             after_city = True
-        if terminal != "end":
+        if terminal != "end" or same_line:
             break
         pos = pe
     return out
+
+
+def _line_ends(text: str, at: int) -> bool:
+    """Nothing but blanks between ``at`` and the end of its line (``Apt. 067 Aalborg Region Nordjylland``)."""
+    end = text.find("\n", at)
+    return not text[at : len(text) if end < 0 else end].strip()
 
 
 def _starts_with_country(words: str) -> bool:

@@ -920,7 +920,7 @@ _NUMERIC_DATE = re.compile(
     r"(?<![\w/.:-])(?P<v>(?P<d1>\d{1,2})(?P<s>[-/.])[ ]?(?P<m1>\d{1,2})(?P=s)[ ]?(?P<y1>(?:19|20)\d\d)"
     r"|(?P<y2>(?:19|20)\d\d)-(?P<m2>\d{1,2})-(?P<d2>\d{1,2}))(?![\w/-]|[.:]\d|T\d)"
 )
-_TIME_AFTER = re.compile(r"[ \t]*+(?:at[ \t]++)?\d{1,2}:\d{2}")
+_TIME_AFTER = re.compile(r"(?<![ \t])[ \t]*+(?:at[ \t]++)?\d{1,2}:\d{2}")
 #: A date at least this many years back is a birth date far more often than anything else a
 #: visitor writes in a chat (orders, deliveries and log times are recent).
 LONG_PAST_YEARS = 14

@@ -33,7 +33,7 @@ from recognizers.address_block import address_rest, unit_parts, within_sentence
 from recognizers.custom import RuleRecognizer, custom_recognizers
 from recognizers.international import international_recognizers
 from recognizers.names import Lexicon
-from recognizers.person import PersonRecognizer
+from recognizers.person import NAME_SUFFIX, PersonRecognizer
 from recognizers.types import DetectionError, Finding
 
 # No outbound call for the public suffix list, ever: the snapshot bundled with tldextract.
@@ -555,6 +555,8 @@ class Detector:
             results = self._fast_analyze(text, artifacts, keep, reuse)
         kept = [_trimmed(text, r) for r in results if self._keep(r) and _plausible(text, r)]
         for r in list(kept):
+            if r.entity_type == "PERSON" and (suffix := NAME_SUFFIX.match(text, r.end)) is not None:
+                r.end = suffix.end()
             if r.entity_type == "STREET_ADDRESS":
                 # within its sentence; ``Piso 29º``, ``кв. 41`` after the street; a unit on the
                 # next line on its own

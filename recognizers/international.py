@@ -270,7 +270,7 @@ class InternationalPhoneRecognizer(RuleRecognizer):
         for m in _LABELLED_PHONE.finditer(text):
             value = m.group("v").rstrip(" \t.-/")
             digits = re.sub(r"\D", "", value)
-            if not 7 <= len(digits) <= 15 or _DATE_LIKE.fullmatch(value.strip("()")):
+            if not 6 <= len(digits) <= 15 or _DATE_LIKE.fullmatch(value.strip("()")):
                 continue
             start = m.start("v")
             results.append(self._result(start, start + len(value), 0.8, "number after a phone label"))
@@ -287,7 +287,7 @@ _LABELLED_PHONE = re.compile(
     r"(?:\b(?i:phone|tel|telephone|telefon|telefono|teléfono|téléphone|telefone|telefoon|puhelin|tlf|mobile|mob"
     r"|mobil|cell|cellphone|handy|gsm|fax|direct|direct[ \t]+line|office|landline|whatsapp|work|home|ph)"
     r"|^[ \t]*+[TMFDO])[ \t]*+(?::|=|\.:?)[ \t]*+"
-    r"(?P<v>\+?\(?\d[\d \t./()-]{5,22}\d)(?![\w@]|[.,:/-]\d)",
+    r"(?P<v>\+?\(?\d[\d \t./()-]{4,22}\d)(?![\w@]|[.,:/-]\d)",
     re.MULTILINE,
 )
 #: An extension after a number.
@@ -319,7 +319,7 @@ _STREET_WORDS = (
     r"|mnt\.?|pst\.?|tn\.?|põik|väljak|cerrada|calzada|privada|andador|callejón|circuito|prolongación|rúa|carrer"
     r"|ronda|travesía|glorieta|cadde|cd\.|sok\.|bulvar|mah\.|meydanı|rodovia|viela|beco|nábřeží|аллея|шоссе"
     r"|бульвар|бул\.|наб\.|набережная|набережна|площадь|площа|пл\.|тупик|проезд|просп\.|пров\.|бульв\.|шосе"
-    r"|οδος|πλατεία"
+    r"|οδος|πλατεία|λεωφόρος|rakpart|krt\.|ctra\.|crta\.|carretera|etorbidea|kalea|terrasse"
 )
 #: ... or the end of one word (``Hauptstraße``, ``Drottninggatan``, ``Mannerheimintie``).
 _STREET_ENDINGS = (

@@ -138,6 +138,8 @@ _WEAK = re.compile(
     r"|\b(?:the\s+)?(?:agent|rep|representative|technician|courier|driver|advisor|adviser|operator|lady|guy|man|"
     r"woman|person|gentleman)\s*(?:named|called|,)"
     r"|\b(?:let|have|tell|ask|remind|cc)(?=\s+\S+(?:\s+\S+){0,3}?\s+(?:know|call|email|contact|check|sign))"
+    r"|\b(?:co-?)?(?:founders|partners|authors|members|speakers|winners|attendees|participants|guests|hosts"
+    r"|panelists|judges|organi[sz]ers|signatories|owners|directors)\s*:"
     r"|\bnamed|\bcalled|\bon\s+behalf\s+of|\bsigned\s+by|\bunder\s+(?:the\s+name(?:\s+of)?)?"
     r"|\bwho\s+(?:helped|assisted|served|supported)\s+you(?:\s+today)?\s*\??\s*(?:a\s*:)?"
     r"|\b(?:user|customer|client|member|caller|patient|guest|visitor|subscriber|employee)"
@@ -171,6 +173,13 @@ class _Tok:
     @property
     def cap(self) -> bool:
         return self.text[:1].isupper()
+
+
+#: A suffix written after a name: generation, degree, profession (the engine extends every
+#: PERSON finding over it: ``Tom Holzman MD``, ``John Smith, Jr.``).
+NAME_SUFFIX = re.compile(
+    r"(?<![ \t]),?[ \t]++(?:M\.D\.|Ph\.D\.|Jr\.|Sr\.|Esq\.|(?:MD|PhD|Jr|Sr|II|III|IV|Esq|DDS|DMD|RN|CPA|MBA|DVM)(?!\w))"
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -94,6 +94,16 @@ POSITIVES: list[tuple[str, str, str]] = [
     ("we live in 10027 near the park", "US_ZIP_CODE", "10027"),
     # a full numeric date of a year long past: a birth date far more often than anything else
     ("It's like that since 07.02.1976", "DATE_OF_BIRTH", "07.02.1976"),
+    # a suffix is part of how a name is written; a list after a plural role and a colon is of names
+    ("My grandfather was called Tom Holzman MD, and my grandmother", "PERSON", "Tom Holzman MD"),
+    ("Call John Smith, Jr. today", "PERSON", "John Smith, Jr."),
+    ("Speakers: Anna Virtanen, Jukka Mäki and Tero Laine", "PERSON", "Tero Laine"),
+    # a phone label makes six digits a phone number (Greenland, the Faroes: ``84 23 30``)
+    ("Name: Snežana Posavec\nPhone: 87 47 98", "PHONE_NUMBER", "87 47 98"),
+    # the rest of an address: its city after a unit, its number before, a US city with its state
+    ("Bot: Where to? User: 45211 Hundbergsvägen 13 Suite 850 DUVED Sweden", "STREET_ADDRESS", "DUVED"),
+    ("12 Oak Ridge Road, Springfield, IL 62704", "STREET_ADDRESS", "Springfield, IL"),
+    ("off at 9160 38 rue Gouin de Beauchesne St.", "STREET_ADDRESS", "9160"),
     # AGE
     ("Guve Norman (34) of Forserum was named employee of the month", "AGE", "34"),
     ("I'm 34 years old", "AGE", "34"),
@@ -174,6 +184,10 @@ NEGATIVES: list[tuple[str, str, str]] = [
     ("Customer Support never answered", "PERSON", "Customer Support"),
     ("Will you ship to Canada?", "PERSON", "Will"),
     ("Springfield, IL 62704", "PERSON", "Springfield"),
+    ("Springfield, IL 62704", "STREET_ADDRESS", "Springfield"),  # no street: the ZIP policy generalises
+    ("On 1984-08-24 16:26:05, the government began", "DATE_OF_BIRTH", "1984-08-24"),  # a timestamp
+    ("We stood at the corner of the room and the window.", "STREET_ADDRESS", "corner"),
+    ("In 2019 Apple sold 15 phones.", "POSTCODE", "2019"),
     ("Austin, TX 78701", "PERSON", "Austin"),
     ("i need to speak to a manager", "PERSON", "manager"),
     ("this is ridiculous, 45 minutes on hold", "PERSON", "ridiculous"),

@@ -23,6 +23,7 @@ import spacy
 import tldextract.tldextract as _tldx
 from pydantic import ValidationError
 from spacy.attrs import LEMMA, LOWER
+from spacy.lang.en.stop_words import STOP_WORDS
 from spacy.language import Language
 from spacy.tokens import Doc
 from thinc.api import Model, NumpyOps
@@ -33,7 +34,7 @@ from recognizers.address_block import address_rest, unit_parts, within_sentence
 from recognizers.custom import RuleRecognizer, custom_recognizers
 from recognizers.international import international_recognizers
 from recognizers.names import Lexicon
-from recognizers.person import NAME_SUFFIX, PersonRecognizer
+from recognizers.person import NAME_SUFFIX, PARTICLES_BEFORE, PersonRecognizer
 from recognizers.types import DetectionError, Finding
 
 # No outbound call for the public suffix list, ever: the snapshot bundled with tldextract.
@@ -555,8 +556,13 @@ class Detector:
             results = self._fast_analyze(text, artifacts, keep, reuse)
         kept = [_trimmed(text, r) for r in results if self._keep(r) and _plausible(text, r)]
         for r in list(kept):
-            if r.entity_type == "PERSON" and (suffix := NAME_SUFFIX.match(text, r.end)) is not None:
-                r.end = suffix.end()
+            if r.entity_type == "PERSON":
+                if (suffix := NAME_SUFFIX.match(text, r.end)) is not None:
+                    r.end = suffix.end()  # ``Tom Holzman MD``
+                if (particles := PARTICLES_BEFORE.search(text, max(0, r.start - 40), r.start)) is not None:
+                    # ``van de Ridder``, ``Rozemarijn te Boveldt`` (not ``Then de Vries``'s ``Then``)
+                    given = particles.group("given") or ""
+                    r.start = particles.start() + (len(given) if given.strip().lower() in STOP_WORDS else 0)
             if r.entity_type == "STREET_ADDRESS":
                 # within its sentence; ``Piso 29º``, ``кв. 41`` after the street; a unit on the
                 # next line on its own

@@ -182,6 +182,15 @@ NAME_SUFFIX = re.compile(
 )
 
 
+#: Name particles written before a surname, with the capitalised given name before them if any
+#: (the engine extends a PERSON finding over them: ``Rozemarijn te Boveldt``, ``van de Ridder:``).
+PARTICLES_BEFORE = re.compile(
+    r"(?:(?:^|(?<=[\s(\"'“]))(?P<given>[A-ZÀ-ÖØ-ÞĀ-ſ][^\W\d_]++[ \t]++)?|(?<=[\s(\"'“]))"
+    r"(?:(?:van|von|de|der|den|te|ter|ten|da|di|du|del|della|dos|das|vom|zu|zur|af|av)[ \t]++){1,3}$",
+    re.MULTILINE,
+)
+
+
 @dataclass(frozen=True, slots=True)
 class _Hit:
     start: int
@@ -472,9 +481,17 @@ class _Ctx:
                     continue
                 # a field's value in capitals (``FULL NAME: CASTOR MATEUS``) is capitalised too
                 cap_like = self.capitalised(t) or (t.text.isupper() and len(t.text) > 1)
-                if strength == "field" and self.lex.is_common(t.low) and not (self.lex.is_any_given(t.low) or cap_like):
+                # a value of two to four words that fills its line (``name: abele hurtig``) is a
+                # name in any casing, common words or not
+                fills = strength == "field" and self._field_value_end(i) > t.end
+                if (
+                    strength == "field"
+                    and not fills
+                    and self.lex.is_common(t.low)
+                    and not (self.lex.is_any_given(t.low) or cap_like)
+                ):
                     continue
-                if strength == "field" and self.lex.is_common(t.low) and not self.lex.is_name_word(t.low):
+                if strength == "field" and not fills and self.lex.is_common(t.low) and not self.lex.is_name_word(t.low):
                     # ``Rep: Sure, ...``: a common word is a name here only before a surname, or
                     # as the whole value of its line (``Vorname: Dulcinea``)
                     nxt = self.toks[i + 1] if i + 1 < len(self.toks) else None

@@ -98,6 +98,9 @@ POSITIVES: list[tuple[str, str, str]] = [
     ("My grandfather was called Tom Holzman MD, and my grandmother", "PERSON", "Tom Holzman MD"),
     ("Call John Smith, Jr. today", "PERSON", "John Smith, Jr."),
     ("Speakers: Anna Virtanen, Jukka Mäki and Tero Laine", "PERSON", "Tero Laine"),
+    ("name: abele hurtig\nzip: 5079-603", "PERSON", "abele hurtig"),  # a field value that fills its line
+    ("Rozemarijn te Boveldt (43) of Genemuiden was named", "PERSON", "Rozemarijn te Boveldt"),
+    ("van de Ridder: Is this thing on?\nCarter: Yes, go ahead.", "PERSON", "van de Ridder"),
     # a phone label makes six digits a phone number (Greenland, the Faroes: ``84 23 30``)
     ("Name: Snežana Posavec\nPhone: 87 47 98", "PHONE_NUMBER", "87 47 98"),
     # the rest of an address: its city after a unit, its number before, a US city with its state
@@ -184,7 +187,9 @@ NEGATIVES: list[tuple[str, str, str]] = [
     ("Customer Support never answered", "PERSON", "Customer Support"),
     ("Will you ship to Canada?", "PERSON", "Will"),
     ("Springfield, IL 62704", "PERSON", "Springfield"),
-    ("Springfield, IL 62704", "STREET_ADDRESS", "Springfield"),  # no street: the ZIP policy generalises
+    ("Springfield, IL 62704", "STREET_ADDRESS", "Springfield"),
+    ("Contact: sales team\nStatus: not sure yet", "PERSON", "sales team"),
+    ("Then de Vries said hello", "PERSON", "Then"),  # no street: the ZIP policy generalises
     ("On 1984-08-24 16:26:05, the government began", "DATE_OF_BIRTH", "1984-08-24"),  # a timestamp
     ("We stood at the corner of the room and the window.", "STREET_ADDRESS", "corner"),
     ("In 2019 Apple sold 15 phones.", "POSTCODE", "2019"),

@@ -721,8 +721,8 @@ class _Corpus:
             "income": lambda: _Piece(g.income(), "INCOME"),
             "street": lambda: _Piece(g.street(), "STREET_ADDRESS"),
             "unit": lambda: _Piece(g.unit(), "STREET_ADDRESS"),
-            "city": lambda: _Piece(g.city_state()[0]),
-            "state": lambda: _Piece(g.city_state()[1]),
+            "city": lambda: _Piece(g.city_state()[0], "LOCATION"),  # neutral (benchmarks.accuracy.NEUTRAL)
+            "state": lambda: _Piece(g.city_state()[1], "LOCATION"),
             "order": lambda: _Piece(g.order()),
             "order_n": lambda: _Piece(str(g.rng.randint(10000, 99999999))),
             "price": lambda: _Piece(g.price()),
@@ -845,7 +845,9 @@ class _Corpus:
         if unit:
             pieces += [_Piece("\n" if style in (0, 1) else ", "), _Piece(unit, "STREET_ADDRESS")]
         pieces.append(_Piece("\n" if style != 3 else ", "))
-        pieces += [_Piece(f"{city}, {state} " if style != 2 else f"{city} {state}  "), _Piece(zip_, "US_ZIP_CODE")]
+        # the city and state of an address block go with it or stay: neutral (benchmarks.accuracy.NEUTRAL)
+        pieces += [_Piece(city, "LOCATION"), _Piece(", " if style != 2 else " "), _Piece(state, "LOCATION")]
+        pieces += [_Piece(" " if style != 2 else "  "), _Piece(zip_, "US_ZIP_CODE")]
         if g.chance(0.25):
             pieces += [
                 _Piece(g.choice(("\nUSA", "\nUnited States", "\nPhone: ", "\nTel "))),

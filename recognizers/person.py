@@ -254,6 +254,11 @@ class PersonRecognizer(LocalRecognizer):  # type: ignore[misc]
             hits += ctx.from_ner(doc, self.ner_labels)
         ends = {h.end for h in hits}
         hits = [t for h in hits if ctx.not_a_place(h) and ctx.not_an_org(h, ends) for t in ctx.tidy(h)]
+        tails = ctx.signature_tails()
+        if tails:  # the role and company lines under a signature's name are no person
+            hits = [
+                h for h in hits if h.rule in _STRONG_RULES or not any(a <= h.start and h.end <= b for a, b in tails)
+            ]
         hits += [t for h in ctx.coordinated(hits) for t in ctx.tidy(h)]
         hits += [t for h in ctx.repeated(hits) for t in ctx.tidy(h)]
         return [self._result(h) for h in _best(hits)]
@@ -658,6 +663,45 @@ class _Ctx:
                 first_word = words[0].low  # ``Wilma`` alone: the next line may hold the full name
                 pos = nxt.end()
         return hits
+
+    def signature_tails(self) -> list[tuple[int, int]]:
+        """The lines under a signature's name (``Kind regards\\n\\nDagbjörg Þórbergsdóttir\\narkitekt\\n
+        Vátryggingafélag Íslands``): up to three lines after the name line, each up to a role
+        separator (``Van Hool · 70 Gebroeders ...``), that hold no digit or ``@``: roles and
+        companies. The name line is the sign-off's own rest when it has text, else the first line
+        after it."""
+        out: list[tuple[int, int]] = []
+        for m in _SIGN_OFF.finditer(self.text):
+            lines: list[tuple[int, int]] = []
+            pos = m.end()
+            for _ in range(4):
+                while pos > 0 and self.text[pos - 1] in " \t":
+                    pos -= 1
+                nxt = _NEXT_TEXT_LINE.match(self.text, pos)
+                if nxt is None or not nxt.group("line").strip():
+                    break
+                lines.append(nxt.span("line"))
+                pos = nxt.end()
+            # the name is on the sign-off's line when its rest is one (``Cheers, Chloris``; not
+            # ``thanks for your help``)
+            rest = m.group("rest").strip()
+            if rest and self._name_part(m.start("rest"), m.end("rest"), whole=True) is None:
+                rest = ""
+            if not rest and not lines:
+                continue
+            first = (rest or self.text[lines[0][0] : lines[0][1]]).split()[0].casefold()
+            tail = [
+                (a, b)
+                for a, b in lines[0 if rest else 1 :]
+                if self.text[a:b].split()[0].casefold() != first  # ``Chloris`` then ``Chloris Z Hauer · ...``
+            ]
+            for a, b in tail[:3]:
+                cut = _ROLE_SEPARATOR.search(self.text, a, b)
+                if cut is not None and self.text[cut.start() : cut.end()].strip() in ("·", "|", "•"):
+                    b = cut.start()
+                if not re.search(r"[\d@]", self.text[a:b]):
+                    out.append((a, b))
+        return out
 
     def _name_part(self, start: int, end: int, whole: bool) -> tuple[int, int] | None:
         """The name that a signature line starts with (up to a separator and a role, unless

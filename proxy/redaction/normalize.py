@@ -100,6 +100,7 @@ _HEX_BLOB = re.compile(r"(?<!\w)[0-9A-Fa-f]{32,}(?!\w)")
 _IBAN_SHAPE = re.compile(r"(?<!\w)[A-Z]{2}[0-9]{2}[A-Z0-9]{11,30}(?!\w)")
 #: Digit groups joined by one or two punctuation characters or ``_`` (step 7), and one separator.
 _PUNCTUATED_RUN = re.compile(r"(?<![0-9])[0-9]{3,19}(?:(?:[^\w\n]|_){1,3}[0-9]{3,19})+(?![0-9])")
+_IPV4 = re.compile(r"(?<![\d.])\d{1,3}(?:\.\d{1,3}){3}(?::\d{1,5})?(?![\d.])")
 _RUN_SEPARATOR = re.compile(r"(?:[^\w\n]|_){1,3}")
 _PLAIN_SEPARATORS = frozenset((" ", "-"))
 _CONTROLS_OK = frozenset("\t\n\r")
@@ -367,7 +368,12 @@ def _glued(text: str) -> Iterator[_Edit]:
     hashes: list[tuple[int, int]] | None = None
     for m in _LONG_DIGITS.finditer(text):
         s, e = m.span()
-        before = s > 0 and (text[s - 1] == "_" or text[s - 1].isalpha())
+        # a word of three letters or more before the digits (``tel4155550134``), or one or two
+        # letters before ten digits or more (``x4155550134``); not the letter of a code of seven
+        # to nine digits (``L3916410``, a driver's licence; IBANs are left alone below)
+        before = s > 0 and (
+            text[s - 1] == "_" or (text[s - 1].isalpha() and (e - s >= 10 or (s > 2 and text[s - 3 : s].isalpha())))
+        )
         after = e < len(text) and (text[e] == "_" or text[e].isalpha())
         if not (before or after):
             continue
@@ -392,8 +398,14 @@ def _luhn(digits: str) -> bool:
 
 
 def _punctuated(text: str) -> Iterator[_Edit]:
+    ips: list[tuple[int, int]] | None = None
     for m in _PUNCTUATED_RUN.finditer(text):
         run = m.group()
+        if "." in run:
+            if ips is None:
+                ips = [ip.span() for ip in _IPV4.finditer(text)]
+            if any(a < m.end() and m.start() < b for a, b in ips):
+                continue  # ``185.126.214.192:2778``: an address and port, not a card
         seps = list(_RUN_SEPARATOR.finditer(run))
         if all(sep.group() in _PLAIN_SEPARATORS for sep in seps):
             continue  # spaces and dashes: the card recognizers read those as they are

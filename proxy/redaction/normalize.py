@@ -96,6 +96,11 @@ _DIGIT_CHAIN = re.compile(r"[0-9]+(?:[\s+\-\u2010-\u2015\u2212\ufe58\ufe63\uff0d
 _BARE_NUMBER = re.compile(r"[\s0-9+().\-\u2010-\u2015\u2212]*")
 _SPACED = re.compile(r"(?<![0-9])[0-9](?: [0-9]){6,}(?![0-9])")
 _LONG_DIGITS = re.compile(r"[0-9]{7,}")
+#: A label of personal data glued to the digits after it (case-insensitive, a word of its own).
+_GLUED_LABEL = re.compile(
+    r"(?<![^\W\d_])(?i:tel|ph|phone|mob|mobile|cell|fax|call|sms|whatsapp|ssn|sin|nin|id|card|cc|acct|account"
+    r"|iban|dob|zip|no|nr|num)$"
+)
 _HEX_BLOB = re.compile(r"(?<!\w)[0-9A-Fa-f]{32,}(?!\w)")
 _IBAN_SHAPE = re.compile(r"(?<!\w)[A-Z]{2}[0-9]{2}[A-Z0-9]{11,30}(?!\w)")
 #: Digit groups joined by one or two punctuation characters or ``_`` (step 7), and one separator.
@@ -368,11 +373,12 @@ def _glued(text: str) -> Iterator[_Edit]:
     hashes: list[tuple[int, int]] | None = None
     for m in _LONG_DIGITS.finditer(text):
         s, e = m.span()
-        # a word of three letters or more before the digits (``tel4155550134``), or one or two
-        # letters before ten digits or more (``x4155550134``); not the letter of a code of seven
-        # to nine digits (``L3916410``, a driver's licence; IBANs are left alone below)
+        # ten digits or more after letters (``x4155550134``, ``tel4155550134``), or seven to nine
+        # after a label of personal data (``ssn536904399``); not a code of letters and seven to
+        # nine digits (``L3916410``, a driver's licence; ``ORD2400655``, an order; IBANs below)
         before = s > 0 and (
-            text[s - 1] == "_" or (text[s - 1].isalpha() and (e - s >= 10 or (s > 2 and text[s - 3 : s].isalpha())))
+            text[s - 1] == "_"
+            or (text[s - 1].isalpha() and (e - s >= 10 or _GLUED_LABEL.search(text, max(0, s - 12), s) is not None))
         )
         after = e < len(text) and (text[e] == "_" or text[e].isalpha())
         if not (before or after):

@@ -360,7 +360,7 @@ class AddressBlockRecognizer(RuleRecognizer):
         if not is_postcode_of_some_country(code.upper()) or _CITY_WORDS.match(text, m.end()):
             return False
         line_start = text.rfind("\n", max(0, m.start() - 160), m.start()) + 1
-        parts = text[line_start : m.start() - 1].split(",")
+        parts = [p.rsplit(":", 1)[-1] for p in text[line_start : m.start() - 1].split(",")]  # no ``address:``
         return any(_PART_STREET.fullmatch(p.strip(" \t")) and re.search(rf"{_L}{{3}}", p) for p in parts)
 
     @staticmethod

@@ -815,14 +815,36 @@ def _card_check(text: str, start: int, end: int) -> float | None:
     return None
 
 
+#: How card numbers are written: contiguous, in fours (the last group shorter), or 4-6-4/5 (Amex, Diners).
+_CARD_LAYOUT = re.compile(r"\d{13,19}|\d{4}(?:([ -])\d{4}){2}\1\d{1,4}(?:\1\d{1,3})?|\d{4}([ -])\d{6}\2\d{4,5}")
+_IBAN_BEFORE = re.compile(r"(?<![A-Za-z])[A-Za-z]{2}\d{2}[ -]?$")
+
+
+def _card_in_context(text: str, start: int, end: int) -> float | None:
+    """13 to 19 digits laid out as a card number right after card context (``card number is
+    4111 1111 1111 1112``) whose checksum fails: a mistyped or made-up card number is still
+    written where a card number goes, and fails closed. Luhn-valid numbers are :func:`_card_check`'s."""
+    value = text[start:end]
+    digits = re.sub(r"\D", "", value)
+    if not 13 <= len(digits) <= 19 or _luhn(digits) or not _CARD_LAYOUT.fullmatch(value):
+        return None
+    if _IBAN_BEFORE.search(text, max(0, start - 6), start) is not None:
+        return None  # the rest of an IBAN
+    return 0.7 if _CARD_CONTEXT.search(text, max(0, start - 40), start) else None
+
+
 class CardNumberRecognizer(RuleRecognizer):
     """Payment card numbers: 12 to 19 digits, plain or in groups, passing the Luhn check (13-19
     digits from 2-6 anywhere; other issuer ranges, 12-digit Maestro and 15-digit numbers from 1
-    after card context)."""
+    after card context); and 13-19 digits laid out as a card number right after card context,
+    whatever their checksum."""
 
     ENTITY = "CREDIT_CARD"
     TRIGGER = re.compile(r"\d{4}")
-    RULES = (Rule("card number (Luhn)", _CARD, 0.9, check=_card_check),)
+    RULES = (
+        Rule("card number (Luhn)", _CARD, 0.9, check=_card_check),
+        Rule("card number after card context", _CARD, 0.7, check=_card_in_context),
+    )
 
 
 # ---- IBAN_CODE (any case) --------------------------------------------------------------------

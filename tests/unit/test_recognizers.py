@@ -101,6 +101,9 @@ POSITIVES: list[tuple[str, str, str]] = [
     ("name: abele hurtig\nzip: 5079-603", "PERSON", "abele hurtig"),  # a field value that fills its line
     ("Rozemarijn te Boveldt (43) of Genemuiden was named", "PERSON", "Rozemarijn te Boveldt"),
     ("van de Ridder: Is this thing on?\nCarter: Yes, go ahead.", "PERSON", "van de Ridder"),
+    # a card number after card context, whatever its checksum (fails closed)
+    ("my card number is 4111 1111 1111 1112", "CREDIT_CARD", "4111 1111 1111 1112"),
+    ("Credit card: 4532015112830367 exp 11/26", "CREDIT_CARD", "4532015112830367"),
     # a phone label makes six digits a phone number (Greenland, the Faroes: ``84 23 30``)
     ("Name: Snežana Posavec\nPhone: 87 47 98", "PHONE_NUMBER", "87 47 98"),
     # the rest of an address: its city after a unit, its number before, a US city with its state
@@ -193,6 +196,7 @@ NEGATIVES: list[tuple[str, str, str]] = [
     ("On 1984-08-24 16:26:05, the government began", "DATE_OF_BIRTH", "1984-08-24"),  # a timestamp
     ("We stood at the corner of the room and the window.", "STREET_ADDRESS", "corner"),
     ("In 2019 Apple sold 15 phones.", "POSTCODE", "2019"),
+    ("order 4532015112830367 shipped", "CREDIT_CARD", "4532015112830367"),  # no context, checksum fails
     ("Austin, TX 78701", "PERSON", "Austin"),
     ("i need to speak to a manager", "PERSON", "manager"),
     ("this is ridiculous, 45 minutes on hold", "PERSON", "ridiculous"),

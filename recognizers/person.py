@@ -176,6 +176,14 @@ class _Tok:
         return self.text[:1].isupper()
 
 
+#: Endings that make a capitalised word a surname in the languages we serve (Slavic, Nordic,
+#: Finnish, Baltic, Greek, Romanian, Turkish, Georgian), for a word no list holds: ``Kovalenko``,
+#: ``Dvořáková``, ``Þórbergsdóttir``, ``Virtanen``, ``Papadopoulos``, ``Karaoğlu``.
+_SURNAME_ENDING = re.compile(
+    r"(?:ová|ská|ský|cká|cký|ski|ska|cki|cka|wicz|vić|vič|ić|ič|enko|chuk|czuk|yuk|iuk|ovich|evich|ovna|evna"
+    r"|ov|ova|ev|eva|sson|dóttir|dottir|inen|nen|oğlu|oglu|aitis|aitė|ienė|ytė|opoulos|akis|idis|escu|eanu"
+    r"|shvili|dze|ова|ева|ов|ев|енко|ук|юк|ич|ський|ська|ский|ская)$"
+)
 #: A suffix written after a name: generation, degree, profession (the engine extends every
 #: PERSON finding over it: ``Tom Holzman MD``, ``John Smith, Jr.``).
 NAME_SUFFIX = re.compile(
@@ -927,7 +935,10 @@ class _Ctx:
         if self.caseless:
             return hits
         for i, t in enumerate(self.toks):
-            if len(t.low) < 3 or not self.capitalised(t) or not self.lex.is_surname(t.low):
+            if len(t.low) < 3 or not self.capitalised(t):
+                continue
+            shaped = not self.lex.is_surname(t.low) and _SURNAME_ENDING.search(t.low) is not None
+            if not (self.lex.is_surname(t.low) or shaped) or (shaped and (len(t.low) < 5 or self.lex.is_common(t.low))):
                 continue
             if t.low in NOT_NAME or is_place(t.low):
                 continue
@@ -940,7 +951,7 @@ class _Ctx:
                     continue
                 if i + 1 < len(self.toks) and self.capitalised(self.toks[i + 1]):
                     continue
-            hits.append(_Hit(t.start, self.extend(i), 0.5, "listed surname"))
+            hits.append(_Hit(t.start, self.extend(i), 0.5, "surname by its ending" if shaped else "listed surname"))
         return hits
 
     def coordinated(self, hits: list[_Hit]) -> list[_Hit]:

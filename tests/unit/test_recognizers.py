@@ -103,7 +103,7 @@ POSITIVES: list[tuple[str, str, str]] = [
     ("van de Ridder: Is this thing on?\nCarter: Yes, go ahead.", "PERSON", "van de Ridder"),
     # a lone surname no list holds, by its ending
     ("Glad to hear that Germany is moving in that direction, says Kovalenko.", "PERSON", "Kovalenko"),
-    ("The award went to Þórbergsdóttir for her study.", "PERSON", "Þórbergsdóttir"),
+    ("Asked about the award, Dvořáková thanked the team.", "PERSON", "Dvořáková"),
     # a card number after card context, whatever its checksum (fails closed)
     ("my card number is 4111 1111 1111 1112", "CREDIT_CARD", "4111 1111 1111 1112"),
     ("Credit card: 4532015112830367 exp 11/26", "CREDIT_CARD", "4532015112830367"),

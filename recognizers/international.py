@@ -122,6 +122,14 @@ _NOT_PLACE = frozenset(
 )
 
 
+_ENGLISH_STREET_WORD = re.compile(r"\b(?i:street|st\.|road|rd\.|avenue|ave\.|lane|drive|boulevard|blvd)")
+
+
+def _has_street_word(window: str) -> bool:
+    """A street word of any language we serve in ``window`` (``Bahnhofstraße 5``, ``Main Street``)."""
+    return _ENGLISH_STREET_WORD.search(window) is not None or _STREET_WORD_RX.search(window) is not None
+
+
 class PostcodeRecognizer(RuleRecognizer):
     """Postcodes of many countries, only with evidence (see the module doc)."""
 
@@ -186,12 +194,22 @@ class PostcodeRecognizer(RuleRecognizer):
         tail_end = _PART_END_AFTER.match(text, end)
         alone = at_part_start and tail_end is not None
         city_after = at_part_start and _CITY_AFTER.match(text, end) is not None
-        # ``POPLAR BLUFF SA 7841``, ``HAYWARDS HEATH, AG0G 2UF``, ``Tchad 69214``: a place, then the code
-        place_before = (
-            tail_end is not None
-            and re.search(rf"(?<!{_L}){_L}{{2,}}\.?,?[ \t]++$", text[max(line_start, start - 60) : start]) is not None
+        # ``POPLAR BLUFF SA 7841``, ``HAYWARDS HEATH, AG0G 2UF``, ``Tchad 69214``: a place, then the
+        # code (ending its part; or anywhere, a code with letters in capitals: ``London NW1 6XE next``)
+        lettered = value.isupper() and not value.isdigit() and any(c.isdigit() for c in value)
+        place_before = (tail_end is not None or lettered) and re.search(
+            rf"(?<!{_L}){_L}{{2,}}\.?,?[ \t]++$", text[max(line_start, start - 60) : start]
+        ) is not None
+        # ``Bahnhofstraße 5 in 80331 München``: a street earlier in the sentence, the code, a city
+        city = _CITY_AFTER.match(text, end)
+        in_sentence = (
+            not at_part_start
+            and city is not None
+            and text[city.end() - 1].isupper()
+            and _STREET_EVIDENCE.search(text[max(line_start, start - 80) : start]) is not None
+            and _has_street_word(text[max(line_start, start - 80) : start])
         )
-        if not (alone or city_after or place_before):
+        if not (alone or city_after or place_before or in_sentence):
             return None
         if _UNIT_BEFORE.search(text, max(line_start, start - 12), start):
             return None  # ``Flat 229``, ``Apt 1102``: a unit number
@@ -214,7 +232,7 @@ class PostcodeRecognizer(RuleRecognizer):
                 break
             window_start = text.rfind("\n", 0, window_start - 1) + 1
         earlier = text[window_start:part_start]
-        if not _STREET_EVIDENCE.search(earlier):
+        if not _STREET_EVIDENCE.search(earlier) and not in_sentence:
             return None
         return 0.7 if (alone or city_after) else 0.65
 

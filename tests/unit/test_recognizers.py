@@ -104,6 +104,9 @@ POSITIVES: list[tuple[str, str, str]] = [
     # a lone surname no list holds, by its ending
     ("Glad to hear that Germany is moving in that direction, says Kovalenko.", "PERSON", "Kovalenko"),
     ("Asked about the award, Dvořáková thanked the team.", "PERSON", "Dvořáková"),
+    # a postcode in a sentence after a street, before its city; a lettered code after a city
+    ("ich wohne in der Bahnhofstraße 5 in 80331 München.", "POSTCODE", "80331"),
+    ("Hi, I'm moving to 221B Baker Street, London NW1 6XE next week.", "POSTCODE", "NW1 6XE"),
     # a card number after card context, whatever its checksum (fails closed)
     ("my card number is 4111 1111 1111 1112", "CREDIT_CARD", "4111 1111 1111 1112"),
     ("Credit card: 4532015112830367 exp 11/26", "CREDIT_CARD", "4532015112830367"),
@@ -199,6 +202,7 @@ NEGATIVES: list[tuple[str, str, str]] = [
     ("On 1984-08-24 16:26:05, the government began", "DATE_OF_BIRTH", "1984-08-24"),  # a timestamp
     ("We stood at the corner of the room and the window.", "STREET_ADDRESS", "corner"),
     ("In 2019 Apple sold 15 phones.", "POSTCODE", "2019"),
+    ("We have 3 offices and 40000 Employees", "POSTCODE", "40000"),
     ("order 4532015112830367 shipped", "CREDIT_CARD", "4532015112830367"),  # no context, checksum fails
     ("Austin, TX 78701", "PERSON", "Austin"),
     ("i need to speak to a manager", "PERSON", "manager"),

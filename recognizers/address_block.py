@@ -184,6 +184,18 @@ _NUMBERED_NAME = re.compile(
     r"[ \t]++\d{1,5}[a-zA-Z]?(?![\w%/-]|[.,:]\d)"
     r"(?=[ \t]*+(?:[,;)\n]|$|\.(?:\s|$))|[ \t]++(?:(?i:apt|suite|unit|flat|st)\b|[A-Z]))"
 )
+#: Where ``number, name and house number`` is a street: after address context (``at``, ``to``,
+#: ``address:`` ...) or a list mark at a line's start, or before a unit.
+_ADDRESS_BEFORE = re.compile(
+    r"(?:(?i:\b(?:at|to|address(?:[ \t]+is)?|lives?[ \t]+(?:at|on)|located[ \t]+at|ship[ \t]+to|send[ \t]+to"
+    r"|deliver[ \t]+to|from|is)[ \t]*+:?)|(?:^|\n)[ \t>}|*?-]*+)[ \t]*+$"
+)
+_UNIT_AFTER = re.compile(
+    r"(?<![ \t])(?:[ \t]*+,?[ \t]*+(?i:apt|apartment|suite|ste|unit|flat)\b"
+    r"|[ \t]*+\r?\n[ \t>}|*?-]*+(?i:apt|suite|unit|flat)\b)"
+)
+#: A postcode that ends its part: the end, a line break, a comma, or a sentence's end.
+_CODE_ENDS_PART = re.compile(r"(?<![ \t])(?:[ \t]*+(?:$|\r?\n|,|\.(?:\s|$))|[ \t]++(?i:for|in|last|please|thanks)\b)")
 #: Words that make ``number, words, number`` something else: a date, a quantity, a version.
 _NOT_A_STREET_WORD = frozenset(
     [
@@ -330,10 +342,22 @@ class AddressBlockRecognizer(RuleRecognizer):
             words = m.group("name").split()
             if any(w.lower().strip(".") in _NOT_A_STREET_WORD or w.lower() in STOP_WORDS for w in words):
                 continue
+            # in an address's place: after address context, opening a line of a block, or before a unit
+            if not (
+                _ADDRESS_BEFORE.search(text, max(0, m.start() - 40), m.start()) or _UNIT_AFTER.match(text, m.end())
+            ):
+                continue  # ``Season 2 Episode 5``, ``Ordered 2 Nike Air Max 90``
             results.append(self._result(m.start(), m.end(), 0.6, "number, name and house number"))
         for m in _COUNTRY_THEN_CODE.finditer(text):
             country = _PAREN_AFTER.sub("", m.group("c"))
-            if len(country) > 3 and is_country(country) and is_postcode_of_some_country(m.group("pc")):
+            code = m.group("pc")
+            if len(code) == 4 and code[:2] in ("19", "20"):
+                continue  # ``Spain 2024 was great``: a year
+            if not _CODE_ENDS_PART.match(text, m.end()) or not re.search(
+                r"\d", text[max(0, m.start() - 200) : m.start()]
+            ):
+                continue  # the last part of an address block: a house number before it, nothing after
+            if len(country) > 3 and is_country(country) and is_postcode_of_some_country(code):
                 pc = self._result(m.start("pc"), m.end("pc"), 0.6, "postcode after a country")
                 pc.entity_type = "POSTCODE"
                 results.append(pc)
@@ -657,6 +681,13 @@ def _rest_of(text: str, end: int, spans: list[tuple[int, int]]) -> list[tuple[in
         same_line = not m.group("sep").strip(" \t")
         if terminal == "end" and not (same_line and _line_ends(text, pe)) and not _closes_address(text, pe):
             break
+        if (
+            not same_line
+            and city
+            and not all(w.group().isupper() for w in city)
+            and not (terminal == "code" or _code_follows(text, pe))
+        ):
+            break  # a capitalised line under a street is a city when a postcode follows, or in capitals
         if city or region_end is not None:
             start = ps + (city[0].start() if city else words[0].start())
             stop = ps + (region_end if region_end is not None else city[-1].end())
@@ -670,10 +701,25 @@ def _rest_of(text: str, end: int, spans: list[tuple[int, int]]) -> list[tuple[in
     return out
 
 
+_CODE_AHEAD = re.compile(
+    r"(?<![\w-])(?:[A-Za-z]{1,2}-)?(\d{3,6}|\d{2}-\d{3}|\d{3} \d{2}|[A-Z]{1,2}\d[A-Z\d]? \d[A-Z]{2})(?![\w-])"
+)
+
+
+def _code_follows(text: str, at: int) -> bool:
+    """Some country's postcode within the next two lines after ``at`` (``HELSINKI`` / ``Finland
+    27496``), not a line that merely follows a street (``Great Service Overall`` / ``USA``)."""
+    window = text[at : at + 120]
+    breaks = [i for i, c in enumerate(window) if c == "\n"]
+    if len(breaks) > 2:
+        window = window[: breaks[2]]
+    return any(is_postcode_of_some_country(c.group(1)) for c in _CODE_AHEAD.finditer(window))
+
+
 def _line_ends(text: str, at: int) -> bool:
     """Nothing but blanks between ``at`` and the end of its line (``Apt. 067 Aalborg Region Nordjylland``)."""
-    end = text.find("\n", at)
-    return not text[at : len(text) if end < 0 else end].strip()
+    end = text.find("\n", at, at + 200)
+    return not text[at : min(len(text), at + 200) if end < 0 else end].strip() and (end >= 0 or at + 200 >= len(text))
 
 
 def _starts_with_country(words: str) -> bool:
@@ -690,7 +736,7 @@ def _closes_address(text: str, at: int) -> bool:
     code, a postcode or an empty ``nan`` field."""
     m = _NEXT_PART.match(text, at)
     if m is None or not m.group("part").strip():
-        return at >= len(text.rstrip())
+        return not text[at : at + 200].strip() and at + 200 >= len(text)
     if not m.group("sep").strip(" \t"):
         return False
     first = m.group("part").split()[0]

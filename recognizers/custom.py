@@ -817,6 +817,9 @@ def _card_check(text: str, start: int, end: int) -> float | None:
 
 #: How card numbers are written: contiguous, in fours (the last group shorter), or 4-6-4/5 (Amex, Diners).
 _CARD_LAYOUT = re.compile(r"\d{13,19}|\d{4}(?:([ -])\d{4}){2}\1\d{1,4}(?:\1\d{1,3})?|\d{4}([ -])\d{6}\2\d{4,5}")
+_NOT_CARD_BEFORE = re.compile(
+    r"(?i:\b(?:tracking|order|invoice|parcel|shipment|reference|ref|ticket|case)\b)[^\n\d]{0,20}$"
+)
 _IBAN_BEFORE = re.compile(r"(?<![A-Za-z])[A-Za-z]{2}\d{2}[ -]?$")
 
 
@@ -830,6 +833,8 @@ def _card_in_context(text: str, start: int, end: int) -> float | None:
         return None
     if _IBAN_BEFORE.search(text, max(0, start - 6), start) is not None:
         return None  # the rest of an IBAN
+    if _NOT_CARD_BEFORE.search(text, max(0, start - 40), start) is not None:
+        return None  # ``My card was shipped, tracking 9400111899223197428``
     return 0.7 if _CARD_CONTEXT.search(text, max(0, start - 40), start) else None
 
 

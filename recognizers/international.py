@@ -122,6 +122,8 @@ _NOT_PLACE = frozenset(
 )
 
 
+#: What a postcode in a sentence comes right after: ``in``, ``à``, ``en``, ``i``, or a comma.
+_CODE_AFTER_WORD = re.compile(r"(?:\b(?i:in|im|à|a|en|i|w|v|zu)|,)[ \t]++$")
 _ENGLISH_STREET_WORD = re.compile(r"\b(?i:street|st\.|road|rd\.|avenue|ave\.|lane|drive|boulevard|blvd)")
 
 
@@ -205,6 +207,7 @@ class PostcodeRecognizer(RuleRecognizer):
         in_sentence = (
             not at_part_start
             and city is not None
+            and _CODE_AFTER_WORD.search(text, max(line_start, start - 12), start) is not None
             and text[city.end() - 1].isupper()
             and _STREET_EVIDENCE.search(text[max(line_start, start - 80) : start]) is not None
             and _has_street_word(text[max(line_start, start - 80) : start])

@@ -187,7 +187,8 @@ _SURNAME_ENDING = re.compile(
 #: A suffix written after a name: generation, degree, profession (the engine extends every
 #: PERSON finding over it: ``Tom Holzman MD``, ``John Smith, Jr.``).
 NAME_SUFFIX = re.compile(
-    r"(?<![ \t]),?[ \t]++(?:M\.D\.|Ph\.D\.|Jr\.|Sr\.|Esq\.|(?:MD|PhD|Jr|Sr|II|III|IV|Esq|DDS|DMD|RN|CPA|MBA|DVM)(?!\w))"
+    r"(?<![ \t]),?[ \t]++(?:M\.D\.|Ph\.D\.|Jr\.|Sr\.|Esq\.|(?:MD|PhD|Jr|Sr|Esq|DDS|DMD|CPA|MBA|DVM)(?!\w)"
+    r"|(?:II|III|IV|RN)(?!\w)(?![ \t]++[a-z]))"  # not ``Maria Lopez IV fluids``
 )
 
 
@@ -264,9 +265,13 @@ class PersonRecognizer(LocalRecognizer):  # type: ignore[misc]
         ends = {h.end for h in hits}
         hits = [t for h in hits if ctx.not_a_place(h) and ctx.not_an_org(h, ends) for t in ctx.tidy(h)]
         tails = ctx.signature_tails()
-        if tails:  # the role and company lines under a signature's name are no person
+        if tails:  # the role and company lines under a signature's name are no person (a given name and a surname are)
             hits = [
-                h for h in hits if h.rule in _STRONG_RULES or not any(a <= h.start and h.end <= b for a, b in tails)
+                h
+                for h in hits
+                if h.rule in _STRONG_RULES
+                or ctx.given_and_surname(h)
+                or not any(a <= h.start and h.end <= b for a, b in tails)
             ]
         hits += [t for h in ctx.coordinated(hits) for t in ctx.tidy(h)]
         hits += [t for h in ctx.repeated(hits) for t in ctx.tidy(h)]
@@ -673,6 +678,11 @@ class _Ctx:
                 pos = nxt.end()
         return hits
 
+    def given_and_surname(self, h: _Hit) -> bool:
+        """Two or more words, the first a listed given name (``Mark Wilson``, ``Jane Doe``)."""
+        words = self._words_in(h.start, h.end)
+        return len(words) > 1 and self.lex.is_any_given(words[0].low)
+
     def signature_tails(self) -> list[tuple[int, int]]:
         """The lines under a signature's name (``Kind regards\\n\\nDagbjörg Þórbergsdóttir\\narkitekt\\n
         Vátryggingafélag Íslands``): up to three lines after the name line, each up to a role
@@ -691,12 +701,18 @@ class _Ctx:
                     break
                 lines.append(nxt.span("line"))
                 pos = nxt.end()
-            # the name is on the sign-off's line when its rest is one (``Cheers, Chloris``; not
-            # ``thanks for your help``)
+            # a sign-off line: the sign-off alone (``Kind regards``) or with the name (``Cheers,
+            # Chloris``); not ``Thanks for the update.`` or ``Lovely to meet you``
+            after_word = self.text[m.start("rest") - 1 : m.start("rest")] if m.start("rest") > 0 else ""
             rest = m.group("rest").strip()
+            if after_word.isalpha() and rest:
+                continue  # ``Lovely``: no sign-off word
             if rest and self._name_part(m.start("rest"), m.end("rest"), whole=True) is None:
-                rest = ""
+                continue
             if not rest and not lines:
+                continue
+            # the name line must hold a name (``Regards`` / ``Team Lead`` / ``Maria Garcia``: no tails)
+            if not rest and self._name_part(lines[0][0], lines[0][1], whole=False) is None:
                 continue
             first = (rest or self.text[lines[0][0] : lines[0][1]]).split()[0].casefold()
             tail = [

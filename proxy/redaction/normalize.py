@@ -98,13 +98,18 @@ _SPACED = re.compile(r"(?<![0-9])[0-9](?: [0-9]){6,}(?![0-9])")
 _LONG_DIGITS = re.compile(r"[0-9]{7,}")
 #: A label of personal data glued to the digits after it (case-insensitive, a word of its own).
 _GLUED_LABEL = re.compile(
-    r"(?<![^\W\d_])(?i:tel|ph|phone|mob|mobile|cell|fax|call|sms|whatsapp|ssn|sin|nin|id|card|cc|acct|account"
+    r"(?i:tel|ph|phone|mob|mobile|cell|fax|call|sms|whatsapp|ssn|sin|nin|id|card|cc|acct|account"
     r"|iban|dob|zip|no|nr|num)$"
 )
 _HEX_BLOB = re.compile(r"(?<!\w)[0-9A-Fa-f]{32,}(?!\w)")
 _IBAN_SHAPE = re.compile(r"(?<!\w)[A-Z]{2}[0-9]{2}[A-Z0-9]{11,30}(?!\w)")
 #: Digit groups joined by one or two punctuation characters or ``_`` (step 7), and one separator.
 _PUNCTUATED_RUN = re.compile(r"(?<![0-9])[0-9]{3,19}(?:(?:[^\w\n]|_){1,3}[0-9]{3,19})+(?![0-9])")
+#: A label of a number on the line before a number written over two lines (``my ssn is 536`` / ``90-4399``).
+_LABEL_BEFORE = re.compile(
+    r"(?i:\b(?:ssn|sin|nin|social|phone|tel|mobile|cell|fax|call|text|card|cc|account|acct|iban|number|no|nr)\b)"
+    r"[^\n\d]{0,20}$"
+)
 _IPV4 = re.compile(r"(?<![\d.])\d{1,3}(?:\.\d{1,3}){3}(?::\d{1,5})?(?![\d.])")
 _RUN_SEPARATOR = re.compile(r"(?:[^\w\n]|_){1,3}")
 _PLAIN_SEPARATORS = frozenset((" ", "-"))
@@ -331,18 +336,23 @@ def _invisible(text: str) -> Iterator[_Edit]:
 
 def _separators(text: str) -> Iterator[_Edit]:
     chain: re.Match[str] | None = None
+    digits = 0  # of ``chain``, counted once per chain (a column of numbers is one long chain)
     for m in _SEPARATORS.finditer(text):
         got = m.group()
         if _LINE_BREAK.search(got) is not None:
             # one number written on several lines (a card, a phone, an SSN: nine digits or more,
-            # one of its lines bare), not two lines of an address block (``ÚT 878\\n3822``,
-            # ``Rua Conde 263\\n9933-840 SÃO DOMINGOS``)
+            # one of its lines bare or a label before it), not two lines of an address block
+            # (``ÚT 878\\n3822``, ``Rua Conde 263\\n9933-840 SÃO DOMINGOS``)
             if chain is None or chain.end() < m.end():  # the chain this separator is part of
                 pos = max(0, m.start() - _BARE_REACH)
                 while (chain := _DIGIT_CHAIN.search(text, pos)) is not None and chain.end() < m.end():
                     pos = chain.end()
-            digits = 0 if chain is None else sum(c.isdigit() for c in chain.group())
-            if digits < 9 or not _bare_number_line(text, m.start(), m.end()):
+                digits = 0 if chain is None else sum(c.isdigit() for c in chain.group())
+            if digits < 9:
+                continue
+            if not _bare_number_line(text, m.start(), m.end()) and not (
+                chain is not None and _LABEL_BEFORE.search(text, max(0, chain.start() - _BARE_REACH), chain.start())
+            ):
                 continue
         new = "-" if any(c in _DASHES for c in got) else " "
         if got != new:
@@ -383,14 +393,21 @@ def _glued(text: str) -> Iterator[_Edit]:
         after = e < len(text) and (text[e] == "_" or text[e].isalpha())
         if not (before or after):
             continue
-        if hashes is None:  # hashes and IBANs (``ES7147085486896232254172``) are one word
-            hashes = [h.span() for h in _HEX_BLOB.finditer(text)] + [h.span() for h in _IBAN_SHAPE.finditer(text)]
+        if hashes is None:  # hashes and IBANs (``ES7147085486896232254172``, checksum valid) are one word
+            hashes = [h.span() for h in _HEX_BLOB.finditer(text)]
+            hashes += [h.span() for h in _IBAN_SHAPE.finditer(text) if _iban_checksum(h.group())]
         if any(hs <= s and e <= he for hs, he in hashes):
             continue
         if before:
             yield " " + text[s], s, s + 1
         if after:
             yield text[e - 1] + " ", e - 1, e
+
+
+def _iban_checksum(value: str) -> bool:
+    """ISO 13616 mod 97-10: ``CC4111111111111111`` is a card after a label, not an IBAN."""
+    moved = value[4:] + value[:4]
+    return int("".join(str(int(c, 36)) for c in moved)) % 97 == 1
 
 
 def _luhn(digits: str) -> bool:
@@ -405,12 +422,15 @@ def _luhn(digits: str) -> bool:
 
 def _punctuated(text: str) -> Iterator[_Edit]:
     ips: list[tuple[int, int]] | None = None
+    ip_at = 0  # runs come in order: the first address that may still overlap one
     for m in _PUNCTUATED_RUN.finditer(text):
         run = m.group()
         if "." in run:
             if ips is None:
                 ips = [ip.span() for ip in _IPV4.finditer(text)]
-            if any(a < m.end() and m.start() < b for a, b in ips):
+            while ip_at < len(ips) and ips[ip_at][1] <= m.start():
+                ip_at += 1
+            if ip_at < len(ips) and ips[ip_at][0] < m.end():
                 continue  # ``185.126.214.192:2778``: an address and port, not a card
         seps = list(_RUN_SEPARATOR.finditer(run))
         if all(sep.group() in _PLAIN_SEPARATORS for sep in seps):

@@ -355,7 +355,11 @@ def test_the_country_stays_and_a_us_city_goes_with_its_state() -> None:
         # city (and region) in the parts after a street, up to a country, a postcode or ``nan``
         ("45211 Hundbergsvägen 13 Suite 850 DUVED Sweden", "45211 Hundbergsvägen 13 Suite 850", ["DUVED"]),
         ("Suometsäntie 16\n Apt. 909\n HELSINKI\n Finland 27496 for mail", "Suometsäntie 16", ["Apt. 909", "HELSINKI"]),
-        ("767 31 Rue tachkent Apt. 302, Ohatchee, United States 57349", "31 Rue tachkent Apt. ", ["767", "302", "Ohatchee"]),
+        (
+            "767 31 Rue tachkent Apt. 302, Ohatchee, United States 57349",
+            "31 Rue tachkent Apt. ",
+            ["767", "302", "Ohatchee"],
+        ),
         ("7127 Netelaan 258 Suite 842, Luziânia, Brazil 56930", "7127 Netelaan 258 Suite 842", ["Luziânia"]),
         ("3429 Locust View Drive\nHermanovice\n, MO\n 79442", "3429 Locust View Drive", ["Hermanovice", "MO"]),
         ("De Lindeboom 105 Apt. 175 Mijdrecht UT", "De Lindeboom 105 Apt. 175", ["Mijdrecht UT"]),
@@ -387,8 +391,8 @@ def test_the_rest_of_an_address(text: str, street: str, rest: list[str]) -> None
             "32686 R Família Marques 73",
             "number, name and house number",
         ),
-        ("Samouco\n Portugal 55277 in case of an issue", "55277", "postcode after a country"),
-        ("Cyprus (Greek) 82369", "82369", "postcode after a country"),
+        ("R Família 73\n Samouco\n Portugal 55277 in case of an issue", "55277", "postcode after a country"),
+        ("Κυλλήνη 182\n}}Cyprus (Greek) 82369", "82369", "postcode after a country"),
         ("Unit 1049 Box 7465\nDPO AE 61016", "DPO AE", "military post office"),
         ("USS Araujo\nFPO AP 02970", "USS Araujo", "ship of a military address"),
     ],
@@ -409,6 +413,10 @@ def test_address_block_pieces(text: str, value: str, rule: str) -> None:
         "In 2019 Apple sold 15 phones.",
         "see page 12 Chapter 3 Section 4",
         "In 2019 we",
+        "Season 2 Episode 5.",
+        "Ordered 2 Nike Air Max 90, size 10",
+        "Spain 2024 was great",
+        "Germany 1990",
     ],
 )
 def test_address_block_pieces_leave_alone(text: str) -> None:

@@ -101,6 +101,11 @@ POSITIVES: list[tuple[str, str, str]] = [
     ("name: abele hurtig\nzip: 5079-603", "PERSON", "abele hurtig"),  # a field value that fills its line
     ("Rozemarijn te Boveldt (43) of Genemuiden was named", "PERSON", "Rozemarijn te Boveldt"),
     ("van de Ridder: Is this thing on?\nCarter: Yes, go ahead.", "PERSON", "van de Ridder"),
+    # names under a sign-off that are no signature's role or company lines
+    ("Thanks for the update.\nI spoke with Dimitri Smith yesterday.\nOlga Petrova will sign", "PERSON", "Olga Petrova"),
+    ("Best regards,\nAnna Kowalska\nAssistant to Mark Wilson", "PERSON", "Mark Wilson"),
+    ("Thanks,\nJohn Smith\nJane Doe", "PERSON", "Jane Doe"),
+    ("Regards\nTeam Lead\nMaria Garcia", "PERSON", "Maria Garcia"),
     # a lone surname no list holds, by its ending
     ("Glad to hear that Germany is moving in that direction, says Kovalenko.", "PERSON", "Kovalenko"),
     ("Asked about the award, Dvořáková thanked the team.", "PERSON", "Dvořáková"),
@@ -203,6 +208,11 @@ NEGATIVES: list[tuple[str, str, str]] = [
     ("We stood at the corner of the room and the window.", "STREET_ADDRESS", "corner"),
     ("In 2019 Apple sold 15 phones.", "POSTCODE", "2019"),
     ("We have 3 offices and 40000 Employees", "POSTCODE", "40000"),
+    ("The office at 5 Main Street has 1500 Employees now.", "POSTCODE", "1500"),
+    ("12 Main Street\nGreat Service Overall\nUSA", "STREET_ADDRESS", "Great Service Overall"),
+    ("Maria Lopez IV fluids were given", "PERSON", "fluids"),
+    ("My card was shipped, tracking 9400111899223197428", "CREDIT_CARD", "9400111899223197428"),
+    ("Regards\nTeam Lead\nMaria Garcia", "PERSON", "Team Lead"),
     ("order 4532015112830367 shipped", "CREDIT_CARD", "4532015112830367"),  # no context, checksum fails
     ("Austin, TX 78701", "PERSON", "Austin"),
     ("i need to speak to a manager", "PERSON", "manager"),

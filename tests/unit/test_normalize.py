@@ -325,3 +325,30 @@ def test_normalized_is_exported() -> None:
 
     assert set(mod.__all__) == {"Analyze", "Normalized", "normalize", "normalizing", "normalizing_sync"}
     assert isinstance(normalize("x"), Normalized)
+
+
+@pytest.mark.parametrize(
+    ("name", "unit"),
+    [
+        ("a column of numbers", "1\n"),
+        ("digits over lines after a label", "ssn 12\n"),
+        ("addresses and ports", "10.0.0.1:80 "),
+        ("dotted digit runs", "123.456 "),
+    ],
+)
+def test_normalising_grows_linearly(name: str, unit: str) -> None:
+    """Pasted columns and logs: four times the text costs about four times the time (a
+    quadratic step would cost sixteen); best of three runs each, ratios not absolutes."""
+    import time
+
+    def cost(n: int) -> float:
+        text = unit * n
+        best = float("inf")
+        for _ in range(3):
+            started = time.perf_counter()
+            normalize(text)
+            best = min(best, time.perf_counter() - started)
+        return best
+
+    small, large = cost(5_000), cost(20_000)
+    assert large / small < 9, f"{name}: {large / small:.1f}x the time for 4x the text"

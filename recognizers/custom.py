@@ -17,6 +17,7 @@ from presidio_analyzer import AnalysisExplanation, LocalRecognizer, RecognizerRe
 from presidio_analyzer.nlp_engine import NlpArtifacts
 from spacy.lang.en.stop_words import STOP_WORDS
 from stdnum import luhn as stdnum_luhn
+from stdnum.iso7064 import mod_97_10
 
 from recognizers.geo import STATE_NAMES, WORDLIKE_STATE_CODES, ZIP_STATE_CODES, alternation
 from recognizers.names import Lexicon
@@ -859,8 +860,7 @@ _IBAN_CANDIDATE = re.compile(r"(?<![A-Za-z0-9])[A-Za-z]{2}\d{2}(?:[ -]?[A-Za-z0-
 def _iban_ok(compact: str) -> bool:
     if not 15 <= len(compact) <= 34 or not compact[:2].isalpha():
         return False
-    moved = compact[4:] + compact[:4]
-    return int("".join(str(int(c, 36)) for c in moved)) % 97 == 1
+    return bool(mod_97_10.is_valid(compact[4:] + compact[:4]))  # ISO 13616 on the rearranged IBAN
 
 
 class IbanAnyCaseRecognizer(RuleRecognizer):

@@ -341,6 +341,15 @@ class _Ctx:
         self.caseless = caseless
         self.lex = lex
         self._urls: list[tuple[int, int]] | None = None
+        self._sign_offs: list[re.Match[str]] | None = None
+        self._tails: list[tuple[int, int]] | None = None
+
+    def sign_offs(self) -> list[re.Match[str]]:
+        """The sign-off lines of the text (found once, on first use: the sign-off rule and the
+        signature tails both read them, and a second pass over the same text reuses them)."""
+        if self._sign_offs is None:
+            self._sign_offs = list(_SIGN_OFF.finditer(self.text))
+        return self._sign_offs
 
     def urls(self) -> list[tuple[int, int]]:
         """The spans of the web addresses in the text (found once, on first use)."""
@@ -653,7 +662,7 @@ class _Ctx:
         a role: ``Chloris Z Hauer · sekretär``), and the full name on the next line after a first
         name alone (``Warm wishes,\nWilma\n\nWilma Koehler | arzt``)."""
         hits: list[_Hit] = []
-        for m in _SIGN_OFF.finditer(self.text):
+        for m in self.sign_offs():
             same_line = self._name_part(m.start("rest"), m.end("rest"), whole=True)
             if same_line is not None:
                 hits.append(_Hit(same_line[0], same_line[1], 0.75, "name after a sign-off"))
@@ -688,9 +697,11 @@ class _Ctx:
         Vátryggingafélag Íslands``): up to three lines after the name line, each up to a role
         separator (``Van Hool · 70 Gebroeders ...``), that hold no digit or ``@``: roles and
         companies. The name line is the sign-off's own rest when it has text, else the first line
-        after it."""
+        after it. Found once per text (the NER pass reuses the rule pass's context)."""
+        if self._tails is not None:
+            return self._tails
         out: list[tuple[int, int]] = []
-        for m in _SIGN_OFF.finditer(self.text):
+        for m in self.sign_offs():
             lines: list[tuple[int, int]] = []
             pos = m.end()
             for _ in range(4):
@@ -726,6 +737,7 @@ class _Ctx:
                     b = cut.start()
                 if not re.search(r"[\d@]", self.text[a:b]):
                     out.append((a, b))
+        self._tails = out
         return out
 
     def _name_part(self, start: int, end: int, whole: bool) -> tuple[int, int] | None:

@@ -47,6 +47,8 @@ import unicodedata
 from bisect import bisect_right
 from collections.abc import Callable, Iterator, Sequence
 
+from stdnum.iso7064 import mod_97_10
+
 from proxy.redaction.plan import Detect
 from recognizers.types import Finding
 
@@ -405,9 +407,9 @@ def _glued(text: str) -> Iterator[_Edit]:
 
 
 def _iban_checksum(value: str) -> bool:
-    """ISO 13616 mod 97-10: ``CC4111111111111111`` is a card after a label, not an IBAN."""
-    moved = value[4:] + value[:4]
-    return int("".join(str(int(c, 36)) for c in moved)) % 97 == 1
+    """ISO 13616 (python-stdnum's ISO 7064 mod 97-10 on the rearranged IBAN):
+    ``CC4111111111111111`` is a card after a label, not an IBAN."""
+    return bool(mod_97_10.is_valid(value[4:] + value[:4]))
 
 
 def _luhn(digits: str) -> bool:
